@@ -1,0 +1,259 @@
+//! Classification of a contended lock file: a pure function of what the file says, its age, who we
+//! are, what the liveness probe says and the policy. It is DESIGN §4's table, row by row.
+
+use crate::env::{Liveness, ProcessIdentity};
+use crate::payload::{Malformed, Payload};
+use std::time::Duration;
+
+/// Tunables of the stale rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// A lock whose owner cannot be shown dead is stale once older than this (default 30 min).
+    pub stale_after: Duration,
+    /// A malformed or empty file is stale only once its mtime is older than this (default 30 s):
+    /// its writer may be between create and write.
+    pub malformed_grace: Duration,
+    /// How long [`crate::LockManager::acquire`] waits by default (10 s).
+    pub acquire_timeout: Duration,
+    /// The historic bug this manager re-introduces, if any (feature `mutants`).
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<crate::mutants::Mutant>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            stale_after: Duration::from_secs(30 * 60),
+            malformed_grace: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(10),
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
+}
+
+impl Policy {
+    /// True when this policy selects mutant `m`; always false without the `mutants` feature.
+    #[cfg(feature = "mutants")]
+    #[inline]
+    pub fn has(&self, m: crate::mutants::Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+}
+
+/// `policy.has(Mutant::X)` where the feature exists, `false` (compiled away) where it does not.
+macro_rules! mutant {
+    ($policy:expr, $m:ident) => {{
+        #[cfg(feature = "mutants")]
+        let on = $policy.has($crate::mutants::Mutant::$m);
+        #[cfg(not(feature = "mutants"))]
+        let on = {
+            let _ = &$policy;
+            false
+        };
+        on
+    }};
+}
+pub(crate) use mutant;
+
+/// Why a contended file is stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StaleReason {
+    /// Our pid and host, another nonce: a previous instance of this process (or of our pid).
+    NonceMismatch,
+    /// Our pid and our current nonce, but this instance neither holds nor is releasing it: a
+    /// leftover of a delete that failed.
+    Leftover,
+    /// The owner pid does not exist.
+    DeadPid,
+    /// The owner pid exists but was started at another time: the pid was reused.
+    RecycledPid,
+    /// Older than `stale_after`.
+    TooOld,
+    /// Malformed or empty, and its mtime is older than the grace.
+    MalformedExpired,
+}
+
+/// Why a contended file is live (must not be reclaimed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LiveReason {
+    /// This instance holds it or is releasing it.
+    HeldHere,
+    /// The owner pid is alive (or answered `EPERM`).
+    OwnerAlive,
+    /// Our own pid without a nonce (legacy file): live until `stale_after`.
+    LegacyOwnPid,
+    /// Written on another host: cannot be probed from here.
+    ForeignHost,
+    /// Malformed or empty but younger than the grace.
+    MalformedInGrace,
+}
+
+impl StaleReason {
+    /// Stable name used in reports and the CLI (`nonce-mismatch`, `dead-pid`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleReason::NonceMismatch => "nonce-mismatch",
+            StaleReason::Leftover => "leftover",
+            StaleReason::DeadPid => "dead-pid",
+            StaleReason::RecycledPid => "recycled-pid",
+            StaleReason::TooOld => "too-old",
+            StaleReason::MalformedExpired => "malformed-expired",
+        }
+    }
+}
+
+impl LiveReason {
+    /// Stable name used in reports and the CLI (`owner-alive`, `foreign-host`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveReason::HeldHere => "held-here",
+            LiveReason::OwnerAlive => "owner-alive",
+            LiveReason::LegacyOwnPid => "legacy-own-pid",
+            LiveReason::ForeignHost => "foreign-host",
+            LiveReason::MalformedInGrace => "malformed-in-grace",
+        }
+    }
+}
+
+/// The verdict on a contended file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Someone owns it: wait.
+    Live(LiveReason),
+    /// Nobody owns it: it may be reclaimed.
+    Stale(StaleReason),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Stale`].
+    pub fn is_stale(self) -> bool {
+        matches!(self, Verdict::Stale(_))
+    }
+    /// The reason's stable name.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Verdict::Live(r) => r.as_str(),
+            Verdict::Stale(r) => r.as_str(),
+        }
+    }
+}
+
+/// What we know of the contended file.
+#[derive(Clone, Copy, Debug)]
+pub struct Observed<'a> {
+    /// Its parsed payload or why it did not parse.
+    pub payload: Result<&'a Payload, &'a Malformed>,
+    /// Now minus its mtime, in ms (negative when the mtime is in the future).
+    pub mtime_age_ms: i64,
+    /// Now (wall clock), unix ms.
+    pub now_ms: i64,
+}
+
+impl Observed<'_> {
+    /// The lock's age: from `createdAt`, or from the mtime when `createdAt` is in the future
+    /// (a skewed or bogus clock must not make a lock immortal); `None` for malformed files.
+    pub fn age_ms(&self) -> Option<i64> {
+        let p = self.payload.ok()?;
+        Some(if p.created_at_ms <= self.now_ms {
+            self.now_ms - p.created_at_ms
+        } else {
+            self.mtime_age_ms
+        })
+    }
+}
+
+/// Who we are, for classification.
+#[derive(Clone, Copy, Debug)]
+pub struct Me<'a> {
+    /// This process.
+    pub identity: &'a ProcessIdentity,
+    /// This instance's current nonce.
+    pub nonce: &'a str,
+    /// This instance holds, is acquiring or is releasing this file (by path or by token).
+    pub in_flight: bool,
+}
+
+fn older_than(age_ms: i64, limit: Duration) -> bool {
+    age_ms > 0 && age_ms as u128 > limit.as_millis()
+}
+
+/// Classifies a contended lock file. `probe` is asked about another pid on our host only.
+pub fn classify(
+    file: &Observed<'_>,
+    me: &Me<'_>,
+    policy: &Policy,
+    probe: &mut dyn FnMut(u32) -> (Liveness, Option<u64>),
+) -> Verdict {
+    let p = match file.payload {
+        Err(Malformed::Empty) if mutant!(policy, EmptyWindow) => {
+            return Verdict::Stale(StaleReason::MalformedExpired);
+        }
+        Err(_) => {
+            return if older_than(file.mtime_age_ms, policy.malformed_grace) {
+                Verdict::Stale(StaleReason::MalformedExpired)
+            } else {
+                Verdict::Live(LiveReason::MalformedInGrace)
+            };
+        }
+        Ok(p) => p,
+    };
+    let age = file.age_ms().unwrap_or(0);
+    let too_old = older_than(age, policy.stale_after);
+    let age_rule = |live: LiveReason| {
+        if too_old {
+            Verdict::Stale(StaleReason::TooOld)
+        } else {
+            Verdict::Live(live)
+        }
+    };
+
+    let foreign_host = matches!((&p.host, &me.identity.host), (Some(theirs), Some(ours)) if theirs != ours)
+        || (p.host.is_some() && me.identity.host.is_none());
+    if foreign_host {
+        return age_rule(LiveReason::ForeignHost);
+    }
+
+    let nonce = if mutant!(policy, IgnoreNonce) {
+        None
+    } else {
+        p.nonce.as_deref()
+    };
+    if p.pid == me.identity.pid {
+        return match nonce {
+            Some(n) if n == me.nonce => {
+                if me.in_flight {
+                    Verdict::Live(LiveReason::HeldHere)
+                } else {
+                    Verdict::Stale(StaleReason::Leftover)
+                }
+            }
+            Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
+            None => match (p.starttime, me.identity.start_time) {
+                (Some(theirs), Some(ours)) if theirs != ours => {
+                    Verdict::Stale(StaleReason::RecycledPid)
+                }
+                _ => age_rule(LiveReason::LegacyOwnPid),
+            },
+        };
+    }
+
+    let (liveness, start_time) = probe(p.pid);
+    let dead = match liveness {
+        Liveness::Dead => true,
+        Liveness::NoPermission => mutant!(policy, EpermIsDead),
+        Liveness::Alive => false,
+    };
+    if dead {
+        return Verdict::Stale(StaleReason::DeadPid);
+    }
+    if let (Some(recorded), Some(actual)) = (p.starttime, start_time) {
+        if recorded != actual {
+            return Verdict::Stale(StaleReason::RecycledPid);
+        }
+    }
+    if mutant!(policy, NonceAnyPid) && nonce.is_some_and(|n| n != me.nonce) {
+        return Verdict::Stale(StaleReason::NonceMismatch);
+    }
+    age_rule(LiveReason::OwnerAlive)
+}

@@ -1,0 +1,155 @@
+//! The seams lockcore is generic over: [`Fs`], [`Procs`] and [`Clock`], bundled by [`Env`].
+//! The same lock code runs on the real OS ([`crate::os::OsEnv`]) and inside the models, where every
+//! method is one atomic, interleavable step; nothing else in lockcore touches the outside world.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Identity of a file independent of its path: a recreated file at the same path differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number (real) or 0 (simulated).
+    pub dev: u64,
+    /// Inode number (real) or a unique creation counter (simulated).
+    pub ino: u64,
+}
+
+/// What lockcore needs to know of a file besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Identity, to tell "the same file" from "a new file at the same path".
+    pub id: FileId,
+    /// Size in bytes.
+    pub len: u64,
+    /// Last modification, unix milliseconds (wall clock).
+    pub mtime_ms: i64,
+}
+
+/// The file operations of the protocol; each is one atomic step in the models.
+///
+/// Errors are plain [`io::Error`]s; lockcore relies on [`io::ErrorKind::AlreadyExists`] from
+/// `create_new`/`link`, [`io::ErrorKind::NotFound`] from `read`/`remove`/`metadata`, and
+/// [`io::ErrorKind::Unsupported`] from `link` where hard links are not available.
+pub trait Fs: Send + Sync {
+    /// Held while a reclaimer re-reads and removes a stale file; released on drop (and by the
+    /// kernel when the process dies, for the real implementation).
+    type DirLock: Send;
+
+    /// Creates `path` exclusively and writes `contents`; fails with `AlreadyExists` if it exists.
+    fn create_new(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    /// Overwrites an existing file's contents (used only by the `empty-window` mutant).
+    fn write_existing(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    /// Hard-links `src` to `dst`; fails with `AlreadyExists` if `dst` exists.
+    fn link(&self, src: &Path, dst: &Path) -> io::Result<()>;
+    /// Renames `src` to `dst`, silently replacing `dst` (used only by the `rename-takeover` mutant).
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()>;
+    /// Reads at most `cap + 1` bytes, so that a caller can tell a file larger than `cap`.
+    fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Lists the entries of a directory (full paths, any order).
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+    /// Identity, size and mtime of a file.
+    fn metadata(&self, path: &Path) -> io::Result<FileMeta>;
+    /// Takes the directory's reclaim lock, blocking until it is free.
+    fn lock_dir(&self, dir: &Path) -> io::Result<Self::DirLock>;
+}
+
+/// What the liveness probe says of a pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    /// The process exists and may be signalled.
+    Alive,
+    /// No such process (`ESRCH`), or a zombie.
+    Dead,
+    /// The process exists but belongs to someone we may not signal (`EPERM`): it is alive.
+    NoPermission,
+}
+
+/// Who this process is, as written into lock files and compared against them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessIdentity {
+    /// Process id.
+    pub pid: u32,
+    /// Host identity (hostname and pid namespace): two containers sharing a directory differ here
+    /// even when both are pid 1. `None` where it cannot be determined.
+    pub host: Option<String>,
+    /// Process start time (clock ticks since boot, `/proc/<pid>/stat` field 22), to tell a
+    /// recycled pid. `None` where unavailable.
+    pub start_time: Option<u64>,
+}
+
+/// The process table as lockcore sees it.
+pub trait Procs: Send + Sync {
+    /// This process.
+    fn identity(&self) -> ProcessIdentity;
+    /// Liveness of another pid on this host.
+    fn probe(&self, pid: u32) -> Liveness;
+    /// Start time of another pid on this host, if it can be read.
+    fn start_time(&self, pid: u32) -> Option<u64>;
+}
+
+/// Time and randomness: the environment's sources of nondeterminism.
+pub trait Clock: Send + Sync {
+    /// Wall-clock time, unix milliseconds (for `createdAt` and file ages).
+    fn now_wall_ms(&self) -> i64;
+    /// Monotonic time since an arbitrary origin (for timeouts).
+    fn now_mono(&self) -> Duration;
+    /// Waits `d` between attempts. The simulated clock advances virtual time and yields.
+    fn sleep(&self, d: Duration);
+    /// A random 64-bit value (nonces, tokens, jitter). Seeded and deterministic in the models.
+    fn random_u64(&self) -> u64;
+    /// True for a virtual clock: lockcore then waits through [`Clock::sleep`] only, never on a
+    /// real condition variable with a real timeout.
+    fn is_virtual(&self) -> bool {
+        false
+    }
+}
+
+/// A complete environment: one file system, one process view, one clock.
+pub trait Env: Send + Sync + 'static {
+    /// The file system.
+    type Fs: Fs;
+    /// The process table.
+    type Procs: Procs;
+    /// Time and randomness.
+    type Clock: Clock;
+    /// The file system.
+    fn fs(&self) -> &Self::Fs;
+    /// The process table.
+    fn procs(&self) -> &Self::Procs;
+    /// Time and randomness.
+    fn clock(&self) -> &Self::Clock;
+}
+
+/// An [`Env`] assembled from parts, e.g. the real file system with a simulated clock.
+#[derive(Clone, Debug, Default)]
+pub struct EnvParts<F, P, C> {
+    /// The file system.
+    pub fs: F,
+    /// The process table.
+    pub procs: P,
+    /// Time and randomness.
+    pub clock: C,
+}
+
+impl<F, P, C> Env for EnvParts<F, P, C>
+where
+    F: Fs + 'static,
+    P: Procs + 'static,
+    C: Clock + 'static,
+{
+    type Fs = F;
+    type Procs = P;
+    type Clock = C;
+    fn fs(&self) -> &F {
+        &self.fs
+    }
+    fn procs(&self) -> &P {
+        &self.procs
+    }
+    fn clock(&self) -> &C {
+        &self.clock
+    }
+}

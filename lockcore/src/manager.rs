@@ -1,0 +1,863 @@
+//! The lock manager: one per process instance, holding the registry of held locks with reentrant
+//! counts, publishing and reclaiming lock files, and releasing everything before rotating its nonce.
+//!
+//! **Ordering that the suite proves:** `release_all` removes every lock it set out to remove and only
+//! then rotates the nonce (P3); until then, acquisitions inside this instance wait at the gate.
+//! **Caveat:** the registry is keyed by the lock path as given; spell one session the same way
+//! everywhere in a process (a second spelling is detected through the file's token and waits,
+//! it is never reclaimed, but it does not count as reentry).
+
+use crate::classify::{classify, mutant, LiveReason, Me, Observed, Policy, StaleReason, Verdict};
+use crate::env::{Clock, Env, FileMeta, Fs, ProcessIdentity, Procs};
+use crate::error::{FsOp, LockError, Owner};
+use crate::payload::{Malformed, Payload, MAX_PAYLOAD_BYTES};
+use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How many publish/reclaim rounds one attempt makes before it reports the lock busy.
+const ROUNDS_PER_ATTEMPT: usize = 3;
+/// First and largest backoff between attempts on a file held by another process.
+const BACKOFF_START: Duration = Duration::from_millis(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(50);
+/// Longest real-time wait on the in-instance condition variable before re-checking.
+const HANDOFF_WAIT_MAX: Duration = Duration::from_millis(100);
+
+/// The lock file for a session file: `<session file>.lock`.
+pub fn lock_path_for(session_file: &Path) -> Result<PathBuf, LockError> {
+    match session_file.file_name() {
+        Some(name) if !name.is_empty() => {
+            let mut lock_name = OsString::from(name);
+            lock_name.push(".lock");
+            Ok(session_file.with_file_name(lock_name))
+        }
+        _ => Err(LockError::InvalidPath {
+            path: session_file.to_path_buf(),
+        }),
+    }
+}
+
+/// The directory holding a lock file (`.` for a bare file name).
+pub(crate) fn dir_of(lock_path: &Path) -> PathBuf {
+    match lock_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Name of the private temp file a publisher writes before linking it to the lock path.
+/// The sweep recognises (and, once stale, removes) these by the `.lktmp` suffix.
+pub(crate) fn temp_path_for(lock_path: &Path, pid: u32, token: &str) -> PathBuf {
+    let name = lock_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    lock_path.with_file_name(format!(".{name}.{pid}-{token}.lktmp"))
+}
+
+/// Options for one acquisition.
+#[derive(Clone, Copy, Debug)]
+pub struct AcquireOptions {
+    /// A second acquire of a path this instance holds re-enters it (default) instead of waiting.
+    pub reentrant: bool,
+    /// How long [`LockManager::acquire_with`] waits; `None` uses [`Policy::acquire_timeout`].
+    pub timeout: Option<Duration>,
+}
+
+impl Default for AcquireOptions {
+    fn default() -> Self {
+        AcquireOptions {
+            reentrant: true,
+            timeout: None,
+        }
+    }
+}
+
+/// How a guard came to hold its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// Published a new lock file.
+    Fresh,
+    /// Re-entered a lock this instance already held.
+    Reentered,
+    /// Removed a stale file first, for this reason.
+    Reclaimed(StaleReason),
+}
+
+/// What a release did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// A reentrant hold ended; the lock stays held with this many holds.
+    Decremented(u32),
+    /// The last hold ended and the lock file was removed.
+    Removed,
+    /// The last hold ended, but the file was no longer ours (reclaimed by someone); left alone.
+    NotOurs,
+    /// The guard had been revoked by `release_all`: nothing was touched.
+    Inert,
+}
+
+/// What `release_all` did.
+#[derive(Debug)]
+pub struct ReleaseReport {
+    /// Lock files removed.
+    pub released: Vec<PathBuf>,
+    /// Holds whose file was gone or no longer ours (left alone).
+    pub not_ours: Vec<PathBuf>,
+    /// Holds whose file could not be removed; they are out of the registry, and the file carries
+    /// the old nonce, so this process reclaims it at once later.
+    pub failed: Vec<(PathBuf, LockError)>,
+    /// The nonce before the rotation.
+    pub old_nonce: String,
+    /// The nonce after it.
+    pub new_nonce: String,
+}
+
+/// One held lock in the registry.
+#[derive(Clone, Debug)]
+pub(crate) struct Hold {
+    pub(crate) id: u64,
+    pub(crate) count: u32,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) payload: Payload,
+}
+
+pub(crate) struct State {
+    pub(crate) epoch: u64,
+    pub(crate) nonce: String,
+    /// The epoch a `release_all` is closing; acquisitions wait while it equals `epoch`.
+    pub(crate) closing: Option<u64>,
+    /// Live holds of this instance, by lock path.
+    pub(crate) holds: BTreeMap<PathBuf, Hold>,
+    /// Holds a `release_all` has taken and not yet removed, by hold id.
+    pub(crate) releasing: BTreeMap<u64, (PathBuf, Hold)>,
+    next_hold_id: u64,
+}
+
+impl State {
+    /// This instance holds, or is releasing, this path or a file carrying this token.
+    pub(crate) fn in_flight(&self, lock_path: &Path, token: Option<&str>) -> bool {
+        let token_matches = |h: &Hold| token.is_some() && h.payload.token.as_deref() == token;
+        self.holds.contains_key(lock_path)
+            || self.holds.values().any(token_matches)
+            || self
+                .releasing
+                .values()
+                .any(|(p, h)| p == lock_path || token_matches(h))
+    }
+}
+
+pub(crate) struct Inner<E: Env> {
+    pub(crate) env: E,
+    pub(crate) policy: Policy,
+    pub(crate) identity: ProcessIdentity,
+    pub(crate) state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// The per-instance lock manager. Cheap to clone (shared state).
+pub struct LockManager<E: Env> {
+    pub(crate) inner: Arc<Inner<E>>,
+}
+
+impl<E: Env> Clone for LockManager<E> {
+    fn clone(&self) -> Self {
+        LockManager {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// A held lock; releases on drop.
+pub struct LockGuard<E: Env> {
+    inner: Arc<Inner<E>>,
+    lock_path: PathBuf,
+    hold_id: u64,
+    payload: Payload,
+    how: Acquired,
+    done: bool,
+}
+
+/// A file seen at a contended lock path.
+pub(crate) struct Seen {
+    pub(crate) meta: FileMeta,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) parsed: Result<Payload, Malformed>,
+}
+
+enum Blocked {
+    Busy { owner: Owner, in_instance: bool },
+    Fatal(LockError),
+}
+
+impl From<LockError> for Blocked {
+    fn from(e: LockError) -> Self {
+        Blocked::Fatal(e)
+    }
+}
+
+fn not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+impl<E: Env> LockManager<E> {
+    /// A manager for this process instance with a fresh nonce.
+    pub fn new(env: E, policy: Policy) -> Self {
+        let identity = env.procs().identity();
+        let nonce = new_nonce(env.clock());
+        LockManager {
+            inner: Arc::new(Inner {
+                env,
+                policy,
+                identity,
+                state: Mutex::new(State {
+                    epoch: 0,
+                    nonce,
+                    closing: None,
+                    holds: BTreeMap::new(),
+                    releasing: BTreeMap::new(),
+                    next_hold_id: 1,
+                }),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &E {
+        &self.inner.env
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// This process, as written into lock files.
+    pub fn identity(&self) -> &ProcessIdentity {
+        &self.inner.identity
+    }
+
+    /// The current instance nonce.
+    pub fn nonce(&self) -> String {
+        sync::lock(&self.inner.state).nonce.clone()
+    }
+
+    /// The current instance epoch (incremented by every `release_all`).
+    pub fn epoch(&self) -> u64 {
+        sync::lock(&self.inner.state).epoch
+    }
+
+    /// The lock paths this instance holds, with their hold counts.
+    pub fn held(&self) -> Vec<(PathBuf, u32)> {
+        let st = sync::lock(&self.inner.state);
+        st.holds.iter().map(|(p, h)| (p.clone(), h.count)).collect()
+    }
+
+    /// One attempt to lock `session_file` (reentrant), including any stale reclaim.
+    pub fn try_acquire(&self, session_file: &Path) -> Result<LockGuard<E>, LockError> {
+        self.try_acquire_with(session_file, AcquireOptions::default())
+    }
+
+    /// One attempt with options (the timeout is ignored).
+    pub fn try_acquire_with(
+        &self,
+        session_file: &Path,
+        opts: AcquireOptions,
+    ) -> Result<LockGuard<E>, LockError> {
+        let lock_path = lock_path_for(session_file)?;
+        let mut st = sync::lock(&self.inner.state);
+        match self.attempt(&mut st, &lock_path, opts.reentrant) {
+            Ok(g) => Ok(g),
+            Err(Blocked::Fatal(e)) => Err(e),
+            Err(Blocked::Busy { owner, .. }) => Err(LockError::Busy {
+                owner,
+                lock_path,
+                waited: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// Locks `session_file` (reentrant), waiting up to the policy's timeout.
+    pub fn acquire(&self, session_file: &Path) -> Result<LockGuard<E>, LockError> {
+        self.acquire_with(session_file, AcquireOptions::default())
+    }
+
+    /// Locks `session_file`, waiting up to `opts.timeout`: woken by an in-instance release, or
+    /// backing off with jitter while another process holds the file.
+    pub fn acquire_with(
+        &self,
+        session_file: &Path,
+        opts: AcquireOptions,
+    ) -> Result<LockGuard<E>, LockError> {
+        let lock_path = lock_path_for(session_file)?;
+        let clock = self.inner.env.clock();
+        let timeout = opts.timeout.unwrap_or(self.inner.policy.acquire_timeout);
+        let start = clock.now_mono();
+        let mut backoff = BACKOFF_START;
+        let mut st = sync::lock(&self.inner.state);
+        loop {
+            let (owner, in_instance) = match self.attempt(&mut st, &lock_path, opts.reentrant) {
+                Ok(g) => return Ok(g),
+                Err(Blocked::Fatal(e)) => return Err(e),
+                Err(Blocked::Busy { owner, in_instance }) => (owner, in_instance),
+            };
+            let waited = clock.now_mono().saturating_sub(start);
+            if waited >= timeout {
+                return Err(LockError::Busy {
+                    owner,
+                    lock_path,
+                    waited,
+                });
+            }
+            let remaining = timeout - waited;
+            if in_instance && !clock.is_virtual() && !sync::MODEL_CHECKED {
+                // The holder is in this instance: its release notifies us, no polling.
+                st = sync::wait_timeout(&self.inner.changed, st, remaining.min(HANDOFF_WAIT_MAX));
+            } else {
+                drop(st);
+                clock.sleep(jitter(clock, backoff).min(remaining));
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                st = sync::lock(&self.inner.state);
+            }
+        }
+    }
+
+    /// Releases every lock this instance holds, then rotates the nonce. Guards of the released
+    /// locks become inert. Acquisitions in this instance wait until it returns.
+    pub fn release_all(&self) -> ReleaseReport {
+        let mut st = sync::lock(&self.inner.state);
+        while st.closing.is_some() {
+            // Another release_all is running: let it finish, so ours returns after a full release.
+            st = self.wait_for_change(st);
+        }
+        if mutant!(self.inner.policy, ReleaseAllLiveIteration) {
+            return self.release_all_live_iteration(st);
+        }
+        let old_nonce = st.nonce.clone();
+        st.closing = Some(st.epoch);
+        if mutant!(self.inner.policy, RotateBeforeCleanup) {
+            self.rotate(&mut st);
+        }
+        let mut report = ReleaseReport {
+            released: Vec::new(),
+            not_ours: Vec::new(),
+            failed: Vec::new(),
+            old_nonce,
+            new_nonce: String::new(),
+        };
+        if mutant!(self.inner.policy, ReleaseAllIndexSkip) {
+            drop(st);
+            let mut i = 0;
+            loop {
+                let mut st = sync::lock(&self.inner.state);
+                let Some(path) = st.holds.keys().nth(i).cloned() else {
+                    break;
+                };
+                if let Some(hold) = st.holds.remove(&path) {
+                    self.record_release(&mut report, path, &hold);
+                }
+                i += 1;
+                drop(st);
+                sync::model_yield();
+            }
+        } else {
+            // Snapshot: the holds this release_all sets out to remove, taken out of the live
+            // registry in one step. Their guards are revoked as each file goes.
+            let taken = std::mem::take(&mut st.holds);
+            let mut ids = Vec::with_capacity(taken.len());
+            for (path, hold) in taken {
+                ids.push(hold.id);
+                st.releasing.insert(hold.id, (path, hold));
+            }
+            drop(st);
+            for id in ids {
+                let mut st = sync::lock(&self.inner.state);
+                if let Some((path, hold)) = st.releasing.remove(&id) {
+                    self.record_release(&mut report, path, &hold);
+                }
+                self.inner.changed.notify_all();
+                drop(st);
+                sync::model_yield();
+            }
+        }
+        let mut st = sync::lock(&self.inner.state);
+        if !mutant!(self.inner.policy, RotateBeforeCleanup) {
+            self.rotate(&mut st);
+        }
+        st.closing = None;
+        report.new_nonce = st.nonce.clone();
+        self.inner.changed.notify_all();
+        report
+    }
+
+    fn record_release(&self, report: &mut ReleaseReport, path: PathBuf, hold: &Hold) {
+        match self.delete_if_ours(&path, &hold.bytes) {
+            Ok(Released::Removed) => report.released.push(path),
+            Ok(_) => report.not_ours.push(path),
+            Err(e) => report.failed.push((path, e)),
+        }
+    }
+
+    /// The historic `release_all` (mutant `release-all-live-iteration`): walks the live registry,
+    /// yielding between picking an entry and deleting it, by key and by path, with no gate.
+    fn release_all_live_iteration(&self, st: MutexGuard<'_, State>) -> ReleaseReport {
+        let mut report = ReleaseReport {
+            released: Vec::new(),
+            not_ours: Vec::new(),
+            failed: Vec::new(),
+            old_nonce: st.nonce.clone(),
+            new_nonce: String::new(),
+        };
+        drop(st);
+        let mut visited = std::collections::BTreeSet::new();
+        loop {
+            let st = sync::lock(&self.inner.state);
+            let Some(path) = st.holds.keys().find(|k| !visited.contains(*k)).cloned() else {
+                break;
+            };
+            visited.insert(path.clone());
+            drop(st);
+            sync::model_yield();
+            let mut st = sync::lock(&self.inner.state);
+            match self.inner.env.fs().remove(&path) {
+                Ok(()) => report.released.push(path.clone()),
+                Err(e) if not_found(&e) => report.not_ours.push(path.clone()),
+                Err(e) => report
+                    .failed
+                    .push((path.clone(), LockError::io(FsOp::Remove, &path, e))),
+            }
+            st.holds.remove(&path);
+            drop(st);
+        }
+        let mut st = sync::lock(&self.inner.state);
+        self.rotate(&mut st);
+        report.new_nonce = st.nonce.clone();
+        self.inner.changed.notify_all();
+        report
+    }
+
+    fn rotate(&self, st: &mut State) {
+        st.nonce = new_nonce(self.inner.env.clock());
+        st.epoch += 1;
+    }
+
+    fn wait_for_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let clock = self.inner.env.clock();
+        if !clock.is_virtual() && !sync::MODEL_CHECKED {
+            sync::wait_timeout(&self.inner.changed, st, HANDOFF_WAIT_MAX)
+        } else {
+            drop(st);
+            clock.sleep(BACKOFF_START);
+            sync::lock(&self.inner.state)
+        }
+    }
+
+    /// One attempt, under the registry lock: the lock is held across reading the nonce,
+    /// publishing the file and registering it, so acquisitions in one instance never race on
+    /// the file and a `release_all` sees either the hold or nothing.
+    fn attempt(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        lock_path: &Path,
+        reentrant: bool,
+    ) -> Result<LockGuard<E>, Blocked> {
+        let policy = &self.inner.policy;
+        if st.closing == Some(st.epoch) {
+            return Err(Blocked::Busy {
+                owner: Owner::ThisInstance,
+                in_instance: true,
+            });
+        }
+        if let Some(hold) = st.holds.get_mut(lock_path) {
+            if !reentrant {
+                return Err(Blocked::Busy {
+                    owner: Owner::ThisInstance,
+                    in_instance: true,
+                });
+            }
+            if !mutant!(policy, NoReentryCount) {
+                hold.count = hold.count.checked_add(1).ok_or_else(|| {
+                    Blocked::Fatal(LockError::ReentryOverflow {
+                        lock_path: lock_path.to_path_buf(),
+                    })
+                })?;
+            }
+            let (id, payload) = (hold.id, hold.payload.clone());
+            return Ok(self.guard(lock_path, id, payload, Acquired::Reentered));
+        }
+
+        let clock = self.inner.env.clock();
+        let payload = Payload {
+            pid: self.inner.identity.pid,
+            nonce: Some(st.nonce.clone()),
+            created_at_ms: clock.now_wall_ms(),
+            starttime: self.inner.identity.start_time,
+            host: self.inner.identity.host.clone(),
+            token: Some(format!("{:016x}", clock.random_u64())),
+        };
+        let bytes = payload.to_bytes();
+        let mut how = Acquired::Fresh;
+        let mut last_owner = Owner::Unknown;
+        for _ in 0..ROUNDS_PER_ATTEMPT {
+            if self.publish(lock_path, &bytes, payload.token.as_deref().unwrap_or(""))? {
+                return Ok(self.register(st, lock_path, bytes, payload, how));
+            }
+            let Some(seen) = self.observe(lock_path)? else {
+                continue;
+            };
+            let verdict = self.judge(st, lock_path, &seen);
+            last_owner = match &seen.parsed {
+                Ok(p) => Owner::File(p.clone()),
+                Err(m) => Owner::Malformed(m.clone()),
+            };
+            match verdict {
+                Verdict::Live(reason) => {
+                    let in_instance = reason == LiveReason::HeldHere;
+                    let owner = if in_instance {
+                        Owner::ThisInstance
+                    } else {
+                        last_owner
+                    };
+                    return Err(Blocked::Busy { owner, in_instance });
+                }
+                Verdict::Stale(reason) => {
+                    how = Acquired::Reclaimed(reason);
+                    if mutant!(policy, RenameTakeover) {
+                        self.rename_over(
+                            lock_path,
+                            &bytes,
+                            payload.token.as_deref().unwrap_or(""),
+                        )?;
+                        return Ok(self.register(st, lock_path, bytes, payload, how));
+                    }
+                    self.remove_if_unchanged(lock_path, &seen)?;
+                }
+            }
+        }
+        Err(Blocked::Busy {
+            owner: last_owner,
+            in_instance: false,
+        })
+    }
+
+    pub(crate) fn judge(&self, st: &State, lock_path: &Path, seen: &Seen) -> Verdict {
+        let token = seen.parsed.as_ref().ok().and_then(|p| p.token.as_deref());
+        let now_ms = self.inner.env.clock().now_wall_ms();
+        let observed = Observed {
+            payload: seen.parsed.as_ref(),
+            mtime_age_ms: now_ms - seen.meta.mtime_ms,
+            now_ms,
+        };
+        let me = Me {
+            identity: &self.inner.identity,
+            nonce: &st.nonce,
+            in_flight: st.in_flight(lock_path, token),
+        };
+        let procs = self.inner.env.procs();
+        classify(&observed, &me, &self.inner.policy, &mut |pid| {
+            let liveness = procs.probe(pid);
+            (liveness, procs.start_time(pid))
+        })
+    }
+
+    fn register(
+        &self,
+        st: &mut State,
+        lock_path: &Path,
+        bytes: Vec<u8>,
+        payload: Payload,
+        how: Acquired,
+    ) -> LockGuard<E> {
+        let id = st.next_hold_id;
+        st.next_hold_id += 1;
+        st.holds.insert(
+            lock_path.to_path_buf(),
+            Hold {
+                id,
+                count: 1,
+                bytes,
+                payload: payload.clone(),
+            },
+        );
+        self.guard(lock_path, id, payload, how)
+    }
+
+    fn guard(
+        &self,
+        lock_path: &Path,
+        hold_id: u64,
+        payload: Payload,
+        how: Acquired,
+    ) -> LockGuard<E> {
+        LockGuard {
+            inner: Arc::clone(&self.inner),
+            lock_path: lock_path.to_path_buf(),
+            hold_id,
+            payload,
+            how,
+            done: false,
+        }
+    }
+
+    /// Publishes a complete lock file: write a private temp file, then `link` it to the lock path
+    /// (atomic and exclusive: no contender ever sees an empty or partial payload). Falls back to
+    /// exclusive create where hard links are unsupported. `Ok(false)`: the lock path exists.
+    fn publish(&self, lock_path: &Path, bytes: &[u8], token: &str) -> Result<bool, LockError> {
+        let fs = self.inner.env.fs();
+        let exclusive_create = |contents: &[u8]| match fs.create_new(lock_path, contents) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(LockError::io(FsOp::Create, lock_path, e)),
+        };
+        if mutant!(self.inner.policy, EmptyWindow) {
+            if !exclusive_create(b"")? {
+                return Ok(false);
+            }
+            sync::model_yield();
+            return fs
+                .write_existing(lock_path, bytes)
+                .map(|()| true)
+                .map_err(|e| LockError::io(FsOp::Create, lock_path, e));
+        }
+        let tmp = temp_path_for(lock_path, self.inner.identity.pid, token);
+        fs.create_new(&tmp, bytes)
+            .map_err(|e| LockError::io(FsOp::Create, &tmp, e))?;
+        let linked = fs.link(&tmp, lock_path);
+        // The temp file is ours alone; a failure to remove it leaves litter the sweep removes.
+        let _ = fs.remove(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                exclusive_create(bytes)
+            }
+            Err(e) => Err(LockError::io(FsOp::Link, lock_path, e)),
+        }
+    }
+
+    /// Mutant `rename-takeover`: write a temp file and rename it over the lock.
+    fn rename_over(&self, lock_path: &Path, bytes: &[u8], token: &str) -> Result<(), LockError> {
+        let fs = self.inner.env.fs();
+        let tmp = temp_path_for(lock_path, self.inner.identity.pid, token);
+        fs.create_new(&tmp, bytes)
+            .map_err(|e| LockError::io(FsOp::Create, &tmp, e))?;
+        fs.rename(&tmp, lock_path)
+            .map_err(|e| LockError::io(FsOp::Rename, lock_path, e))
+    }
+
+    /// Reads what sits at a contended lock path; `None` if it vanished meanwhile.
+    pub(crate) fn observe(&self, lock_path: &Path) -> Result<Option<Seen>, LockError> {
+        let fs = self.inner.env.fs();
+        let meta = match fs.metadata(lock_path) {
+            Ok(m) => m,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(LockError::io(FsOp::Metadata, lock_path, e)),
+        };
+        let bytes = match fs.read(lock_path, MAX_PAYLOAD_BYTES) {
+            Ok(b) => b,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(LockError::io(FsOp::Read, lock_path, e)),
+        };
+        let parsed = Payload::parse(&bytes);
+        Ok(Some(Seen {
+            meta,
+            bytes,
+            parsed,
+        }))
+    }
+
+    /// Removes a stale file only if it is still the very file judged stale: under the
+    /// directory's reclaim lock, re-read it and compare identity and every byte (the payload
+    /// carries a per-acquisition token), then unlink. Reclaimers are serialised by that lock;
+    /// a fresh acquirer's file differs and survives. Returns whether it removed the file.
+    pub(crate) fn remove_if_unchanged(
+        &self,
+        lock_path: &Path,
+        seen: &Seen,
+    ) -> Result<bool, LockError> {
+        let fs = self.inner.env.fs();
+        if mutant!(self.inner.policy, NaiveReclaim) {
+            return match fs.remove(lock_path) {
+                Ok(()) => Ok(true),
+                Err(e) if not_found(&e) => Ok(false),
+                Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
+            };
+        }
+        let dir = dir_of(lock_path);
+        let _dir_lock = fs
+            .lock_dir(&dir)
+            .map_err(|e| LockError::io(FsOp::LockDir, &dir, e))?;
+        let Some(now) = self.observe(lock_path)? else {
+            return Ok(false);
+        };
+        if now.meta.id != seen.meta.id
+            || now.meta.mtime_ms != seen.meta.mtime_ms
+            || now.bytes != seen.bytes
+        {
+            return Ok(false);
+        }
+        match fs.remove(lock_path) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
+        }
+    }
+
+    /// Removes a lock file only if it still carries exactly our payload (read and unlink under
+    /// the directory's reclaim lock, so no reclaimer can swap it in between).
+    fn delete_if_ours(&self, lock_path: &Path, ours: &[u8]) -> Result<Released, LockError> {
+        let fs = self.inner.env.fs();
+        if mutant!(self.inner.policy, UncheckedRelease) {
+            return match fs.remove(lock_path) {
+                Ok(()) => Ok(Released::Removed),
+                Err(e) if not_found(&e) => Ok(Released::NotOurs),
+                Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
+            };
+        }
+        let dir = dir_of(lock_path);
+        let _dir_lock = fs
+            .lock_dir(&dir)
+            .map_err(|e| LockError::io(FsOp::LockDir, &dir, e))?;
+        match fs.read(lock_path, MAX_PAYLOAD_BYTES) {
+            Ok(b) if b == ours => {}
+            Ok(_) => return Ok(Released::NotOurs),
+            Err(e) if not_found(&e) => return Ok(Released::NotOurs),
+            Err(e) => return Err(LockError::io(FsOp::Read, lock_path, e)),
+        }
+        match fs.remove(lock_path) {
+            Ok(()) => Ok(Released::Removed),
+            Err(e) if not_found(&e) => Ok(Released::NotOurs),
+            Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
+        }
+    }
+
+    fn release_hold(&self, lock_path: &Path, hold_id: u64) -> Result<Released, LockError> {
+        let policy = &self.inner.policy;
+        let mut st = sync::lock(&self.inner.state);
+        let by_key = mutant!(policy, ReleaseByKey);
+        let Some(hold) = st
+            .holds
+            .get_mut(lock_path)
+            .filter(|h| by_key || h.id == hold_id)
+        else {
+            // Revoked by release_all (or being released by it): nothing of ours to touch.
+            return Ok(Released::Inert);
+        };
+        if hold.count > 1 && !mutant!(policy, NoReentryCount) {
+            hold.count -= 1;
+            return Ok(Released::Decremented(hold.count));
+        }
+        let Some(hold) = st.holds.remove(lock_path) else {
+            return Ok(Released::Inert);
+        };
+        if mutant!(policy, RegistryBeforeUnlink) {
+            self.inner.changed.notify_all();
+            drop(st);
+            sync::model_yield();
+            return match self.inner.env.fs().remove(lock_path) {
+                Ok(()) => Ok(Released::Removed),
+                Err(e) if not_found(&e) => Ok(Released::NotOurs),
+                Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
+            };
+        }
+        let result = self.delete_if_ours(lock_path, &hold.bytes);
+        self.inner.changed.notify_all();
+        result
+    }
+
+    fn hold_is_live(&self, lock_path: &Path, hold_id: u64) -> bool {
+        let st = sync::lock(&self.inner.state);
+        st.holds.get(lock_path).is_some_and(|h| h.id == hold_id)
+            || st.releasing.contains_key(&hold_id)
+    }
+}
+
+impl<E: Env> LockGuard<E> {
+    /// The lock file this guard holds.
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+
+    /// The payload of the lock file.
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// How the lock was obtained.
+    pub fn how(&self) -> Acquired {
+        self.how
+    }
+
+    /// True while this guard's hold is in the registry (not yet released or revoked by
+    /// `release_all`). A hold that `release_all` has taken but not yet removed still counts.
+    pub fn is_held(&self) -> bool {
+        !self.done
+            && LockManager {
+                inner: Arc::clone(&self.inner),
+            }
+            .hold_is_live(&self.lock_path, self.hold_id)
+    }
+
+    /// Releases now, reporting what happened (dropping releases too, ignoring errors).
+    pub fn release(mut self) -> Result<Released, LockError> {
+        self.done = true;
+        LockManager {
+            inner: Arc::clone(&self.inner),
+        }
+        .release_hold(&self.lock_path, self.hold_id)
+    }
+}
+
+impl<E: Env> Drop for LockGuard<E> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.done = true;
+            let _ = LockManager {
+                inner: Arc::clone(&self.inner),
+            }
+            .release_hold(&self.lock_path, self.hold_id);
+        }
+    }
+}
+
+impl<E: Env> std::fmt::Debug for LockGuard<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("lock_path", &self.lock_path)
+            .field("hold_id", &self.hold_id)
+            .field("how", &self.how)
+            .finish()
+    }
+}
+
+impl<E: Env> std::fmt::Debug for LockManager<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockManager")
+            .field("identity", &self.inner.identity)
+            .finish()
+    }
+}
+
+/// A fresh nonce in UUID form, from the environment's randomness.
+fn new_nonce(clock: &impl Clock) -> String {
+    let hi = u128::from(clock.random_u64());
+    let lo = u128::from(clock.random_u64());
+    uuid::Builder::from_random_bytes(((hi << 64) | lo).to_be_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// `d` scaled by a random factor in [0.5, 1.5): contenders do not retry in lock step.
+fn jitter(clock: &impl Clock, d: Duration) -> Duration {
+    let permille = 500 + clock.random_u64() % 1000;
+    d * permille as u32 / 1000
+}

@@ -1,0 +1,227 @@
+//! The real environment: `std::fs` plus `libc` for what std lacks (the liveness probe).
+//! This is the only module that calls the OS; `clippy.toml` keeps it that way.
+//!
+//! **Caveats:** the reclaim lock is `flock` on the directory itself, so it needs a file system
+//! where `flock` works (local disks, not every network mount); the liveness probe only sees
+//! processes in our pid namespace, which is why lock files carry a host identity.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use crate::env::{Clock, EnvParts, FileId, FileMeta, Fs, Liveness, ProcessIdentity, Procs};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The real environment.
+pub type OsEnv = EnvParts<OsFs, OsProcs, OsClock>;
+
+impl OsEnv {
+    /// The real file system, process table and clock.
+    pub fn new() -> Self {
+        EnvParts {
+            fs: OsFs,
+            procs: OsProcs::current(),
+            clock: OsClock,
+        }
+    }
+}
+
+/// The real file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsFs;
+
+/// The directory's reclaim lock: an exclusive `flock` on the directory, released on drop or
+/// by the kernel when the process dies, so it can never go stale.
+#[derive(Debug)]
+pub struct OsDirLock(#[allow(dead_code)] File);
+
+impl Fs for OsFs {
+    type DirLock = OsDirLock;
+
+    fn create_new(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)?;
+        if let Err(e) = f.write_all(contents) {
+            drop(f);
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn write_existing(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)?
+            .write_all(contents)
+    }
+
+    fn link(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        fs::hard_link(src, dst)
+    }
+
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        fs::rename(src, dst)
+    }
+
+    fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        File::open(path)?
+            .take(cap as u64 + 1)
+            .read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<FileMeta> {
+        let m = fs::symlink_metadata(path)?;
+        Ok(FileMeta {
+            id: FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            },
+            len: m.len(),
+            mtime_ms: m
+                .mtime()
+                .saturating_mul(1000)
+                .saturating_add(m.mtime_nsec() / 1_000_000),
+        })
+    }
+
+    fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
+        let f = File::open(dir)?;
+        f.lock()?;
+        Ok(OsDirLock(f))
+    }
+}
+
+/// The real process table.
+#[derive(Clone, Debug)]
+pub struct OsProcs {
+    me: ProcessIdentity,
+}
+
+impl OsProcs {
+    /// This process: pid, host identity (hostname and pid namespace) and start time.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        OsProcs {
+            me: ProcessIdentity {
+                pid,
+                host: host_identity(),
+                start_time: read_start_time(pid),
+            },
+        }
+    }
+}
+
+impl Default for OsProcs {
+    fn default() -> Self {
+        OsProcs::current()
+    }
+}
+
+fn host_identity() -> Option<String> {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())?;
+    match fs::read_link("/proc/self/ns/pid") {
+        Ok(ns) => Some(format!("{host}/{}", ns.display())),
+        Err(_) => Some(host),
+    }
+}
+
+/// Fields after the command name in `/proc/<pid>/stat` (the name may hold spaces and parens).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// `/proc/<pid>/stat` field 22 (start time in clock ticks since boot).
+fn read_start_time(pid: u32) -> Option<u64> {
+    // Field 3 (state) is the first after the name, so field 22 is index 19.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+impl Procs for OsProcs {
+    fn identity(&self) -> ProcessIdentity {
+        self.me.clone()
+    }
+
+    fn probe(&self, pid: u32) -> Liveness {
+        // pid 0 and negative pids address process groups: never probe them.
+        let Ok(raw) = libc::pid_t::try_from(pid) else {
+            return Liveness::Dead;
+        };
+        if raw <= 0 {
+            return Liveness::Dead;
+        }
+        // SAFETY: kill with signal 0 sends nothing; it only checks existence and permission.
+        let rc = unsafe { libc::kill(raw, 0) };
+        if rc != 0 {
+            return match io::Error::last_os_error().raw_os_error() {
+                Some(libc::ESRCH) => Liveness::Dead,
+                Some(libc::EPERM) => Liveness::NoPermission,
+                // Anything else: we cannot show it dead, so it counts as alive.
+                _ => Liveness::Alive,
+            };
+        }
+        // A zombie has exited: it holds nothing any more.
+        match stat_fields(pid).as_ref().and_then(|f| f.first()) {
+            Some(state) if state == "Z" || state == "X" => Liveness::Dead,
+            _ => Liveness::Alive,
+        }
+    }
+
+    fn start_time(&self, pid: u32) -> Option<u64> {
+        read_start_time(pid)
+    }
+}
+
+/// The real clock and randomness.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsClock;
+
+fn mono_origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Clock for OsClock {
+    fn now_wall_ms(&self) -> i64 {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn now_mono(&self) -> Duration {
+        mono_origin().elapsed()
+    }
+
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+
+    fn random_u64(&self) -> u64 {
+        // The low 64 bits of a v4 UUID are random but for the 2 variant bits; mix the high half
+        // in to cover those too.
+        let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+        lo ^ hi.rotate_left(17)
+    }
+}

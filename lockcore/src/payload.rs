@@ -1,0 +1,434 @@
+//! The lock file's JSON payload: writes the pretty `{pid, nonce, createdAt, …}` shape and reads the
+//! three historic shapes in any key order. Every input that is not a valid payload becomes a typed
+//! [`Malformed`] — this module never panics on bytes from disk.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+
+/// Largest payload accepted; a bigger file is [`Malformed::TooLarge`]. Real payloads are ~200 bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+/// A parsed lock file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    /// Owner's pid (positive).
+    pub pid: u32,
+    /// Owner instance's nonce; `None` in the legacy shapes.
+    pub nonce: Option<String>,
+    /// `createdAt`, unix milliseconds.
+    pub created_at_ms: i64,
+    /// Owner's start time (`/proc/<pid>/stat` field 22), if recorded.
+    pub starttime: Option<u64>,
+    /// Owner's host identity, if recorded (lockcore's own field).
+    pub host: Option<String>,
+    /// Per-acquisition token (lockcore's own field): tells two acquisitions by one instance apart.
+    pub token: Option<String>,
+}
+
+/// Why a lock file is not a valid payload.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Malformed {
+    /// Zero bytes: possibly a writer between create and write.
+    Empty,
+    /// Larger than [`MAX_PAYLOAD_BYTES`].
+    TooLarge,
+    /// Not UTF-8.
+    NotUtf8,
+    /// Not JSON, or truncated JSON (a partial write).
+    NotJson,
+    /// JSON, but not an object.
+    NotObject,
+    /// No `pid`.
+    MissingPid,
+    /// `pid` is not a positive integer that fits a pid.
+    BadPid,
+    /// No `createdAt`.
+    MissingCreatedAt,
+    /// `createdAt` is not an RFC 3339 UTC time.
+    BadCreatedAt,
+    /// An optional field (`nonce`, `starttime`, `host`, `token`) has the wrong type.
+    BadField(&'static str),
+}
+
+impl Malformed {
+    /// Short stable name, used in reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Malformed::Empty => "empty",
+            Malformed::TooLarge => "too-large",
+            Malformed::NotUtf8 => "not-utf8",
+            Malformed::NotJson => "not-json",
+            Malformed::NotObject => "not-object",
+            Malformed::MissingPid => "missing-pid",
+            Malformed::BadPid => "bad-pid",
+            Malformed::MissingCreatedAt => "missing-createdAt",
+            Malformed::BadCreatedAt => "bad-createdAt",
+            Malformed::BadField(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::BadField(field) => write!(f, "malformed lock file: bad `{field}`"),
+            other => write!(f, "malformed lock file: {}", other.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starttime: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+}
+
+impl Payload {
+    /// The bytes written to disk: pretty JSON with a 2-space indent, `pid`, `nonce`, `createdAt`
+    /// first (the shape `JSON.stringify(p, null, 2)` gives), then lockcore's own fields.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let wire = Wire {
+            pid: self.pid,
+            nonce: self.nonce.as_deref(),
+            created_at: format_rfc3339_ms(self.created_at_ms),
+            starttime: self.starttime,
+            host: self.host.as_deref(),
+            token: self.token.as_deref(),
+        };
+        // Serialising a struct of plain fields into memory cannot fail.
+        serde_json::to_vec_pretty(&wire).unwrap_or_default()
+    }
+
+    /// Parses a lock file's bytes. Unknown keys are ignored; key order does not matter.
+    pub fn parse(bytes: &[u8]) -> Result<Payload, Malformed> {
+        if bytes.is_empty() {
+            return Err(Malformed::Empty);
+        }
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(Malformed::TooLarge);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| Malformed::NotUtf8)?;
+        let value: Value = serde_json::from_str(text).map_err(|_| Malformed::NotJson)?;
+        let obj = value.as_object().ok_or(Malformed::NotObject)?;
+
+        let pid = match obj.get("pid") {
+            None | Some(Value::Null) => return Err(Malformed::MissingPid),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|&p| p > 0 && p <= i32::MAX as u64)
+                .ok_or(Malformed::BadPid)? as u32,
+            Some(_) => return Err(Malformed::BadPid),
+        };
+        let created_at_ms = match obj.get("createdAt") {
+            None | Some(Value::Null) => return Err(Malformed::MissingCreatedAt),
+            Some(Value::String(s)) => parse_rfc3339_ms(s).ok_or(Malformed::BadCreatedAt)?,
+            Some(_) => return Err(Malformed::BadCreatedAt),
+        };
+        Ok(Payload {
+            pid,
+            nonce: opt_string(obj.get("nonce"), "nonce")?,
+            created_at_ms,
+            starttime: match obj.get("starttime") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => Some(n.as_u64().ok_or(Malformed::BadField("starttime"))?),
+                Some(_) => return Err(Malformed::BadField("starttime")),
+            },
+            host: opt_string(obj.get("host"), "host")?,
+            token: opt_string(obj.get("token"), "token")?,
+        })
+    }
+}
+
+fn opt_string(v: Option<&Value>, field: &'static str) -> Result<Option<String>, Malformed> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Malformed::BadField(field)),
+    }
+}
+
+// Civil-date conversion (proleptic Gregorian, days relative to 1970-01-01).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// Formats unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (what JavaScript's `toISOString` gives).
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Parses an RFC 3339 time (`Z` or a numeric offset, optional fraction) to unix milliseconds.
+/// Returns `None` for anything else, including out-of-range fields.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !s.is_ascii() {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] {
+        return None;
+    }
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = &s[start..i];
+        if digits.is_empty() {
+            return None;
+        }
+        for (k, c) in digits.bytes().take(3).enumerate() {
+            millis += i64::from(c - b'0') * [100, 10, 1][k];
+        }
+    }
+    let offset_min = match &s[i..] {
+        "Z" | "z" => 0,
+        rest if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let sign = if rest.as_bytes()[0] == b'-' { -1 } else { 1 };
+            sign * (oh * 60 + om)
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60;
+    Some(secs * 1000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(json: &str) -> Payload {
+        match Payload::parse(json.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => panic!("expected a payload from {json:?}, got {e}"),
+        }
+    }
+
+    fn bad(bytes: &[u8]) -> Malformed {
+        match Payload::parse(bytes) {
+            Ok(p) => panic!("expected malformed from {bytes:?}, got {p:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn reads_the_legacy_shape() {
+        let p = ok(r#"{"pid": 4242, "createdAt": "2026-11-26T23:10:30.123Z"}"#);
+        assert_eq!(p.pid, 4242);
+        assert_eq!(p.nonce, None);
+        assert_eq!(
+            format_rfc3339_ms(p.created_at_ms),
+            "2026-11-26T23:10:30.123Z"
+        );
+    }
+
+    #[test]
+    fn reads_the_nonce_shape_in_any_key_order_ignoring_unknown_keys() {
+        let p = ok(
+            r#"{"extra": [1,2], "createdAt": "2026-11-26T23:10:30.123Z", "nonce": "a1b2c3d4e5f6a1b2c3d4e5f6", "pid": 7}"#,
+        );
+        assert_eq!(p.pid, 7);
+        assert_eq!(p.nonce.as_deref(), Some("a1b2c3d4e5f6a1b2c3d4e5f6"));
+    }
+
+    #[test]
+    fn reads_the_starttime_shape() {
+        let p = ok(r#"{"pid": 9, "createdAt": "2026-11-26T23:10:30.000Z", "starttime": 123456}"#);
+        assert_eq!(p.starttime, Some(123456));
+    }
+
+    #[test]
+    fn writes_pretty_json_with_pid_nonce_created_at_first() {
+        let p = Payload {
+            pid: 4242,
+            nonce: Some("n1".into()),
+            created_at_ms: parse_rfc3339_ms("2026-11-26T23:10:30.123Z").unwrap_or_default(),
+            starttime: None,
+            host: None,
+            token: None,
+        };
+        let text = String::from_utf8(p.to_bytes()).unwrap_or_default();
+        assert_eq!(
+            text,
+            "{\n  \"pid\": 4242,\n  \"nonce\": \"n1\",\n  \"createdAt\": \"2026-11-26T23:10:30.123Z\"\n}"
+        );
+        assert_eq!(Payload::parse(text.as_bytes()), Ok(p));
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let p = Payload {
+            pid: 1,
+            nonce: Some("x".into()),
+            created_at_ms: 1_700_000_000_123,
+            starttime: Some(99),
+            host: Some("h/pid:[1]".into()),
+            token: Some("t".into()),
+        };
+        assert_eq!(Payload::parse(&p.to_bytes()), Ok(p));
+    }
+
+    #[test]
+    fn every_malformed_kind_is_a_typed_error() {
+        assert_eq!(bad(b""), Malformed::Empty);
+        assert_eq!(
+            bad(b"{\"pid\": 12, \"createdAt\": \"2026-11-26T2"),
+            Malformed::NotJson
+        );
+        assert_eq!(bad(b"garbage \x01\x02"), Malformed::NotJson);
+        assert_eq!(bad(b"\xff\xfe{}"), Malformed::NotUtf8);
+        assert_eq!(bad(b"[1,2]"), Malformed::NotObject);
+        assert_eq!(
+            bad(br#"{"createdAt": "2026-11-26T23:10:30.123Z"}"#),
+            Malformed::MissingPid
+        );
+        assert_eq!(bad(br#"{"pid": 5}"#), Malformed::MissingCreatedAt);
+        for pid in [
+            "-5",
+            "0",
+            "1.5",
+            "12.0",
+            "\"12\"",
+            "true",
+            "99999999999",
+            "1e3",
+        ] {
+            let json = format!(r#"{{"pid": {pid}, "createdAt": "2026-11-26T23:10:30.123Z"}}"#);
+            assert_eq!(bad(json.as_bytes()), Malformed::BadPid, "pid {pid}");
+        }
+        for at in [
+            "\"yesterday\"",
+            "1700000000",
+            "\"2026-13-01T00:00:00.000Z\"",
+            "\"2026-02-30T00:00:00Z\"",
+            "\"2026-11-26 23:10:30\"",
+        ] {
+            let json = format!(r#"{{"pid": 5, "createdAt": {at}}}"#);
+            assert_eq!(
+                bad(json.as_bytes()),
+                Malformed::BadCreatedAt,
+                "createdAt {at}"
+            );
+        }
+        assert_eq!(
+            bad(br#"{"pid": 5, "createdAt": "2026-11-26T23:10:30.123Z", "nonce": 5}"#),
+            Malformed::BadField("nonce")
+        );
+        let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(bad(&huge), Malformed::TooLarge);
+    }
+
+    #[test]
+    fn a_future_created_at_parses() {
+        let p = ok(r#"{"pid": 5, "createdAt": "2999-01-01T00:00:00.000Z"}"#);
+        assert!(p.created_at_ms > 4_000_000_000_000);
+    }
+
+    #[test]
+    fn rfc3339_offsets_and_fractions() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_ms("1970-01-01T01:00:00.5+01:00"), Some(500));
+        assert_eq!(
+            parse_rfc3339_ms("1970-01-01T00:00:00.123456789Z"),
+            Some(123)
+        );
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.Z"), None);
+        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        for ms in [0i64, 951_782_400_000, 1_764_198_630_123, 4_102_444_800_000] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));
+        }
+    }
+}

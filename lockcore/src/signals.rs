@@ -1,0 +1,1 @@
+//! Signal cleanup: filled next.
