@@ -1,0 +1,745 @@
+//! The simulated environment: an in-memory directory tree, a process table spanning hosts, and a
+//! virtual clock, implementing lockcore's seams. Every file operation is one atomic step behind
+//! the sync shim's `Mutex`, so loom and shuttle interleave *between* steps, and each is recorded
+//! in the [`Trace`].
+//!
+//! **Only file-system steps (and the directory reclaim lock) are scheduling points.** The clock,
+//! the random source and the process table sit behind a plain `std` mutex that is never held
+//! across a shim operation: reading the time is not a race worth exploring, and leaving it out
+//! keeps the loom state space to the steps that matter.
+
+use crate::trace::{Event, Trace};
+use lockcore::env::{Clock, EnvParts, FileId, FileMeta, Fs, Liveness, ProcessIdentity, Procs};
+use lockcore::sync::{self, Arc, Mutex};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Wall-clock time at which every simulated world starts: 2026-11-27T00:00:00.000Z.
+pub const EPOCH_WALL_MS: i64 = 1_795_737_600_000;
+
+/// A simulated environment for one process: lockcore's `Env` over the shared world.
+pub type SimEnv = EnvParts<SimFs, SimProcs, SimClock>;
+
+/// One file of the simulated directory tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimFile {
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// Identity: a creation counter, so a recreated file differs.
+    pub ino: u64,
+    /// Last modification, virtual wall ms.
+    pub mtime_ms: i64,
+}
+
+/// A file operation, for fault rules and the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SimOp {
+    /// `Fs::create_new`.
+    Create,
+    /// `Fs::write_existing`.
+    Write,
+    /// `Fs::link`.
+    Link,
+    /// `Fs::rename`.
+    Rename,
+    /// `Fs::read`.
+    Read,
+    /// `Fs::remove`.
+    Remove,
+    /// `Fs::list`.
+    List,
+    /// `Fs::metadata`.
+    Metadata,
+    /// `Fs::lock_dir`.
+    LockDir,
+}
+
+impl SimOp {
+    /// Lower-case name used in traces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimOp::Create => "create",
+            SimOp::Write => "write",
+            SimOp::Link => "link",
+            SimOp::Rename => "rename",
+            SimOp::Read => "read",
+            SimOp::Remove => "remove",
+            SimOp::List => "list",
+            SimOp::Metadata => "stat",
+            SimOp::LockDir => "lock-dir",
+        }
+    }
+}
+
+/// The error a fault injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// `EIO`.
+    Eio,
+    /// `ENOSPC`.
+    Enospc,
+    /// `EACCES`.
+    Eacces,
+    /// A create/write that stores only the first half of the bytes, then fails with `ENOSPC`.
+    ShortWrite,
+}
+
+impl FaultKind {
+    fn error(self) -> io::Error {
+        let (kind, msg) = match self {
+            FaultKind::Eio => (io::ErrorKind::Other, "injected EIO"),
+            FaultKind::Enospc | FaultKind::ShortWrite => {
+                (io::ErrorKind::StorageFull, "injected ENOSPC")
+            }
+            FaultKind::Eacces => (io::ErrorKind::PermissionDenied, "injected EACCES"),
+        };
+        io::Error::new(kind, msg)
+    }
+}
+
+/// When a fault fires: on the `nth` matching operation (1-based, counted from when the rule was
+/// added), or on every matching one when `nth` is `None`.
+#[derive(Clone, Debug)]
+pub struct FaultRule {
+    /// Only this operation (any if `None`).
+    pub op: Option<SimOp>,
+    /// Only paths whose display contains this (any if `None`).
+    pub path_contains: Option<String>,
+    /// Fire on the nth match only.
+    pub nth: Option<u64>,
+    /// What to inject.
+    pub kind: FaultKind,
+    seen: u64,
+}
+
+impl FaultRule {
+    /// A rule matching `op` (any op if `None`) that injects `kind` every time.
+    pub fn new(op: Option<SimOp>, kind: FaultKind) -> Self {
+        FaultRule {
+            op,
+            path_contains: None,
+            nth: None,
+            kind,
+            seen: 0,
+        }
+    }
+    /// Restrict to paths containing `s`.
+    pub fn on_path(mut self, s: &str) -> Self {
+        self.path_contains = Some(s.to_string());
+        self
+    }
+    /// Fire only on the nth match.
+    pub fn nth(mut self, n: u64) -> Self {
+        self.nth = Some(n);
+        self
+    }
+    fn fires(&mut self, op: SimOp, path: &Path) -> bool {
+        if self.op.is_some_and(|o| o != op) {
+            return false;
+        }
+        if let Some(s) = &self.path_contains {
+            if !path.to_string_lossy().contains(s.as_str()) {
+                return false;
+            }
+        }
+        self.seen += 1;
+        self.nth.is_none_or(|n| n == self.seen)
+    }
+}
+
+struct FsState {
+    files: BTreeMap<PathBuf, SimFile>,
+    next_ino: u64,
+    dir_locks: BTreeMap<PathBuf, String>,
+    faults: Vec<FaultRule>,
+    events: Vec<Event>,
+    thread_labels: Vec<String>,
+}
+
+/// A process in the simulated table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimProcess {
+    /// Host (container) name.
+    pub host: String,
+    /// Pid on that host.
+    pub pid: u32,
+    /// Start time; changes when the pid is reused or the process exec-restarts.
+    pub start_time: u64,
+    /// Alive (false after a crash).
+    pub alive: bool,
+    /// Answers the liveness probe with `EPERM` (another user's process).
+    pub eperm: bool,
+    /// Label in traces, e.g. `p1`.
+    pub label: String,
+}
+
+struct Untracked {
+    wall_ms: i64,
+    mono_ms: u64,
+    rng: u64,
+    procs: BTreeMap<(String, u32), SimProcess>,
+    next_start_time: u64,
+}
+
+struct WorldInner {
+    fs: Mutex<FsState>,
+    // Plain std mutex on purpose (see the module doc): never held across a shim operation.
+    #[allow(clippy::disallowed_types)]
+    untracked: std::sync::Mutex<Untracked>,
+}
+
+/// The shared simulated world: one directory tree, one process table, one clock.
+#[derive(Clone)]
+pub struct SimWorld {
+    inner: Arc<WorldInner>,
+}
+
+impl std::fmt::Debug for SimWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimWorld")
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl SimWorld {
+    /// An empty world whose randomness is derived from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimWorld {
+            inner: Arc::new(WorldInner {
+                fs: Mutex::new(FsState {
+                    files: BTreeMap::new(),
+                    next_ino: 1,
+                    dir_locks: BTreeMap::new(),
+                    faults: Vec::new(),
+                    events: Vec::new(),
+                    thread_labels: Vec::new(),
+                }),
+                #[allow(clippy::disallowed_types)]
+                untracked: std::sync::Mutex::new(Untracked {
+                    wall_ms: EPOCH_WALL_MS,
+                    mono_ms: 0,
+                    rng: seed,
+                    procs: BTreeMap::new(),
+                    next_start_time: 1000,
+                }),
+            }),
+        }
+    }
+
+    fn untracked(&self) -> std::sync::MutexGuard<'_, Untracked> {
+        match self.inner.untracked.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    // ---- processes -------------------------------------------------------------------------
+
+    /// Starts a live process `pid` on `host` (replacing a dead entry with that pid).
+    pub fn spawn(&self, host: &str, pid: u32) -> SimProcess {
+        let mut u = self.untracked();
+        let start_time = u.next_start_time;
+        u.next_start_time += 1;
+        let label = format!("p{}", u.procs.len() + 1);
+        let label = u
+            .procs
+            .get(&(host.to_string(), pid))
+            .map(|p| p.label.clone())
+            .unwrap_or(label);
+        let p = SimProcess {
+            host: host.to_string(),
+            pid,
+            start_time,
+            alive: true,
+            eperm: false,
+            label,
+        };
+        u.procs.insert((host.to_string(), pid), p.clone());
+        p
+    }
+
+    /// The process `pid` on `host`, if it was ever spawned.
+    pub fn process(&self, host: &str, pid: u32) -> Option<SimProcess> {
+        self.untracked()
+            .procs
+            .get(&(host.to_string(), pid))
+            .cloned()
+    }
+
+    /// The process dies; its files stay.
+    pub fn crash(&self, host: &str, pid: u32) {
+        if let Some(p) = self.untracked().procs.get_mut(&(host.to_string(), pid)) {
+            p.alive = false;
+        }
+    }
+
+    /// Exec-restart with the same pid (the container PID 1 case): alive, with a new start time.
+    /// Build a fresh `LockManager` on [`SimWorld::env`] for the new instance.
+    pub fn exec_restart(&self, host: &str, pid: u32) -> SimProcess {
+        self.spawn(host, pid)
+    }
+
+    /// An unrelated process reuses `pid` on `host`: alive, new start time.
+    pub fn reuse_pid(&self, host: &str, pid: u32) -> SimProcess {
+        self.spawn(host, pid)
+    }
+
+    /// Makes the probe of `pid` on `host` answer `EPERM` (alive, another user's).
+    pub fn set_eperm(&self, host: &str, pid: u32, eperm: bool) {
+        if let Some(p) = self.untracked().procs.get_mut(&(host.to_string(), pid)) {
+            p.eperm = eperm;
+        }
+    }
+
+    /// The environment of process `pid` on `host` (spawn it first).
+    pub fn env(&self, host: &str, pid: u32) -> SimEnv {
+        EnvParts {
+            fs: SimFs {
+                world: self.clone(),
+                host: host.to_string(),
+                pid,
+            },
+            procs: SimProcs {
+                world: self.clone(),
+                host: host.to_string(),
+                pid,
+            },
+            clock: SimClock {
+                world: self.clone(),
+            },
+        }
+    }
+
+    // ---- clock -----------------------------------------------------------------------------
+
+    /// Advances virtual wall and monotonic time.
+    pub fn advance(&self, d: Duration) {
+        let mut u = self.untracked();
+        let ms = d.as_millis().min(i64::MAX as u128) as i64;
+        u.wall_ms = u.wall_ms.saturating_add(ms);
+        u.mono_ms = u.mono_ms.saturating_add(ms as u64);
+    }
+
+    /// Virtual wall time, unix ms.
+    pub fn now_wall_ms(&self) -> i64 {
+        self.untracked().wall_ms
+    }
+
+    // ---- files -----------------------------------------------------------------------------
+
+    /// Puts a file in place directly (a planted file), with an explicit mtime. Traced as `plant`.
+    pub fn plant(&self, path: &Path, bytes: &[u8], mtime_ms: i64) {
+        let mut fs = sync::lock(&self.inner.fs);
+        let ino = fs.next_ino;
+        fs.next_ino += 1;
+        fs.files.insert(
+            path.to_path_buf(),
+            SimFile {
+                bytes: bytes.to_vec(),
+                ino,
+                mtime_ms,
+            },
+        );
+        let result = crate::trace::describe_bytes(bytes);
+        push_event(&mut fs, "world", "plant", path, result);
+    }
+
+    /// Sets a file's mtime (ages it). Returns false if it does not exist.
+    pub fn set_mtime(&self, path: &Path, mtime_ms: i64) -> bool {
+        let mut fs = sync::lock(&self.inner.fs);
+        match fs.files.get_mut(path) {
+            Some(f) => {
+                f.mtime_ms = mtime_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A snapshot of every file.
+    pub fn files(&self) -> BTreeMap<PathBuf, SimFile> {
+        sync::lock(&self.inner.fs).files.clone()
+    }
+
+    /// One file's contents.
+    pub fn file(&self, path: &Path) -> Option<Vec<u8>> {
+        sync::lock(&self.inner.fs)
+            .files
+            .get(path)
+            .map(|f| f.bytes.clone())
+    }
+
+    /// Adds a fault rule.
+    pub fn inject(&self, rule: FaultRule) {
+        sync::lock(&self.inner.fs).faults.push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        sync::lock(&self.inner.fs).faults.clear();
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        Trace {
+            events: sync::lock(&self.inner.fs).events.clone(),
+        }
+    }
+
+    /// Records a note in the trace (e.g. `acquired`, `release_all done`) from `actor`.
+    pub fn note(&self, actor: &str, what: &str, path: &Path, result: &str) {
+        let mut fs = sync::lock(&self.inner.fs);
+        push_event(&mut fs, actor, what, path, result.to_string());
+    }
+}
+
+fn thread_label(fs: &mut FsState) -> String {
+    let id = format!("{:?}", sync::thread::current().id());
+    let idx = match fs.thread_labels.iter().position(|t| *t == id) {
+        Some(i) => i,
+        None => {
+            fs.thread_labels.push(id);
+            fs.thread_labels.len() - 1
+        }
+    };
+    format!("t{}", idx + 1)
+}
+
+fn push_event(fs: &mut FsState, actor: &str, op: &str, path: &Path, result: String) {
+    let seq = fs.events.len() + 1;
+    let actor = if actor == "world" {
+        actor.to_string()
+    } else {
+        format!("{actor}/{}", thread_label(fs))
+    };
+    fs.events.push(Event {
+        seq,
+        actor,
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        result,
+    });
+}
+
+/// The simulated file system, as seen by one process.
+#[derive(Clone, Debug)]
+pub struct SimFs {
+    world: SimWorld,
+    host: String,
+    pid: u32,
+}
+
+/// The simulated directory reclaim lock; released (and traced) on drop.
+pub struct SimDirLock {
+    world: SimWorld,
+    dir: PathBuf,
+    actor: String,
+}
+
+impl std::fmt::Debug for SimDirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimDirLock({})", self.dir.display())
+    }
+}
+
+impl Drop for SimDirLock {
+    fn drop(&mut self) {
+        let mut fs = sync::lock(&self.world.inner.fs);
+        fs.dir_locks.remove(&self.dir);
+        push_event(&mut fs, &self.actor, "unlock-dir", &self.dir, "ok".into());
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn exists_err() -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, "exists")
+}
+
+fn missing_err() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such file")
+}
+
+impl SimFs {
+    fn actor(&self) -> String {
+        self.world
+            .process(&self.host, self.pid)
+            .map(|p| p.label)
+            .unwrap_or_else(|| format!("pid{}", self.pid))
+    }
+
+    /// Runs one atomic step: checks fault rules, applies `f`, records the event.
+    fn step<T>(
+        &self,
+        op: SimOp,
+        path: &Path,
+        f: impl FnOnce(&mut FsState, i64, Option<FaultKind>) -> (io::Result<T>, String),
+    ) -> io::Result<T> {
+        let actor = self.actor();
+        let now = self.world.now_wall_ms();
+        let mut fs = sync::lock(&self.world.inner.fs);
+        let fault = fs
+            .faults
+            .iter_mut()
+            .find_map(|r| r.fires(op, path).then_some(r.kind));
+        let (result, desc) = match fault {
+            Some(kind)
+                if kind != FaultKind::ShortWrite || !matches!(op, SimOp::Create | SimOp::Write) =>
+            {
+                (Err(kind.error()), format!("ERR {}", kind.error()))
+            }
+            other => f(&mut fs, now, other),
+        };
+        push_event(&mut fs, &actor, op.as_str(), path, desc);
+        result
+    }
+}
+
+fn err_desc<T>(r: io::Result<T>) -> (io::Result<T>, String) {
+    let desc = match &r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("ERR {e}"),
+    };
+    (r, desc)
+}
+
+impl Fs for SimFs {
+    type DirLock = SimDirLock;
+
+    fn create_new(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        self.step(SimOp::Create, path, |fs, now, fault| {
+            if fs.files.contains_key(path) {
+                return err_desc(Err(exists_err()));
+            }
+            let ino = fs.next_ino;
+            fs.next_ino += 1;
+            let short = fault == Some(FaultKind::ShortWrite);
+            let bytes = if short {
+                contents[..contents.len() / 2].to_vec()
+            } else {
+                contents.to_vec()
+            };
+            fs.files.insert(
+                path.to_path_buf(),
+                SimFile {
+                    bytes,
+                    ino,
+                    mtime_ms: now,
+                },
+            );
+            if short {
+                return err_desc(Err(FaultKind::ShortWrite.error()));
+            }
+            (
+                Ok(()),
+                format!("ok {}", crate::trace::describe_bytes(contents)),
+            )
+        })
+    }
+
+    fn write_existing(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        self.step(SimOp::Write, path, |fs, now, fault| {
+            let Some(file) = fs.files.get_mut(path) else {
+                return err_desc(Err(missing_err()));
+            };
+            let short = fault == Some(FaultKind::ShortWrite);
+            file.bytes = if short {
+                contents[..contents.len() / 2].to_vec()
+            } else {
+                contents.to_vec()
+            };
+            file.mtime_ms = now;
+            if short {
+                return err_desc(Err(FaultKind::ShortWrite.error()));
+            }
+            (
+                Ok(()),
+                format!("ok {}", crate::trace::describe_bytes(contents)),
+            )
+        })
+    }
+
+    fn link(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        self.step(SimOp::Link, dst, |fs, _, _| {
+            let Some(file) = fs.files.get(src).cloned() else {
+                return err_desc(Err(missing_err()));
+            };
+            if fs.files.contains_key(dst) {
+                return err_desc(Err(exists_err()));
+            }
+            let desc = format!("ok {}", crate::trace::describe_bytes(&file.bytes));
+            fs.files.insert(dst.to_path_buf(), file);
+            (Ok(()), desc)
+        })
+    }
+
+    fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        self.step(SimOp::Rename, dst, |fs, _, _| {
+            let Some(file) = fs.files.remove(src) else {
+                return err_desc(Err(missing_err()));
+            };
+            let replaced = fs.files.insert(dst.to_path_buf(), file.clone()).is_some();
+            let desc = format!(
+                "ok {}{}",
+                crate::trace::describe_bytes(&file.bytes),
+                if replaced {
+                    " (replaced an existing file)"
+                } else {
+                    ""
+                }
+            );
+            (Ok(()), desc)
+        })
+    }
+
+    fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
+        self.step(SimOp::Read, path, |fs, _, _| match fs.files.get(path) {
+            Some(f) => {
+                let n = f.bytes.len().min(cap.saturating_add(1));
+                let bytes = f.bytes[..n].to_vec();
+                let desc = crate::trace::describe_bytes(&bytes);
+                (Ok(bytes), desc)
+            }
+            None => err_desc(Err(missing_err())),
+        })
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.step(SimOp::Remove, path, |fs, _, _| {
+            match fs.files.remove(path) {
+                Some(f) => (
+                    Ok(()),
+                    format!("ok (was {})", crate::trace::describe_bytes(&f.bytes)),
+                ),
+                None => err_desc(Err(missing_err())),
+            }
+        })
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        self.step(SimOp::List, dir, |fs, _, _| {
+            let names: Vec<PathBuf> = fs
+                .files
+                .keys()
+                .filter(|p| parent_of(p) == dir)
+                .cloned()
+                .collect();
+            let desc = format!("{} entries", names.len());
+            (Ok(names), desc)
+        })
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<FileMeta> {
+        self.step(SimOp::Metadata, path, |fs, _, _| match fs.files.get(path) {
+            Some(f) => {
+                let meta = FileMeta {
+                    id: FileId { dev: 0, ino: f.ino },
+                    len: f.bytes.len() as u64,
+                    mtime_ms: f.mtime_ms,
+                };
+                (Ok(meta), format!("ino {} len {}", f.ino, f.bytes.len()))
+            }
+            None => err_desc(Err(missing_err())),
+        })
+    }
+
+    fn lock_dir(&self, dir: &Path) -> io::Result<SimDirLock> {
+        let actor = self.actor();
+        loop {
+            let taken = self.step(SimOp::LockDir, dir, |fs, _, _| {
+                if let Some(holder) = fs.dir_locks.get(dir) {
+                    return (Ok(false), format!("busy (held by {holder})"));
+                }
+                fs.dir_locks.insert(dir.to_path_buf(), actor.clone());
+                (Ok(true), "ok".to_string())
+            })?;
+            if taken {
+                return Ok(SimDirLock {
+                    world: self.world.clone(),
+                    dir: dir.to_path_buf(),
+                    actor,
+                });
+            }
+            // Blocked on another holder: let the scheduler run it (a model-checked retry loop
+            // must yield).
+            sync::thread::yield_now();
+        }
+    }
+}
+
+/// The simulated process table, as seen by one process.
+#[derive(Clone, Debug)]
+pub struct SimProcs {
+    world: SimWorld,
+    host: String,
+    pid: u32,
+}
+
+impl Procs for SimProcs {
+    fn identity(&self) -> ProcessIdentity {
+        let start_time = self
+            .world
+            .process(&self.host, self.pid)
+            .map(|p| p.start_time);
+        ProcessIdentity {
+            pid: self.pid,
+            host: Some(self.host.clone()),
+            start_time,
+        }
+    }
+
+    fn probe(&self, pid: u32) -> Liveness {
+        match self.world.process(&self.host, pid) {
+            Some(p) if p.alive && p.eperm => Liveness::NoPermission,
+            Some(p) if p.alive => Liveness::Alive,
+            _ => Liveness::Dead,
+        }
+    }
+
+    fn start_time(&self, pid: u32) -> Option<u64> {
+        self.world
+            .process(&self.host, pid)
+            .filter(|p| p.alive)
+            .map(|p| p.start_time)
+    }
+}
+
+/// The virtual clock and seeded randomness.
+#[derive(Clone, Debug)]
+pub struct SimClock {
+    world: SimWorld,
+}
+
+impl Clock for SimClock {
+    fn now_wall_ms(&self) -> i64 {
+        self.world.now_wall_ms()
+    }
+
+    fn now_mono(&self) -> Duration {
+        Duration::from_millis(self.world.untracked().mono_ms)
+    }
+
+    fn sleep(&self, d: Duration) {
+        self.world.advance(d);
+        sync::thread::yield_now();
+    }
+
+    fn random_u64(&self) -> u64 {
+        splitmix64(&mut self.world.untracked().rng)
+    }
+
+    fn is_virtual(&self) -> bool {
+        true
+    }
+}
