@@ -257,3 +257,271 @@ pub fn classify(
     }
     age_rule(LiveReason::OwnerAlive)
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of DESIGN §4's classification table (P7, P8, P10 and the stale rules).
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+    const MIN: i64 = 60_000;
+
+    fn me_identity() -> ProcessIdentity {
+        ProcessIdentity {
+            pid: 100,
+            host: Some("h1".into()),
+            start_time: Some(5),
+        }
+    }
+
+    fn payload(pid: u32, nonce: Option<&str>, age_ms: i64) -> Payload {
+        Payload {
+            pid,
+            nonce: nonce.map(str::to_string),
+            created_at_ms: NOW - age_ms,
+            starttime: None,
+            host: None,
+            token: None,
+        }
+    }
+
+    fn judge(p: &Payload, in_flight: bool, probe: (Liveness, Option<u64>)) -> Verdict {
+        judge_with(p, in_flight, probe, &Policy::default())
+    }
+
+    fn judge_with(
+        p: &Payload,
+        in_flight: bool,
+        probe: (Liveness, Option<u64>),
+        policy: &Policy,
+    ) -> Verdict {
+        let id = me_identity();
+        let observed = Observed {
+            payload: Ok(p),
+            mtime_age_ms: NOW - p.created_at_ms,
+            now_ms: NOW,
+        };
+        let me = Me {
+            identity: &id,
+            nonce: "current",
+            in_flight,
+        };
+        classify(&observed, &me, policy, &mut |_| probe)
+    }
+
+    fn judge_malformed(m: Malformed, mtime_age_ms: i64) -> Verdict {
+        let id = me_identity();
+        let observed = Observed {
+            payload: Err(&m),
+            mtime_age_ms,
+            now_ms: NOW,
+        };
+        let me = Me {
+            identity: &id,
+            nonce: "current",
+            in_flight: false,
+        };
+        classify(&observed, &me, &Policy::default(), &mut |_| {
+            panic!("malformed files are never probed")
+        })
+    }
+
+    const ALIVE: (Liveness, Option<u64>) = (Liveness::Alive, None);
+
+    #[test]
+    fn p10_malformed_is_live_inside_the_grace_and_stale_after() {
+        assert_eq!(
+            judge_malformed(Malformed::Empty, 1_000),
+            Verdict::Live(LiveReason::MalformedInGrace)
+        );
+        assert_eq!(
+            judge_malformed(Malformed::NotJson, 30_000),
+            Verdict::Live(LiveReason::MalformedInGrace)
+        );
+        assert_eq!(
+            judge_malformed(Malformed::NotJson, 30_001),
+            Verdict::Stale(StaleReason::MalformedExpired)
+        );
+        assert_eq!(
+            judge_malformed(Malformed::Empty, -5_000),
+            Verdict::Live(LiveReason::MalformedInGrace)
+        );
+    }
+
+    #[test]
+    fn p8_our_pid_current_nonce_held_here_is_never_reclaimed() {
+        let p = payload(100, Some("current"), 3 * 60 * MIN);
+        assert_eq!(judge(&p, true, ALIVE), Verdict::Live(LiveReason::HeldHere));
+    }
+
+    #[test]
+    fn p6_our_pid_current_nonce_not_held_is_a_leftover() {
+        let p = payload(100, Some("current"), 0);
+        assert_eq!(
+            judge(&p, false, ALIVE),
+            Verdict::Stale(StaleReason::Leftover)
+        );
+    }
+
+    #[test]
+    fn p8_our_pid_other_nonce_is_stale_at_once() {
+        let p = payload(100, Some("previous"), 0);
+        assert_eq!(
+            judge(&p, false, ALIVE),
+            Verdict::Stale(StaleReason::NonceMismatch)
+        );
+        let mut same_host = p.clone();
+        same_host.host = Some("h1".into());
+        assert_eq!(
+            judge(&same_host, false, ALIVE),
+            Verdict::Stale(StaleReason::NonceMismatch)
+        );
+    }
+
+    #[test]
+    fn p7_our_pid_without_nonce_follows_the_age_rule() {
+        assert_eq!(
+            judge(&payload(100, None, 29 * MIN), false, ALIVE),
+            Verdict::Live(LiveReason::LegacyOwnPid)
+        );
+        assert_eq!(
+            judge(&payload(100, None, 31 * MIN), false, ALIVE),
+            Verdict::Stale(StaleReason::TooOld)
+        );
+    }
+
+    #[test]
+    fn our_pid_legacy_with_another_start_time_is_recycled() {
+        let mut p = payload(100, None, 0);
+        p.starttime = Some(4);
+        assert_eq!(
+            judge(&p, false, ALIVE),
+            Verdict::Stale(StaleReason::RecycledPid)
+        );
+        p.starttime = Some(5);
+        assert_eq!(
+            judge(&p, false, ALIVE),
+            Verdict::Live(LiveReason::LegacyOwnPid)
+        );
+    }
+
+    #[test]
+    fn another_host_with_our_pid_is_live_until_too_old() {
+        let mut p = payload(100, Some("other-container"), 5 * MIN);
+        p.host = Some("h2".into());
+        assert_eq!(
+            judge(&p, false, ALIVE),
+            Verdict::Live(LiveReason::ForeignHost)
+        );
+        p.created_at_ms = NOW - 31 * MIN;
+        assert_eq!(judge(&p, false, ALIVE), Verdict::Stale(StaleReason::TooOld));
+    }
+
+    #[test]
+    fn other_pid_dead_is_stale() {
+        let p = payload(200, Some("x"), 0);
+        assert_eq!(
+            judge(&p, false, (Liveness::Dead, None)),
+            Verdict::Stale(StaleReason::DeadPid)
+        );
+    }
+
+    #[test]
+    fn other_pid_alive_with_another_start_time_is_recycled() {
+        let mut p = payload(200, None, 0);
+        p.starttime = Some(10);
+        assert_eq!(
+            judge(&p, false, (Liveness::Alive, Some(11))),
+            Verdict::Stale(StaleReason::RecycledPid)
+        );
+        assert_eq!(
+            judge(&p, false, (Liveness::Alive, Some(10))),
+            Verdict::Live(LiveReason::OwnerAlive)
+        );
+    }
+
+    #[test]
+    fn p8_other_pid_alive_or_eperm_is_live_until_too_old_whatever_its_nonce() {
+        for probe in [ALIVE, (Liveness::NoPermission, None)] {
+            assert_eq!(
+                judge(&payload(200, Some("x"), 0), false, probe),
+                Verdict::Live(LiveReason::OwnerAlive)
+            );
+            assert_eq!(
+                judge(&payload(200, None, 29 * MIN), false, probe),
+                Verdict::Live(LiveReason::OwnerAlive)
+            );
+            assert_eq!(
+                judge(&payload(200, None, 31 * MIN), false, probe),
+                Verdict::Stale(StaleReason::TooOld)
+            );
+        }
+    }
+
+    #[test]
+    fn a_future_created_at_falls_back_to_the_mtime() {
+        let id = me_identity();
+        let p = payload(200, None, -365 * 24 * 60 * MIN);
+        let me = Me {
+            identity: &id,
+            nonce: "current",
+            in_flight: false,
+        };
+        let young = Observed {
+            payload: Ok(&p),
+            mtime_age_ms: MIN,
+            now_ms: NOW,
+        };
+        let old = Observed {
+            payload: Ok(&p),
+            mtime_age_ms: 31 * MIN,
+            now_ms: NOW,
+        };
+        assert_eq!(
+            classify(&young, &me, &Policy::default(), &mut |_| ALIVE),
+            Verdict::Live(LiveReason::OwnerAlive)
+        );
+        assert_eq!(
+            classify(&old, &me, &Policy::default(), &mut |_| ALIVE),
+            Verdict::Stale(StaleReason::TooOld)
+        );
+    }
+
+    #[cfg(feature = "mutants")]
+    #[test]
+    fn classification_mutants_change_exactly_their_row() {
+        use crate::mutants::Mutant;
+        let with = |m| Policy {
+            mutant: Some(m),
+            ..Policy::default()
+        };
+        let eperm = (Liveness::NoPermission, None);
+        assert_eq!(
+            judge_with(
+                &payload(200, None, 0),
+                false,
+                eperm,
+                &with(Mutant::EpermIsDead)
+            ),
+            Verdict::Stale(StaleReason::DeadPid)
+        );
+        assert_eq!(
+            judge_with(
+                &payload(100, Some("previous"), 0),
+                false,
+                ALIVE,
+                &with(Mutant::IgnoreNonce)
+            ),
+            Verdict::Live(LiveReason::LegacyOwnPid)
+        );
+        assert_eq!(
+            judge_with(
+                &payload(200, Some("x"), 0),
+                false,
+                ALIVE,
+                &with(Mutant::NonceAnyPid)
+            ),
+            Verdict::Stale(StaleReason::NonceMismatch)
+        );
+    }
+}

@@ -1,0 +1,527 @@
+//! LockManager on the real file system (a temp dir), with a scripted process table so that other
+//! "processes" can be alive, dead or EPERM without spawning any: reentrancy, guards, release_all
+//! ordering and report, reclaim, inspect and clean.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use lockcore::os::{OsClock, OsFs};
+use lockcore::{
+    AcquireOptions, Acquired, EnvParts, LiveReason, Liveness, LockError, LockManager, Owner,
+    Payload, Policy, ProcessIdentity, Procs, Released, StaleReason, Verdict,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A process table: our identity plus a scripted liveness per other pid (unknown pids are dead).
+#[derive(Clone)]
+struct Table {
+    me: ProcessIdentity,
+    others: Arc<Mutex<BTreeMap<u32, Liveness>>>,
+}
+
+impl Procs for Table {
+    fn identity(&self) -> ProcessIdentity {
+        self.me.clone()
+    }
+    fn probe(&self, pid: u32) -> Liveness {
+        self.others
+            .lock()
+            .unwrap()
+            .get(&pid)
+            .copied()
+            .unwrap_or(Liveness::Dead)
+    }
+    fn start_time(&self, _pid: u32) -> Option<u64> {
+        None
+    }
+}
+
+type TestEnv = EnvParts<OsFs, Table, OsClock>;
+
+/// A virtual clock: `sleep` advances it, so waiting costs no real time.
+#[derive(Default)]
+struct VirtualClock {
+    mono_ms: Mutex<u64>,
+}
+
+impl lockcore::Clock for VirtualClock {
+    fn now_wall_ms(&self) -> i64 {
+        now_ms()
+    }
+    fn now_mono(&self) -> Duration {
+        Duration::from_millis(*self.mono_ms.lock().unwrap())
+    }
+    fn sleep(&self, d: Duration) {
+        *self.mono_ms.lock().unwrap() += d.as_millis() as u64;
+    }
+    fn random_u64(&self) -> u64 {
+        4 // deterministic: jitter and tokens need no entropy here
+    }
+    fn is_virtual(&self) -> bool {
+        true
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    others: Arc<Mutex<BTreeMap<u32, Liveness>>>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            others: Arc::default(),
+        }
+    }
+    fn manager(&self, pid: u32) -> LockManager<TestEnv> {
+        self.manager_with(pid, Policy::default())
+    }
+    fn manager_with(&self, pid: u32, policy: Policy) -> LockManager<TestEnv> {
+        let me = ProcessIdentity {
+            pid,
+            host: Some("host-a".into()),
+            start_time: Some(1),
+        };
+        self.others.lock().unwrap().insert(pid, Liveness::Alive);
+        let env = EnvParts {
+            fs: OsFs,
+            procs: Table {
+                me,
+                others: self.others.clone(),
+            },
+            clock: OsClock,
+        };
+        LockManager::new(env, policy)
+    }
+    fn set(&self, pid: u32, l: Liveness) {
+        self.others.lock().unwrap().insert(pid, l);
+    }
+    fn session(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn lock_file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.lock"))
+    }
+    fn plant(&self, name: &str, payload: &Payload) {
+        std::fs::write(self.lock_file(name), payload.to_bytes()).unwrap();
+    }
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn planted(pid: u32, nonce: Option<&str>, age: Duration) -> Payload {
+    Payload {
+        pid,
+        nonce: nonce.map(str::to_string),
+        created_at_ms: now_ms() - age.as_millis() as i64,
+        starttime: None,
+        host: None,
+        token: None,
+    }
+}
+
+fn on_disk(path: &Path) -> Payload {
+    Payload::parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
+// P1: a second process is busy while the first holds; the error names the owner and the path.
+#[test]
+fn another_process_is_busy_while_held() {
+    let fx = Fixture::new();
+    let (a, b) = (fx.manager(10), fx.manager(20));
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(g.how(), Acquired::Fresh);
+    match b.try_acquire(&fx.session("s1.jsonl")) {
+        Err(LockError::Busy {
+            owner: Owner::File(p),
+            lock_path,
+            ..
+        }) => {
+            assert_eq!(p.pid, 10);
+            assert_eq!(lock_path, fx.lock_file("s1.jsonl"));
+        }
+        other => panic!("expected busy, got {other:?}"),
+    }
+    drop(g);
+    assert!(b.try_acquire(&fx.session("s1.jsonl")).is_ok());
+}
+
+// The payload on disk is the pretty nonce shape, and no temp file survives a publish (P11).
+#[test]
+fn publishes_the_nonce_payload_and_leaves_no_temp_file() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    let text = std::fs::read_to_string(fx.lock_file("s1.jsonl")).unwrap();
+    assert!(
+        text.starts_with("{\n  \"pid\": 10,\n  \"nonce\": \""),
+        "{text}"
+    );
+    let p = on_disk(&fx.lock_file("s1.jsonl"));
+    assert_eq!(p.nonce.as_deref(), Some(a.nonce().as_str()));
+    assert_eq!(&p, g.payload());
+    assert_eq!(fx.files(), vec!["s1.jsonl.lock"]);
+}
+
+// P9: the file exists iff the hold count is > 0; reentry is counted.
+#[test]
+fn reentrant_holds_are_counted() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let s = fx.session("s1.jsonl");
+    let g1 = a.try_acquire(&s).unwrap();
+    let g2 = a.try_acquire(&s).unwrap();
+    let g3 = a.try_acquire(&s).unwrap();
+    assert_eq!(g2.how(), Acquired::Reentered);
+    assert_eq!(a.held(), vec![(fx.lock_file("s1.jsonl"), 3)]);
+    assert_eq!(g3.release().unwrap(), Released::Decremented(2));
+    drop(g1);
+    assert!(
+        fx.lock_file("s1.jsonl").exists(),
+        "one hold left: the file must stay"
+    );
+    assert_eq!(g2.release().unwrap(), Released::Removed);
+    assert!(!fx.lock_file("s1.jsonl").exists());
+    assert!(a.held().is_empty());
+}
+
+// P1: reentrancy can be turned off per call; the second acquire is busy with this instance.
+#[test]
+fn non_reentrant_acquire_is_busy_in_the_same_instance() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let s = fx.session("s1.jsonl");
+    let _g = a.try_acquire(&s).unwrap();
+    let no_reentry = AcquireOptions {
+        reentrant: false,
+        timeout: Some(Duration::ZERO),
+    };
+    match a.acquire_with(&s, no_reentry) {
+        Err(LockError::Busy {
+            owner: Owner::ThisInstance,
+            ..
+        }) => {}
+        other => panic!("expected busy(this instance), got {other:?}"),
+    }
+}
+
+// P4, P5, P3: release_all removes every file, reports them, revokes the guards, and only then
+// rotates the nonce; revoked guards are inert against a later holder.
+#[test]
+fn release_all_releases_everything_then_rotates() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let old = a.nonce();
+    let g1 = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    let g1b = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    let g2 = a.try_acquire(&fx.session("s2.jsonl")).unwrap();
+    let report = a.release_all();
+    assert_eq!(
+        report.released,
+        vec![fx.lock_file("s1.jsonl"), fx.lock_file("s2.jsonl")]
+    );
+    assert!(report.failed.is_empty() && report.not_ours.is_empty());
+    assert_eq!(report.old_nonce, old);
+    assert_ne!(report.new_nonce, old);
+    assert_eq!(a.nonce(), report.new_nonce);
+    assert_eq!(a.epoch(), 1);
+    assert!(fx.files().is_empty());
+    assert!(!g1.is_held() && !g2.is_held());
+
+    // The next holder of s1 is not disturbed by the revoked guards.
+    let fresh = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(fresh.how(), Acquired::Fresh);
+    assert_eq!(g1.release().unwrap(), Released::Inert);
+    drop(g1b);
+    drop(g2);
+    assert!(fresh.is_held());
+    assert_eq!(
+        on_disk(&fx.lock_file("s1.jsonl")).nonce.as_deref(),
+        Some(report.new_nonce.as_str())
+    );
+}
+
+// P6: after an in-place restart, a leftover with the old nonce and our pid is reclaimed at once.
+#[test]
+fn leftover_of_a_previous_instance_is_reclaimed_at_once() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    fx.plant(
+        "s1.jsonl",
+        &planted(10, Some("previous-instance"), Duration::ZERO),
+    );
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::NonceMismatch));
+    assert_eq!(
+        on_disk(&fx.lock_file("s1.jsonl")).nonce.as_deref(),
+        Some(a.nonce().as_str())
+    );
+}
+
+// P6: a leftover of *this* instance (a delete that failed) does not block us either.
+#[test]
+fn own_leftover_with_the_current_nonce_is_reclaimed() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    let bytes = std::fs::read(fx.lock_file("s1.jsonl")).unwrap();
+    drop(g);
+    std::fs::write(fx.lock_file("s1.jsonl"), &bytes).unwrap();
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::Leftover));
+}
+
+// P7: a legacy file of our pid is live until stale_after, then stale.
+#[test]
+fn legacy_file_of_our_pid_waits_for_stale_after() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    fx.plant("s1.jsonl", &planted(10, None, Duration::from_secs(60)));
+    assert!(a
+        .try_acquire(&fx.session("s1.jsonl"))
+        .unwrap_err()
+        .is_busy());
+    fx.plant("s1.jsonl", &planted(10, None, Duration::from_secs(31 * 60)));
+    assert_eq!(
+        a.try_acquire(&fx.session("s1.jsonl")).unwrap().how(),
+        Acquired::Reclaimed(StaleReason::TooOld)
+    );
+}
+
+// P8, P2: dead pid → reclaimed; live or EPERM pid with any nonce → never reclaimed while fresh.
+#[test]
+fn other_pids_follow_the_probe() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    fx.set(30, Liveness::Alive);
+    fx.set(31, Liveness::NoPermission);
+    for (pid, name) in [(30, "alive.jsonl"), (31, "eperm.jsonl")] {
+        fx.plant(
+            name,
+            &planted(pid, Some("some-other-nonce"), Duration::from_secs(5)),
+        );
+        assert!(
+            a.try_acquire(&fx.session(name)).unwrap_err().is_busy(),
+            "pid {pid}"
+        );
+        assert_eq!(
+            on_disk(&fx.lock_file(name)).pid,
+            pid,
+            "the live owner's file is untouched"
+        );
+    }
+    fx.plant(
+        "dead.jsonl",
+        &planted(32, Some("n"), Duration::from_secs(5)),
+    );
+    assert_eq!(
+        a.try_acquire(&fx.session("dead.jsonl")).unwrap().how(),
+        Acquired::Reclaimed(StaleReason::DeadPid)
+    );
+}
+
+// P10: a malformed file is live inside the grace (its writer may be mid-write), stale after.
+#[test]
+fn malformed_file_respects_the_grace() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    std::fs::write(fx.lock_file("s1.jsonl"), b"{\"pid\": 12, \"creat").unwrap();
+    match a.try_acquire(&fx.session("s1.jsonl")) {
+        Err(LockError::Busy {
+            owner: Owner::Malformed(_),
+            ..
+        }) => {}
+        other => panic!("expected busy(malformed), got {other:?}"),
+    }
+    let old = SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(fx.lock_file("s1.jsonl"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(
+        a.try_acquire(&fx.session("s1.jsonl")).unwrap().how(),
+        Acquired::Reclaimed(StaleReason::MalformedExpired)
+    );
+}
+
+// P2: a holder whose lock was reclaimed (too old) does not delete the next owner's file on release.
+#[test]
+fn release_after_being_reclaimed_leaves_the_new_owner_alone() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let b = fx.manager_with(
+        20,
+        Policy {
+            stale_after: Duration::ZERO,
+            ..Policy::default()
+        },
+    );
+    let ga = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    // Make a's file look 1 s old, so b (stale_after 0) reclaims it as too old.
+    let mut p = on_disk(&fx.lock_file("s1.jsonl"));
+    p.created_at_ms -= 1000;
+    fx.plant("s1.jsonl", &p);
+    let gb = b.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(gb.how(), Acquired::Reclaimed(StaleReason::TooOld));
+    assert_eq!(ga.release().unwrap(), Released::NotOurs);
+    assert_eq!(on_disk(&fx.lock_file("s1.jsonl")).pid, 20);
+}
+
+// acquire waits with a timeout and reports how long it waited; an in-instance release wakes it.
+#[test]
+fn acquire_times_out_with_busy_and_is_woken_by_an_in_instance_release() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    let me = ProcessIdentity {
+        pid: 20,
+        host: Some("host-a".into()),
+        start_time: Some(1),
+    };
+    let procs = Table {
+        me,
+        others: fx.others.clone(),
+    };
+    let b = LockManager::new(
+        EnvParts {
+            fs: OsFs,
+            procs,
+            clock: VirtualClock::default(),
+        },
+        Policy::default(),
+    );
+    let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    // Virtual time: b backs off through its clock until 10 virtual seconds have passed.
+    let opts = AcquireOptions {
+        reentrant: true,
+        timeout: Some(Duration::from_secs(10)),
+    };
+    match b.acquire_with(&fx.session("s1.jsonl"), opts) {
+        Err(LockError::Busy {
+            waited,
+            owner: Owner::File(p),
+            ..
+        }) => {
+            assert!(waited >= Duration::from_secs(10), "waited {waited:?}");
+            assert_eq!(p.pid, 10);
+        }
+        other => panic!("expected busy, got {other:?}"),
+    }
+    // Same instance, non-reentrant waiter: handed over when the holder drops.
+    let a2 = a.clone();
+    let s = fx.session("s1.jsonl");
+    let waiter = std::thread::spawn(move || {
+        let opts = AcquireOptions {
+            reentrant: false,
+            timeout: Some(Duration::from_secs(30)),
+        };
+        a2.acquire_with(&s, opts).map(|g| g.how())
+    });
+    while a.held().is_empty() {
+        std::thread::yield_now();
+    }
+    drop(g);
+    assert_eq!(waiter.join().unwrap().unwrap(), Acquired::Fresh);
+}
+
+// inspect reports every lock with its verdict; clean removes exactly the stale ones (and old temps).
+#[test]
+fn inspect_and_clean_stale() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    fx.set(40, Liveness::Alive);
+    let _held = a.try_acquire(&fx.session("held.jsonl")).unwrap();
+    fx.plant("dead.jsonl", &planted(41, None, Duration::from_secs(1)));
+    fx.plant("live.jsonl", &planted(40, None, Duration::from_secs(1)));
+    fx.plant(
+        "old.jsonl",
+        &planted(40, None, Duration::from_secs(2 * 3600)),
+    );
+    std::fs::write(fx.dir.path().join("not-a-lock.txt"), b"x").unwrap();
+    let tmp = fx.dir.path().join(".gone.jsonl.lock.99-abc.lktmp");
+    std::fs::write(&tmp, b"partial").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+
+    let infos = a.inspect(fx.dir.path()).unwrap();
+    let verdicts: Vec<(String, Verdict)> = infos
+        .iter()
+        .map(|i| {
+            (
+                i.path.file_name().unwrap().to_string_lossy().into_owned(),
+                i.verdict,
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            (
+                "dead.jsonl.lock".into(),
+                Verdict::Stale(StaleReason::DeadPid)
+            ),
+            (
+                "held.jsonl.lock".into(),
+                Verdict::Live(LiveReason::HeldHere)
+            ),
+            (
+                "live.jsonl.lock".into(),
+                Verdict::Live(LiveReason::OwnerAlive)
+            ),
+            ("old.jsonl.lock".into(), Verdict::Stale(StaleReason::TooOld)),
+        ]
+    );
+
+    let dry = a.clean_stale(fx.dir.path(), true).unwrap();
+    assert_eq!(dry.removed.len(), 2);
+    assert_eq!(dry.temp_files, vec![tmp.clone()]);
+    assert_eq!(fx.files().len(), 6, "a dry run removes nothing");
+
+    let done = a.clean_stale(fx.dir.path(), false).unwrap();
+    assert_eq!(done.removed.len(), 2);
+    assert_eq!(
+        fx.files(),
+        vec!["held.jsonl.lock", "live.jsonl.lock", "not-a-lock.txt"]
+    );
+}
+
+// Typed errors: a missing directory is an Io error naming the path; a path with no file name is
+// InvalidPath; neither panics.
+#[test]
+fn bad_paths_are_typed_errors() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    match a.try_acquire(&fx.session("no-such-dir/s.jsonl")) {
+        Err(LockError::Io { path, .. }) => assert!(path.to_string_lossy().contains("no-such-dir")),
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert!(matches!(
+        a.try_acquire(Path::new("/")),
+        Err(LockError::InvalidPath { .. })
+    ));
+    assert!(matches!(
+        a.inspect(&fx.dir.path().join("missing")),
+        Err(LockError::Io { .. })
+    ));
+}
