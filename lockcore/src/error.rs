@@ -13,7 +13,7 @@ pub enum Owner {
     /// progress).
     ThisInstance,
     /// The payload found in the lock file.
-    File(Payload),
+    File(Box<Payload>),
     /// The lock file did not parse (and is still inside its grace).
     Malformed(Malformed),
     /// The file changed under us on every attempt.

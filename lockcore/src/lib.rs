@@ -9,6 +9,8 @@
 //! nonces and would reclaim each other's locks as a previous instance's); lock files are not
 //! `fsync`ed (after a crash of the machine every owner pid is gone anyway).
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod classify;
 pub mod env;
 pub mod error;

@@ -511,7 +511,7 @@ impl<E: Env> LockManager<E> {
             };
             let verdict = self.judge(st, lock_path, &seen);
             last_owner = match &seen.parsed {
-                Ok(p) => Owner::File(p.clone()),
+                Ok(p) => Owner::File(Box::new(p.clone())),
                 Err(m) => Owner::Malformed(m.clone()),
             };
             match verdict {

@@ -3,6 +3,8 @@
 //! says what lockcore must do, and the oracles ([`oracle`]) that check P1–P12 and name the
 //! property a counterexample violates.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod oracle;
 pub mod reference;
 pub mod report;
