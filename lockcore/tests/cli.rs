@@ -1,0 +1,531 @@
+//! The `lockcore` CLI against planted lock files in a temp dir: verdicts, exit codes, holding,
+//! signals, and `run` as a mutual-exclusion wrapper for real processes.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod support;
+
+use serde_json::Value;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+fn lockcore() -> Command {
+    command(lockcore_bin())
+}
+
+/// A live process we control (a zombie would count as dead, so it is kept running and reaped
+/// by its guard).
+fn live_child(scenario: &str) -> Proc {
+    let mut c = command(testchild_bin());
+    c.arg("idle");
+    let mut p = Proc::spawn(c, scenario);
+    let _ = p.json("idle child's pid line");
+    p
+}
+
+/// `inspect --json` of `dir`: the one object for `file`.
+fn inspect_one(dir: &Path, file: &str, extra: &[&str], scenario: &str) -> Value {
+    let (status, out, err) = run(
+        {
+            let mut c = lockcore();
+            c.arg("inspect").arg(dir).arg("--json").args(extra);
+            c
+        },
+        scenario,
+    );
+    assert!(
+        status.success(),
+        "[{scenario}] inspect failed: {status:?} {err}"
+    );
+    let all: Value = match serde_json::from_str(out.trim()) {
+        Ok(v) => v,
+        Err(e) => panic!("[{scenario}] inspect --json is not one JSON value ({e}): {out:?}"),
+    };
+    let Some(arr) = all.as_array() else {
+        panic!("[{scenario}] inspect --json is not an array: {out}");
+    };
+    let want = dir.join(file).display().to_string();
+    let Some(obj) = arr.iter().find(|o| o["path"] == want.as_str()) else {
+        panic!("[{scenario}] {want} not in inspect output: {out}");
+    };
+    let keys: Vec<&str> = obj
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "age_ms",
+            "created_at",
+            "nonce",
+            "path",
+            "pid",
+            "reasons",
+            "stale"
+        ],
+        "[{scenario}] inspect --json keys"
+    );
+    obj.clone()
+}
+
+fn assert_verdict(obj: &Value, stale: bool, reason: &str, scenario: &str) {
+    assert_eq!(obj["stale"], stale, "[{scenario}] stale? {obj}");
+    assert_eq!(obj["reasons"][0], reason, "[{scenario}] reason: {obj}");
+}
+
+/// `hold` with a timeout, stdin closed at once: returns (status, stdout, stderr).
+fn hold_once(
+    session: &Path,
+    timeout_ms: u64,
+    scenario: &str,
+) -> (std::process::ExitStatus, String, String) {
+    let mut c = lockcore();
+    c.arg("hold")
+        .arg(session)
+        .arg("--timeout-ms")
+        .arg(timeout_ms.to_string());
+    run(c, scenario)
+}
+
+fn assert_busy(session: &Path, owner_pid: u32, scenario: &str) {
+    let (status, out, err) = hold_once(session, 200, scenario);
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "[{scenario}] hold should time out busy (75): {status:?} out {out} err {err}"
+    );
+    let lock = format!("{}.lock", session.display());
+    assert!(
+        err.contains(&lock),
+        "[{scenario}] stderr names the lock path: {err}"
+    );
+    assert!(
+        err.contains(&format!("pid {owner_pid}")),
+        "[{scenario}] stderr names the owner pid {owner_pid}: {err}"
+    );
+}
+
+/// `hold --timeout-ms 0` (a single attempt: no waiting at all) must acquire; returns the line.
+fn assert_acquires_at_once(session: &Path, how: &str, scenario: &str) -> Value {
+    let (status, out, err) = hold_once(session, 0, scenario);
+    assert!(
+        status.success(),
+        "[{scenario}] hold should acquire at once: {status:?} {err}"
+    );
+    let line: Value = match serde_json::from_str(out.trim()) {
+        Ok(v) => v,
+        Err(e) => panic!("[{scenario}] hold line is not JSON ({e}): {out:?}"),
+    };
+    assert_eq!(
+        line["acquired"],
+        format!("{}.lock", session.display()).as_str(),
+        "[{scenario}] {line}"
+    );
+    assert_eq!(line["how"], how, "[{scenario}] how: {line}");
+    assert!(
+        line["payload"]["nonce"].is_string(),
+        "[{scenario}] payload: {line}"
+    );
+    assert!(
+        !exists(Path::new(&format!("{}.lock", session.display()))),
+        "[{scenario}] released after stdin closed"
+    );
+    line
+}
+
+/// P7: a legacy file of another live pid, fresh, is live; `hold` times out with 75 naming the
+/// lock path and the owner.
+#[test]
+fn p7_legacy_file_of_live_pid_is_live() {
+    let scenario = "P7 legacy fresh live pid";
+    let dir = tempdir();
+    let owner = live_child(scenario);
+    let session = dir.path().join("s.jsonl");
+    plant(&dir.path().join("s.jsonl.lock"), &legacy(owner.pid(), 0));
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, false, "owner-alive", scenario);
+    assert_eq!(obj["pid"], owner.pid(), "[{scenario}]");
+    assert_eq!(obj["nonce"], Value::Null, "[{scenario}]");
+    assert_busy(&session, owner.pid(), scenario);
+    assert!(
+        exists(&dir.path().join("s.jsonl.lock")),
+        "[{scenario}] not reclaimed"
+    );
+}
+
+/// P7: the same legacy file, createdAt 2 h old, is stale `too-old` (and `hold` reclaims it).
+#[test]
+fn p7_legacy_file_two_hours_old_is_stale_too_old() {
+    let scenario = "P7 legacy 2 h old";
+    let dir = tempdir();
+    let owner = live_child(scenario);
+    let session = dir.path().join("s.jsonl");
+    plant(
+        &dir.path().join("s.jsonl.lock"),
+        &legacy(owner.pid(), 2 * 3600 * 1000),
+    );
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, true, "too-old", scenario);
+    let age = obj["age_ms"].as_i64().unwrap_or(0);
+    assert!(age >= 2 * 3600 * 1000, "[{scenario}] age_ms {age}");
+    assert_acquires_at_once(&session, "reclaimed:too-old", scenario);
+}
+
+/// P11: a dead owner pid is stale `dead-pid`, and `hold` acquires at once (one attempt).
+#[test]
+fn p11_dead_pid_is_stale_and_hold_acquires_at_once() {
+    let scenario = "P11 dead pid";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    plant(
+        &dir.path().join("s.jsonl.lock"),
+        &with_nonce(dead_pid(), "0123456789abcdef01234567", 0),
+    );
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, true, "dead-pid", scenario);
+    assert_eq!(obj["nonce"], "0123456789abcdef01234567", "[{scenario}]");
+    let line = assert_acquires_at_once(&session, "reclaimed:dead-pid", scenario);
+    assert_ne!(
+        line["payload"]["nonce"], "0123456789abcdef01234567",
+        "[{scenario}]"
+    );
+}
+
+/// P8: another live pid with any nonce, fresh, is live (a nonce mismatch counts only for our
+/// own pid).
+#[test]
+fn p8_other_live_pid_with_nonce_is_live() {
+    let scenario = "P8 other live pid with nonce";
+    let dir = tempdir();
+    let owner = live_child(scenario);
+    let session = dir.path().join("s.jsonl");
+    plant(
+        &dir.path().join("s.jsonl.lock"),
+        &with_nonce(owner.pid(), "5c0a9b3e-0000-4000-8000-000000000000", 0),
+    );
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, false, "owner-alive", scenario);
+    assert_busy(&session, owner.pid(), scenario);
+}
+
+/// P10: a malformed (partially written) file is live inside the grace and stale once its mtime
+/// is older than the grace.
+#[test]
+fn p10_malformed_file_live_in_grace_stale_after() {
+    let scenario = "P10 malformed";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    plant(&lock, "{\"pid\": 12, \"createdAt\": \"2026-11-");
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, false, "malformed-in-grace", scenario);
+    assert_eq!(obj["reasons"][1], "not-json", "[{scenario}] {obj}");
+    assert_eq!(obj["pid"], Value::Null, "[{scenario}]");
+    let (status, _, err) = hold_once(&session, 200, scenario);
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "[{scenario}] busy inside the grace: {err}"
+    );
+    assert!(
+        err.contains("malformed"),
+        "[{scenario}] stderr says malformed: {err}"
+    );
+
+    age_mtime(&lock, std::time::Duration::from_secs(60));
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, true, "malformed-expired", scenario);
+    // A custom grace longer than the age keeps it live.
+    let obj = inspect_one(
+        dir.path(),
+        "s.jsonl.lock",
+        &["--grace-ms", "120000"],
+        scenario,
+    );
+    assert_verdict(&obj, false, "malformed-in-grace", scenario);
+    assert_acquires_at_once(&session, "reclaimed:malformed-expired", scenario);
+}
+
+fn spawn_hold(session: &Path, scenario: &str) -> (Proc, Value) {
+    let mut c = lockcore();
+    c.arg("hold").arg(session).arg("--timeout-ms").arg("5000");
+    let mut p = Proc::spawn(c, scenario);
+    let line = p.json("hold's acquired line");
+    (p, line)
+}
+
+/// P11: a holder killed with SIGKILL leaves a dead-pid file; the next `hold` takes it at once.
+/// Also via `LOCKCORE_TEST_ABORT_AT`: a holder that dies right after acquiring or right before
+/// releasing.
+#[test]
+fn p11_sigkilled_holder_next_hold_acquires_at_once() {
+    let scenario = "P11 SIGKILLed hold";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    let (mut holder, line) = spawn_hold(&session, scenario);
+    assert_eq!(line["payload"]["pid"], holder.pid(), "[{scenario}] {line}");
+    holder.signal(libc::SIGKILL);
+    holder.assert_killed_by(libc::SIGKILL, "holder");
+    assert!(exists(&lock), "[{scenario}] SIGKILL leaves the file");
+    assert_acquires_at_once(&session, "reclaimed:dead-pid", scenario);
+
+    for step in ["after-acquire", "before-release"] {
+        let scenario = format!("P11 LOCKCORE_TEST_ABORT_AT={step}");
+        let mut c = lockcore();
+        c.env("LOCKCORE_TEST_ABORT_AT", step)
+            .arg("hold")
+            .arg(&session)
+            .arg("--hold-ms")
+            .arg("0");
+        let (status, _, err) = run(c, &scenario);
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "[{scenario}] {status:?} {err}"
+        );
+        assert!(exists(&lock), "[{scenario}] the crash leaves the file");
+        assert_acquires_at_once(&session, "reclaimed:dead-pid", &scenario);
+    }
+}
+
+/// P4 through the CLI: SIGINT, SIGTERM and SIGQUIT to `hold` release the lock (the file is
+/// gone) and the exit status is the signal's.
+#[test]
+fn p4_signal_to_hold_removes_file_and_exits_with_the_signal() {
+    let dir = tempdir();
+    for (name, sig) in [
+        ("SIGTERM", libc::SIGTERM),
+        ("SIGINT", libc::SIGINT),
+        ("SIGQUIT", libc::SIGQUIT),
+    ] {
+        let scenario = format!("P4 {name} to hold");
+        let session = dir.path().join(format!("{name}.jsonl"));
+        let lock = dir.path().join(format!("{name}.jsonl.lock"));
+        let (mut holder, _) = spawn_hold(&session, &scenario);
+        assert!(exists(&lock), "[{scenario}] held");
+        holder.signal(sig);
+        holder.assert_killed_by(sig, "hold");
+        assert!(
+            !exists(&lock),
+            "[{scenario}] the cleanup removed the lock file"
+        );
+    }
+}
+
+/// P1 on real processes: eight concurrent `lockcore run` on one session never overlap their
+/// commands (each appends enter/leave records to a shared log).
+#[test]
+fn p1_eight_concurrent_runs_never_overlap() {
+    let scenario = "P1 eight lockcore run";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let log = dir.path().join("log");
+    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    let mut procs: Vec<Proc> = ids
+        .iter()
+        .map(|id| {
+            let mut c = lockcore();
+            c.arg("run")
+                .arg(&session)
+                .arg("--timeout-ms")
+                .arg("30000")
+                .arg("--")
+                .arg("sh")
+                .arg("-c")
+                .arg("echo \"enter $1\" >> \"$2\"; sleep 0.02; echo \"leave $1\" >> \"$2\"")
+                .arg("sh")
+                .arg(id)
+                .arg(&log);
+            Proc::spawn(c, scenario)
+        })
+        .collect();
+    for p in &mut procs {
+        p.assert_success("lockcore run");
+    }
+    assert_no_overlap(&read(&log), &ids, 1, scenario);
+    assert!(
+        !exists(&dir.path().join("s.jsonl.lock")),
+        "[{scenario}] released"
+    );
+}
+
+/// `run` exits with the command's status (128 + signal when it was killed), releases the lock,
+/// and exits 75 when the lock is busy.
+#[test]
+fn run_propagates_exit_status_and_busy() {
+    let scenario = "run exit status";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    for (script, want) in [
+        ("test -f \"$0.lock\" && exit 7", 7),
+        ("kill -KILL $$", 128 + libc::SIGKILL),
+        ("exit 0", 0),
+    ] {
+        let mut c = lockcore();
+        c.arg("run")
+            .arg(&session)
+            .arg("--")
+            .arg("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(&session);
+        let (status, _, err) = run(c, scenario);
+        assert_eq!(status.code(), Some(want), "[{scenario}] `{script}`: {err}");
+        assert!(!exists(&lock), "[{scenario}] `{script}` released the lock");
+    }
+    let owner = live_child(scenario);
+    plant(&lock, &legacy(owner.pid(), 0));
+    let mut c = lockcore();
+    c.arg("run")
+        .arg(&session)
+        .arg("--timeout-ms")
+        .arg("100")
+        .arg("--")
+        .arg("true");
+    let (status, _, err) = run(c, scenario);
+    assert_eq!(status.code(), Some(75), "[{scenario}] busy: {err}");
+    assert!(
+        err.contains(&lock.display().to_string()),
+        "[{scenario}] {err}"
+    );
+}
+
+/// Usage errors exit 2; other errors exit 1 with a message naming the path.
+#[test]
+fn usage_errors_exit_2_and_other_errors_exit_1_naming_the_path() {
+    let scenario = "exit codes";
+    for args in [
+        vec![],
+        vec!["bogus"],
+        vec!["inspect"],
+        vec!["hold", "x", "--timeout-ms", "soon"],
+        vec!["run", "x"],
+    ] {
+        let mut c = lockcore();
+        c.args(&args);
+        let (status, _, err) = run(c, scenario);
+        assert_eq!(status.code(), Some(2), "[{scenario}] {args:?}: {err}");
+    }
+    let dir = tempdir();
+    let missing = dir.path().join("no-such-dir");
+    for sub in ["inspect", "clean"] {
+        let mut c = lockcore();
+        c.arg(sub).arg(&missing);
+        let (status, _, err) = run(c, scenario);
+        assert_eq!(status.code(), Some(1), "[{scenario}] {sub}: {err}");
+        assert!(
+            err.contains(&missing.display().to_string()),
+            "[{scenario}] {sub} names the path: {err}"
+        );
+    }
+    let mut c = lockcore();
+    c.arg("hold").arg(missing.join("s.jsonl"));
+    let (status, _, err) = run(c, scenario);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "[{scenario}] hold in a missing dir: {err}"
+    );
+    assert!(err.contains("no-such-dir"), "[{scenario}] {err}");
+}
+
+/// P11: `clean` removes stale lock files saying why, and publish temp files older than the
+/// grace; a dry run removes nothing; live files and fresh temp files stay.
+#[test]
+fn p11_clean_removes_stale_files_and_old_temp_files() {
+    let scenario = "P11 clean";
+    let dir = tempdir();
+    let d = dir.path();
+    let owner = live_child(scenario);
+    plant(&d.join("dead.jsonl.lock"), &legacy(dead_pid(), 0));
+    plant(&d.join("live.jsonl.lock"), &legacy(owner.pid(), 0));
+    let old_tmp = d.join(".dead.jsonl.lock.99999-0123456789abcdef.lktmp");
+    let new_tmp = d.join(".live.jsonl.lock.99998-0123456789abcdef.lktmp");
+    plant(&old_tmp, &legacy(99999, 0));
+    plant(&new_tmp, &legacy(99998, 0));
+    age_mtime(&old_tmp, std::time::Duration::from_secs(120));
+
+    let mut c = lockcore();
+    c.arg("clean").arg(d).arg("--dry-run");
+    let (status, out, err) = run(c, scenario);
+    assert!(status.success(), "[{scenario}] dry run: {err}");
+    assert!(
+        out.contains("would remove") && out.contains("dead-pid"),
+        "[{scenario}] {out}"
+    );
+    assert!(
+        exists(&d.join("dead.jsonl.lock")) && exists(&old_tmp),
+        "[{scenario}] dry run kept all"
+    );
+
+    let mut c = lockcore();
+    c.arg("clean").arg(d).arg("--json");
+    let (status, out, err) = run(c, scenario);
+    assert!(status.success(), "[{scenario}] clean: {err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+    assert_eq!(
+        v["removed"][0]["reasons"][0], "dead-pid",
+        "[{scenario}] {out}"
+    );
+    assert_eq!(
+        v["kept"][0]["reasons"][0], "owner-alive",
+        "[{scenario}] {out}"
+    );
+    assert_eq!(
+        v["temp_files"],
+        serde_json::json!([old_tmp.display().to_string()]),
+        "[{scenario}] {out}"
+    );
+    assert!(
+        !exists(&d.join("dead.jsonl.lock")),
+        "[{scenario}] stale file removed"
+    );
+    assert!(!exists(&old_tmp), "[{scenario}] old temp file removed");
+    assert!(
+        exists(&d.join("live.jsonl.lock")),
+        "[{scenario}] live file kept"
+    );
+    assert!(
+        exists(&new_tmp),
+        "[{scenario}] temp file inside the grace kept"
+    );
+}
+
+/// The human `inspect` output is an aligned table: every column starts at the same offset.
+#[test]
+fn inspect_prints_an_aligned_table() {
+    let scenario = "inspect table";
+    let dir = tempdir();
+    let owner = live_child(scenario);
+    plant(&dir.path().join("a.jsonl.lock"), &legacy(owner.pid(), 0));
+    plant(
+        &dir.path().join("bb.jsonl.lock"),
+        &legacy(dead_pid(), 3_600_000),
+    );
+    plant(&dir.path().join("c.jsonl.lock"), "");
+    let mut c = lockcore();
+    c.arg("inspect").arg(dir.path());
+    let (status, out, err) = run(c, scenario);
+    assert!(status.success(), "[{scenario}] {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "[{scenario}] header + 3 rows: {out}");
+    let col = |line: &str, word: &str| line.find(word);
+    let verdict_at = col(lines[0], "VERDICT");
+    for (row, want) in lines[1..].iter().zip(["live", "stale", "live"]) {
+        assert_eq!(
+            col(row, &format!("  {want}  ")).map(|i| i + 2),
+            verdict_at,
+            "[{scenario}] VERDICT column aligned in {row:?}\n{out}"
+        );
+    }
+    assert!(
+        lines[2].contains("dead-pid") && lines[3].contains("empty"),
+        "[{scenario}] {out}"
+    );
+}
