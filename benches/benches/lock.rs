@@ -1,0 +1,319 @@
+//! lockcore's in-process benches against the bare file-system floor and a kernel `flock`.
+//! Groups: `uncontended`, `reentrant`, `classify`, `contended_in_process`, `contended_instances`,
+//! `peer`, `release_all`, `reclaim`. See `benches/README.md`.
+//!
+//! Built but empty under the `loom`/`shuttle` features (lockcore's primitives then belong to a
+//! model checker).
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+criterion::criterion_main!(real::uncontended, real::contended, real::batch);
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+fn main() {
+    eprintln!("lockcore-benches: built with loom/shuttle; nothing to measure");
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+// Setup steps (temp dirs, planted files) may fail only if the machine is broken; a bench then
+// stops with the message.
+#[allow(clippy::expect_used)]
+mod real {
+    use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+    use lockcore::classify::{Me, Observed};
+    use lockcore::os::OsProcs;
+    use lockcore::{
+        classify, Acquired, Clock, Liveness, LockManager, OsEnv, Payload, Policy, Procs,
+        StaleReason,
+    };
+    use lockcore_benches::stats::Human;
+    use lockcore_benches::{analyse, contend, dead_pid, instance, payload_bytes};
+    use std::fs::{self, File, OpenOptions};
+    use std::hint::black_box;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    fn config() -> Criterion {
+        Criterion::default()
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(20)
+    }
+
+    criterion_group! {
+        name = uncontended;
+        config = config();
+        targets = bench_uncontended, bench_reentrant, bench_classify, bench_peer
+    }
+    criterion_group! {
+        name = contended;
+        config = config();
+        targets = bench_contended_in_process, bench_contended_instances
+    }
+    criterion_group! {
+        name = batch;
+        config = config();
+        targets = bench_release_all, bench_reclaim
+    }
+
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("lockcore-bench-")
+            .tempdir()
+            .expect("create a temp dir")
+    }
+
+    fn os_manager() -> LockManager<OsEnv> {
+        LockManager::new(OsEnv::new(), Policy::default())
+    }
+
+    /// Bytes the size of lockcore's own lock files (same fields).
+    fn own_payload() -> Vec<u8> {
+        let os = OsProcs::current();
+        let now = lockcore::os::OsClock.now_wall_ms();
+        payload_bytes(os.identity().pid, os.identity().host, now)
+    }
+
+    fn create_new(path: &Path) -> File {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)
+            .expect("floor: exclusive create")
+    }
+
+    fn bench_uncontended(c: &mut Criterion) {
+        let mut g = c.benchmark_group("uncontended");
+        let bytes = own_payload();
+
+        // The protocol's file-system steps, no logic: temp file, link, unlink temp, unlink lock.
+        let dir = tempdir();
+        let tmp = dir.path().join(".session.json.lock.tmp");
+        let lock = dir.path().join("session.json.lock");
+        g.bench_function("floor", |b| {
+            b.iter(|| {
+                let mut f = create_new(&tmp);
+                f.write_all(&bytes).expect("floor: write");
+                drop(f);
+                fs::hard_link(&tmp, &lock).expect("floor: link");
+                fs::remove_file(&tmp).expect("floor: unlink temp");
+                fs::remove_file(&lock).expect("floor: unlink lock");
+            })
+        });
+
+        // The historic TypeScript sequence: exclusive create, write, close, unlink.
+        g.bench_function("floor_excl", |b| {
+            b.iter(|| {
+                let mut f = create_new(&lock);
+                f.write_all(&bytes).expect("floor_excl: write");
+                drop(f);
+                fs::remove_file(&lock).expect("floor_excl: unlink");
+            })
+        });
+
+        let dir = tempdir();
+        let session = dir.path().join("session.json");
+        let mgr = os_manager();
+        g.bench_function("lockcore", |b| {
+            b.iter(|| {
+                let guard = mgr.try_acquire(&session).expect("uncontended try_acquire");
+                drop(black_box(guard));
+            })
+        });
+        g.finish();
+    }
+
+    fn bench_reentrant(c: &mut Criterion) {
+        let mut g = c.benchmark_group("reentrant");
+        let dir = tempdir();
+        let session = dir.path().join("session.json");
+        let mgr = os_manager();
+        let outer = mgr.try_acquire(&session).expect("outer acquire");
+        let inner = mgr.try_acquire(&session).expect("inner acquire");
+        assert_eq!(inner.how(), Acquired::Reentered, "second acquire re-enters");
+        drop(inner);
+        g.bench_function("lockcore", |b| {
+            b.iter(|| {
+                let guard = mgr.try_acquire(&session).expect("reentrant acquire");
+                drop(black_box(guard));
+            })
+        });
+        drop(outer);
+        g.finish();
+    }
+
+    fn bench_classify(c: &mut Criterion) {
+        let mut g = c.benchmark_group("classify");
+        let me_procs = OsProcs::current();
+        let identity = me_procs.identity();
+        let now_ms = lockcore::os::OsClock.now_wall_ms();
+        // Another live process on this host, every field set: the longest path through the table
+        // (parse all fields, host check, pid differs, probe, start-time check, age rule).
+        let other_pid = if identity.pid == 1 { 2 } else { 1 };
+        let bytes = payload_bytes(other_pid, identity.host.clone(), now_ms - 1_000);
+        let nonce = "11111111-2222-4333-8444-555555555555";
+        let me = Me {
+            identity: &identity,
+            nonce,
+            in_flight: false,
+        };
+        let policy = Policy::default();
+        // A pure probe: the bench measures parsing and the decision table, not the kill(2).
+        let mut probe = |_pid: u32| (Liveness::Alive, Some(123_456));
+        g.bench_function("parse_and_classify", |b| {
+            b.iter(|| {
+                let parsed = Payload::parse(black_box(&bytes));
+                let observed = Observed {
+                    payload: parsed.as_ref(),
+                    mtime_age_ms: 1_000,
+                    now_ms,
+                };
+                black_box(classify(&observed, &me, &policy, &mut probe))
+            })
+        });
+        g.finish();
+    }
+
+    fn bench_peer(c: &mut Criterion) {
+        let mut g = c.benchmark_group("peer");
+        let dir = tempdir();
+        let file = File::create(dir.path().join("session.json.flock")).expect("flock file");
+        g.bench_function("flock", |b| {
+            b.iter(|| {
+                file.lock().expect("flock");
+                file.unlock().expect("funlock");
+            })
+        });
+        g.finish();
+    }
+
+    /// Prints the latency distribution of one fixed-size contention run (once per id).
+    fn print_contention<E: lockcore::Env>(
+        id: &str,
+        managers: &[LockManager<E>],
+        session: &Path,
+        holds: u64,
+    ) {
+        let (elapsed, records) = contend(managers, session, holds, true);
+        let r = analyse(records);
+        println!(
+            "{id}: {} holds in {} ({:.0}/s); handoff (release → next holder) all: {}; \
+             to another contender: {}; wait (acquire call → guard): {}",
+            r.holds,
+            Human(elapsed),
+            r.holds as f64 / elapsed.as_secs_f64().max(1e-9),
+            r.gap_all,
+            r.gap_cross,
+            r.wait
+        );
+    }
+
+    fn bench_contended_in_process(c: &mut Criterion) {
+        let mut g = c.benchmark_group("contended_in_process");
+        g.throughput(Throughput::Elements(1));
+        for threads in [1usize, 2, 4, 8] {
+            let dir = tempdir();
+            let session = dir.path().join("session.json");
+            let mgr = os_manager();
+            let managers = vec![mgr; threads];
+            let mut printed = false;
+            g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, _| {
+                if !printed {
+                    printed = true;
+                    let id = format!("contended_in_process/{threads}");
+                    print_contention(&id, &managers, &session, 4000);
+                }
+                b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
+            });
+        }
+        g.finish();
+    }
+
+    fn bench_contended_instances(c: &mut Criterion) {
+        let mut g = c.benchmark_group("contended_instances");
+        g.throughput(Throughput::Elements(1));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(3));
+        for instances in [2u32, 4, 8] {
+            let dir = tempdir();
+            let session = dir.path().join("session.json");
+            let managers: Vec<_> = (0..instances).map(instance).collect();
+            let mut printed = false;
+            g.bench_with_input(
+                BenchmarkId::from_parameter(instances),
+                &instances,
+                |b, _| {
+                    if !printed {
+                        printed = true;
+                        let id = format!("contended_instances/{instances}");
+                        print_contention(&id, &managers, &session, 2000);
+                    }
+                    b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
+                },
+            );
+        }
+        g.finish();
+    }
+
+    fn bench_release_all(c: &mut Criterion) {
+        let mut g = c.benchmark_group("release_all");
+        g.sample_size(10);
+        g.sampling_mode(SamplingMode::Flat);
+        g.measurement_time(Duration::from_secs(3));
+        for n in [10usize, 100, 1000, 10_000] {
+            let dir = tempdir();
+            let sessions: Vec<PathBuf> = (0..n)
+                .map(|i| dir.path().join(format!("s{i:05}.json")))
+                .collect();
+            let mgr = os_manager();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let guards: Vec<_> = sessions
+                            .iter()
+                            .map(|s| mgr.try_acquire(s).expect("release_all setup: acquire"))
+                            .collect();
+                        let t0 = Instant::now();
+                        let report = black_box(mgr.release_all());
+                        timed += t0.elapsed();
+                        assert_eq!(report.released.len(), n, "release_all removed every lock");
+                        drop(guards); // inert after release_all; not timed
+                    }
+                    timed
+                })
+            });
+        }
+        g.finish();
+    }
+
+    fn bench_reclaim(c: &mut Criterion) {
+        let mut g = c.benchmark_group("reclaim");
+        let dir = tempdir();
+        let session = dir.path().join("session.json");
+        let lock = dir.path().join("session.json.lock");
+        let dead = dead_pid().expect("find a dead pid");
+        let host = OsProcs::current().identity().host;
+        let mgr = os_manager();
+        let plant = || {
+            let bytes = payload_bytes(dead, host.clone(), lockcore::os::OsClock.now_wall_ms());
+            fs::write(&lock, bytes).expect("plant a dead owner's lock file");
+        };
+        plant();
+        let guard = mgr.try_acquire(&session).expect("reclaim over a dead pid");
+        assert_eq!(guard.how(), Acquired::Reclaimed(StaleReason::DeadPid));
+        drop(guard);
+        g.bench_function("dead_pid", |b| {
+            b.iter_batched(
+                plant,
+                |()| mgr.try_acquire(&session).expect("reclaim over a dead pid"),
+                // The guard is returned and dropped (released) outside the timing.
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+    }
+}

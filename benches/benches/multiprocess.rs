@@ -1,0 +1,88 @@
+//! `multiprocess/{2,4,8}`: N real processes contending for one lock file, driven through the
+//! `multiproc` binary of this package. Criterion gets the time per hold as the children measured
+//! it (process start-up is not counted); once per id the bench also prints the wait and handoff
+//! distribution of a fixed run of 200 rounds per process.
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+criterion::criterion_main!(real::multiprocess);
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+fn main() {
+    eprintln!("lockcore-benches: built with loom/shuttle; nothing to measure");
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+// A failing child makes the bench meaningless: stop with its message.
+#[allow(clippy::expect_used)]
+mod real {
+    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+    use std::process::Command;
+    use std::time::Duration;
+
+    const MULTIPROC: &str = env!("CARGO_BIN_EXE_multiproc");
+
+    criterion_group! {
+        name = multiprocess;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(10);
+        targets = bench_multiprocess
+    }
+
+    fn run(args: &[String]) -> String {
+        let out = Command::new(MULTIPROC)
+            .args(args)
+            .output()
+            .expect("run the multiproc binary");
+        assert!(
+            out.status.success(),
+            "multiproc {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn field(line: &str, key: &str) -> u128 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("multiproc output lacks `{key}`: {line}"))
+    }
+
+    fn bench_multiprocess(c: &mut Criterion) {
+        let mut g = c.benchmark_group("multiprocess");
+        g.throughput(Throughput::Elements(1));
+        for procs in [2u64, 4, 8] {
+            let mut printed = false;
+            g.bench_with_input(BenchmarkId::from_parameter(procs), &procs, |b, &procs| {
+                if !printed {
+                    printed = true;
+                    let table = run(&[
+                        "--procs".into(),
+                        procs.to_string(),
+                        "--rounds".into(),
+                        "200".into(),
+                    ]);
+                    print!("multiprocess/{procs}: {table}");
+                }
+                b.iter_custom(|iters| {
+                    let rounds = iters.div_ceil(procs).max(1);
+                    let line = run(&[
+                        "--procs".into(),
+                        procs.to_string(),
+                        "--rounds".into(),
+                        rounds.to_string(),
+                        "--machine".into(),
+                    ]);
+                    let (span, holds) = (field(&line, "span_ns"), field(&line, "holds"));
+                    // Scale the children's span to exactly `iters` holds.
+                    let ns = span * u128::from(iters) / holds.max(1);
+                    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+                })
+            });
+        }
+        g.finish();
+    }
+}

@@ -1,0 +1,273 @@
+//! Multi-process contention: N real processes (copies of this binary) each do R
+//! acquire/release rounds on one lock path with lockcore's `OsEnv`; the parent prints handoffs
+//! per second and the wait distribution.
+//!
+//! ```text
+//! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine]
+//! ```
+//! `--machine` prints one `key=value` line (read by the `multiprocess` criterion bench).
+//! Children are started as `multiproc child <session file> <rounds>`: each sets up its
+//! `LockManager`, says `ready`, waits for the parent to close its stdin (so all start together),
+//! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
+//! across processes).
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+fn main() {
+    if let Err(e) = imp::main() {
+        eprintln!("multiproc: {e}");
+        std::process::exit(2);
+    }
+}
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+fn main() {
+    eprintln!("multiproc: built with loom/shuttle; nothing to measure");
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod imp {
+    use lockcore::{AcquireOptions, LockManager, OsEnv, Policy};
+    use lockcore_benches::stats::Human;
+    use lockcore_benches::{analyse, HoldRecord, CONTENDED_TIMEOUT};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, ChildStdout, Command, Stdio};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    type Result<T> = std::result::Result<T, String>;
+
+    pub fn main() -> Result<()> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.first().map(String::as_str) == Some("child") {
+            return child(&args[1..]);
+        }
+        parent(&args)
+    }
+
+    fn wall_now() -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn child(args: &[String]) -> Result<()> {
+        let [session, rounds] = args else {
+            return Err("usage: multiproc child <session file> <rounds>".into());
+        };
+        let session = PathBuf::from(session);
+        let rounds: u64 = rounds.parse().map_err(|e| format!("rounds: {e}"))?;
+        let mgr = LockManager::new(OsEnv::new(), Policy::default());
+        let opts = AcquireOptions {
+            reentrant: true,
+            timeout: Some(CONTENDED_TIMEOUT),
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready").map_err(|e| format!("stdout: {e}"))?;
+        out.flush().map_err(|e| format!("stdout: {e}"))?;
+        // The start signal: the parent closes our stdin once every child is ready.
+        let mut sink = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut sink)
+            .map_err(|e| format!("stdin: {e}"))?;
+        let mut holds = Vec::with_capacity(rounds as usize);
+        for _ in 0..rounds {
+            let asked = wall_now();
+            let guard = mgr
+                .acquire_with(&session, opts)
+                .map_err(|e| format!("acquire: {e}"))?;
+            let acquired = wall_now();
+            let released = wall_now();
+            drop(guard);
+            let done = wall_now();
+            holds.push([asked, acquired, released, done]);
+        }
+        for h in holds {
+            writeln!(
+                out,
+                "hold {} {} {} {}",
+                h[0].as_nanos(),
+                h[1].as_nanos(),
+                h[2].as_nanos(),
+                h[3].as_nanos()
+            )
+            .map_err(|e| format!("stdout: {e}"))?;
+        }
+        out.flush().map_err(|e| format!("stdout: {e}"))
+    }
+
+    struct Options {
+        procs: usize,
+        rounds: u64,
+        dir: Option<PathBuf>,
+        machine: bool,
+    }
+
+    fn parse_options(args: &[String]) -> Result<Options> {
+        let mut o = Options {
+            procs: 4,
+            rounds: 200,
+            dir: None,
+            machine: false,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match a.as_str() {
+                "--procs" => {
+                    o.procs = value("--procs")?
+                        .parse()
+                        .map_err(|e| format!("--procs: {e}"))?
+                }
+                "--rounds" => {
+                    o.rounds = value("--rounds")?
+                        .parse()
+                        .map_err(|e| format!("--rounds: {e}"))?
+                }
+                "--dir" => o.dir = Some(PathBuf::from(value("--dir")?)),
+                "--machine" => o.machine = true,
+                "-h" | "--help" => {
+                    return Err(
+                        "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine]".into(),
+                    )
+                }
+                other => return Err(format!("unknown argument `{other}` (try --help)")),
+            }
+        }
+        if o.procs == 0 || o.rounds == 0 {
+            return Err("--procs and --rounds must be positive".into());
+        }
+        Ok(o)
+    }
+
+    struct Running {
+        child: Child,
+        stdout: BufReader<ChildStdout>,
+    }
+
+    fn spawn(exe: &Path, session: &Path, rounds: u64) -> Result<Running> {
+        let mut child = Command::new(exe)
+            .arg("child")
+            .arg(session)
+            .arg(rounds.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", exe.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| "child stdout not piped".to_string())?;
+        Ok(Running {
+            child,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    fn parse_hold(who: usize, line: &str) -> Result<HoldRecord> {
+        let mut fields = line.split_whitespace();
+        if fields.next() != Some("hold") {
+            return Err(format!("child {who}: unexpected line `{line}`"));
+        }
+        let mut t = [Duration::ZERO; 4];
+        for slot in &mut t {
+            let ns: u64 = fields
+                .next()
+                .and_then(|f| f.parse().ok())
+                .ok_or_else(|| format!("child {who}: bad hold line `{line}`"))?;
+            *slot = Duration::from_nanos(ns);
+        }
+        Ok(HoldRecord {
+            who,
+            asked: t[0],
+            acquired: t[1],
+            released: t[2],
+            done: t[3],
+        })
+    }
+
+    fn parent(args: &[String]) -> Result<()> {
+        let o = parse_options(args)?;
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let tmp;
+        let dir = match &o.dir {
+            Some(d) => d.clone(),
+            None => {
+                tmp = tempfile::Builder::new()
+                    .prefix("lockcore-multiproc-")
+                    .tempdir()
+                    .map_err(|e| format!("temp dir: {e}"))?;
+                tmp.path().to_path_buf()
+            }
+        };
+        let session = dir.join("session.json");
+
+        let mut children = Vec::with_capacity(o.procs);
+        for _ in 0..o.procs {
+            children.push(spawn(&exe, &session, o.rounds)?);
+        }
+        for (who, c) in children.iter_mut().enumerate() {
+            let mut line = String::new();
+            c.stdout
+                .read_line(&mut line)
+                .map_err(|e| format!("child {who}: {e}"))?;
+            if line.trim() != "ready" {
+                return Err(format!("child {who} did not start: `{}`", line.trim()));
+            }
+        }
+        // Go: close every stdin.
+        for c in &mut children {
+            drop(c.child.stdin.take());
+        }
+        let mut holds = Vec::new();
+        for (who, mut c) in children.into_iter().enumerate() {
+            let mut rest = String::new();
+            c.stdout
+                .read_to_string(&mut rest)
+                .map_err(|e| format!("child {who}: {e}"))?;
+            let status = c.child.wait().map_err(|e| format!("child {who}: {e}"))?;
+            if !status.success() {
+                return Err(format!("child {who} failed: {status}"));
+            }
+            for line in rest.lines().filter(|l| !l.trim().is_empty()) {
+                holds.push(parse_hold(who, line)?);
+            }
+        }
+        let r = analyse(holds);
+        if o.machine {
+            println!(
+                "procs={} holds={} span_ns={} wait_p50_ns={} wait_p90_ns={} wait_p99_ns={} \
+                 gap_p50_ns={} cross_gap_p50_ns={}",
+                o.procs,
+                r.holds,
+                r.span.as_nanos(),
+                r.wait.p50.as_nanos(),
+                r.wait.p90.as_nanos(),
+                r.wait.p99.as_nanos(),
+                r.gap_all.p50.as_nanos(),
+                r.gap_cross.p50.as_nanos()
+            );
+        } else {
+            println!(
+                "multiproc: {} processes x {} rounds on {}",
+                o.procs,
+                o.rounds,
+                session.display()
+            );
+            println!(
+                "  {} handoffs in {} -> {:.0} handoffs/s",
+                r.holds,
+                Human(r.span),
+                r.per_second()
+            );
+            println!("  wait (acquire call -> guard):      {}", r.wait);
+            println!("  handoff (release -> next holder): {}", r.gap_all);
+            println!("  ... to another process:           {}", r.gap_cross);
+        }
+        Ok(())
+    }
+}
