@@ -1,0 +1,1144 @@
+//! The gate's plan (which steps, which commands, which budgets) and its verdict (a pure function
+//! of the steps' logs), kept apart from process handling so both are unit-tested.
+
+use crate::cargo_test::{parse_test_output, TestRun};
+use crate::cli::Options;
+use crate::mutants_out::{merge, Outcome, Outcomes};
+use crate::properties::PROPERTY_COUNT;
+use crate::protocol::{collect, MutantLine};
+use crate::report::{
+    Budget, CargoMutantsReport, CargoMutantsRun, Failure, LayerReport, MutantReport,
+    PropertyReport, Report,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Budget env var the proptest layer reads (proptest's own).
+pub const PROPTEST_CASES: &str = "PROPTEST_CASES";
+/// Budget env var the shuttle tests may read: iterations per schedule test.
+pub const SHUTTLE_ITERATIONS: &str = "LOCKCORE_SHUTTLE_ITERATIONS";
+
+/// Layers that run mutant twins, in the matrix's column order.
+pub const MUTANT_LAYERS: [&str; 3] = ["loom", "shuttle", "proptest"];
+
+/// Lines of a failing step's log printed by the gate.
+pub const TAIL_LINES: usize = 40;
+
+/// What a step is, which decides how its log is judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// fmt, clippy: the exit code decides.
+    Check,
+    /// A test layer: exit code, and at least one test must have run.
+    Tests { layer: &'static str },
+    /// A layer's mutant twins: their `LOCKCORE-MUTANT` lines.
+    Mutants { layer: &'static str },
+    /// `cargo install cargo-mutants --locked`.
+    Install,
+    /// One cargo-mutants run; `out` is its `--output` directory (relative to the root).
+    CargoMutants {
+        features: Option<&'static str>,
+        out: String,
+    },
+}
+
+/// One step: a command and how to judge it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub program: String,
+    /// Cargo arguments up to (not including) a test-name filter.
+    pub base: Vec<String>,
+    /// Test-name filter, if any.
+    pub filter: Option<String>,
+    /// Arguments after `--` (for the test harness).
+    pub harness: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout_secs: u64,
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(w: &str) -> String {
+    if !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+impl Step {
+    /// The full argument list.
+    pub fn args(&self) -> Vec<String> {
+        let mut a = self.base.clone();
+        a.extend(self.filter.clone());
+        if !self.harness.is_empty() {
+            a.push("--".to_string());
+            a.extend(self.harness.iter().cloned());
+        }
+        a
+    }
+
+    /// The exact command line, with its environment, as a user would paste it.
+    pub fn command_line(&self) -> String {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_word(v)))
+            .collect();
+        words.push(self.program.clone());
+        words.extend(self.args().iter().map(|a| shell_word(a)));
+        words.join(" ")
+    }
+
+    /// The command that replays one test of this step.
+    pub fn replay(&self, test: &str) -> String {
+        let s = Step {
+            filter: Some(test.to_string()),
+            harness: strings(&["--exact", "--nocapture"]),
+            ..self.clone()
+        };
+        s.command_line()
+    }
+}
+
+/// Cargo arguments of a mutant layer's twin run, before the filter.
+fn mutant_base(layer: &str) -> Vec<String> {
+    match layer {
+        "loom" => strings(&[
+            "test",
+            "--release",
+            "--features",
+            "loom",
+            "-p",
+            "loom-tests",
+        ]),
+        "shuttle" => strings(&[
+            "test",
+            "--release",
+            "--features",
+            "shuttle",
+            "-p",
+            "loom-tests",
+        ]),
+        "proptest" => strings(&["test", "--release", "-p", "proptests"]),
+        _ => strings(&["test", "--release", "--workspace"]),
+    }
+}
+
+/// The filter a layer's twin for `id` is expected to match: `mutant_<id with underscores>`.
+pub fn twin_filter(id: &str) -> String {
+    format!("mutant_{}", id.replace('-', "_"))
+}
+
+/// The command that replays one mutant twin (prints its `LOCKCORE-MUTANT` line and trace).
+pub fn mutant_command(layer: &str, test: &str, id: &str) -> String {
+    let filter = if test.trim().is_empty() {
+        twin_filter(id)
+    } else {
+        test.to_string()
+    };
+    let mut words = vec!["cargo".to_string()];
+    words.extend(mutant_base(layer));
+    words.push(shell_word(&filter));
+    words.push("--".to_string());
+    words.push("--nocapture".to_string());
+    words.join(" ")
+}
+
+/// Resolved budgets.
+pub fn budget(o: &Options) -> Budget {
+    Budget {
+        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 32 } else { 512 }),
+        shuttle_iterations: o
+            .shuttle_iterations
+            .or(if o.quick { Some(100) } else { None }),
+        step_timeout: o.step_timeout.unwrap_or(if o.quick { 600 } else { 1800 }),
+    }
+}
+
+/// Every step of this invocation, in order (before `--only`/`--skip`).
+/// `have_cargo_mutants`: whether `cargo mutants --version` works (else an install step is added).
+pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<Step> {
+    let b = budget(o);
+    let t = b.step_timeout;
+    let step = |name: &'static str, kind: Kind, base: &[&str], harness: &[&str]| Step {
+        name,
+        kind,
+        program: "cargo".to_string(),
+        base: strings(base),
+        filter: None,
+        harness: strings(harness),
+        env: Vec::new(),
+        timeout_secs: t,
+    };
+    let proptest_env = vec![(PROPTEST_CASES.to_string(), b.proptest_cases.to_string())];
+    let shuttle_env: Vec<(String, String)> = b
+        .shuttle_iterations
+        .map(|n| (SHUTTLE_ITERATIONS.to_string(), n.to_string()))
+        .into_iter()
+        .collect();
+
+    let mut steps = vec![
+        step("fmt", Kind::Check, &["fmt", "--all", "--", "--check"], &[]),
+        step(
+            "clippy",
+            Kind::Check,
+            &["clippy", "--workspace", "--all-targets"],
+            &["-D", "warnings"],
+        ),
+        step(
+            "clippy-loom",
+            Kind::Check,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--features",
+                "loom",
+            ],
+            &["-D", "warnings"],
+        ),
+        step(
+            "clippy-shuttle",
+            Kind::Check,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--features",
+                "shuttle",
+            ],
+            &["-D", "warnings"],
+        ),
+        step(
+            "test",
+            Kind::Tests { layer: "test" },
+            &["test", "--workspace"],
+            &[],
+        ),
+        step(
+            "loom",
+            Kind::Tests { layer: "loom" },
+            &[
+                "test",
+                "--release",
+                "--features",
+                "loom",
+                "-p",
+                "loom-tests",
+            ],
+            &["--skip", "mutant_"],
+        ),
+        Step {
+            env: shuttle_env,
+            ..step(
+                "shuttle",
+                Kind::Tests { layer: "shuttle" },
+                &[
+                    "test",
+                    "--release",
+                    "--features",
+                    "shuttle",
+                    "-p",
+                    "loom-tests",
+                ],
+                &["--skip", "mutant_"],
+            )
+        },
+        Step {
+            env: proptest_env,
+            ..step(
+                "proptest",
+                Kind::Tests { layer: "proptest" },
+                &["test", "--release", "-p", "proptests"],
+                &["--skip", "mutant_", "--nocapture"],
+            )
+        },
+        step(
+            "real-processes",
+            Kind::Tests {
+                layer: "real-processes",
+            },
+            &[
+                "test",
+                "-p",
+                "lockcore",
+                "--test",
+                "real_processes",
+                "--test",
+                "cli",
+            ],
+            &[],
+        ),
+    ];
+    for (name, layer) in [
+        ("mutants-loom", "loom"),
+        ("mutants-shuttle", "shuttle"),
+        ("mutants-proptest", "proptest"),
+    ] {
+        steps.push(Step {
+            name,
+            kind: Kind::Mutants { layer },
+            program: "cargo".to_string(),
+            base: mutant_base(layer),
+            filter: Some("mutant_".to_string()),
+            harness: strings(&["--nocapture"]),
+            env: Vec::new(),
+            timeout_secs: t,
+        });
+    }
+    if o.mutants {
+        if !have_cargo_mutants {
+            steps.push(Step {
+                timeout_secs: 1800,
+                ..step(
+                    "install-cargo-mutants",
+                    Kind::Install,
+                    &["install", "cargo-mutants", "--locked"],
+                    &[],
+                )
+            });
+        }
+        // Under cargo-mutants every mutant reruns the whole workspace's tests: use the quick
+        // budgets there whatever the mode.
+        let quick = budget(&Options {
+            quick: true,
+            ..Options::default()
+        });
+        let mut cm_env = vec![(PROPTEST_CASES.to_string(), quick.proptest_cases.to_string())];
+        if let Some(n) = quick.shuttle_iterations {
+            cm_env.push((SHUTTLE_ITERATIONS.to_string(), n.to_string()));
+        }
+        for (name, features) in [
+            ("cargo-mutants", None),
+            ("cargo-mutants-loom", Some("loom")),
+            ("cargo-mutants-shuttle", Some("shuttle")),
+        ] {
+            let out = format!("{gate_dir_rel}/cargo-mutants/{name}");
+            let mut base = strings(&[
+                "mutants",
+                "--package",
+                "lockcore",
+                "--test-workspace=true",
+                "--no-shuffle",
+                "--output",
+            ]);
+            base.push(out.clone());
+            if let Some(f) = features {
+                base.push("--features".to_string());
+                base.push(f.to_string());
+            }
+            steps.push(Step {
+                name,
+                kind: Kind::CargoMutants { features, out },
+                program: "cargo".to_string(),
+                base,
+                filter: None,
+                harness: Vec::new(),
+                env: cm_env.clone(),
+                timeout_secs: o.step_timeout.unwrap_or(4 * 3600),
+            });
+        }
+    }
+    steps
+}
+
+/// Step names a user may pass to `--only`/`--skip`.
+pub fn step_names(o: &Options) -> Vec<&'static str> {
+    let all = Options {
+        mutants: true,
+        ..o.clone()
+    };
+    plan(&all, false, "target/gate")
+        .iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+/// How a step's process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal,
+    TimedOut(u64),
+    Interrupted,
+    SpawnFailed(String),
+}
+
+/// A finished step and what it left behind.
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    pub step: Step,
+    pub exit: Exit,
+    pub seconds: f64,
+    /// Log path relative to the root.
+    pub log: String,
+    pub log_text: String,
+    /// For cargo-mutants steps: the parsed `outcomes.json`, or why it could not be read.
+    pub outcomes: Option<Result<Outcomes, String>>,
+}
+
+impl StepOutcome {
+    fn exit_ok(&self) -> bool {
+        self.exit == Exit::Code(0)
+    }
+
+    fn exit_text(&self) -> String {
+        match &self.exit {
+            Exit::Code(c) => format!("exit code {c}"),
+            Exit::Signal => "killed by a signal".to_string(),
+            Exit::TimedOut(s) => format!("timed out after {s} s"),
+            Exit::Interrupted => "interrupted".to_string(),
+            Exit::SpawnFailed(e) => format!("could not start: {e}"),
+        }
+    }
+}
+
+/// The last `n` lines of a log.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The first property id (`Pn`) named in `text`.
+fn first_property(text: &str) -> Option<String> {
+    crate::properties::mentioned_in_order(text)
+        .first()
+        .map(|n| format!("P{n}"))
+}
+
+/// Caps a trace so a runaway test cannot flood the report.
+fn cap_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= n {
+        text.trim_end().to_string()
+    } else {
+        format!(
+            "{}\n… ({} more lines in the log)",
+            lines[..n].join("\n"),
+            lines.len() - n
+        )
+    }
+}
+
+/// One catalogue entry as the gate sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    pub id: String,
+    pub description: String,
+    pub property: String,
+}
+
+/// The catalogue compiled into lockcore (`lockcore::Mutant::ALL`).
+pub fn catalogue() -> Vec<CatalogueEntry> {
+    lockcore::Mutant::ALL
+        .iter()
+        .map(|m| CatalogueEntry {
+            id: m.id().to_string(),
+            description: m.description().to_string(),
+            property: m.property().to_string(),
+        })
+        .collect()
+}
+
+/// Everything besides the step outcomes that the verdict needs.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub catalogue: Vec<CatalogueEntry>,
+    pub mode: String,
+    pub partial: bool,
+    pub commit: Option<String>,
+    pub seconds: f64,
+    pub budget: Budget,
+    /// Layer → properties its test sources mention (see `properties`).
+    pub mentions: BTreeMap<String, BTreeSet<u32>>,
+}
+
+/// Judges every step and builds the report.
+pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
+    let mut r = Report {
+        mode: ctx.mode.clone(),
+        partial: ctx.partial,
+        commit: ctx.commit.clone(),
+        seconds: ctx.seconds,
+        budget: ctx.budget.clone(),
+        ..Report::default()
+    };
+    let known: BTreeSet<&str> = ctx.catalogue.iter().map(|c| c.id.as_str()).collect();
+    let mut coverage: Option<BTreeMap<String, u64>> = None;
+    let mut test_layer_ok: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut mutant_layers_run: BTreeSet<&str> = BTreeSet::new();
+    let mut proptest_ran = false;
+    let mut cm_runs: Vec<(CargoMutantsRun, Outcomes)> = Vec::new();
+    let mut cm_ran = false;
+
+    for o in outcomes {
+        let mut layer = LayerReport {
+            name: o.step.name.to_string(),
+            seconds: o.seconds,
+            command: o.step.command_line(),
+            log: o.log.clone(),
+            ..LayerReport::default()
+        };
+        let mut errors: Vec<String> = Vec::new();
+        let step_failure = |what: String| Failure {
+            what,
+            property: None,
+            trace: Some(tail(&o.log_text, TAIL_LINES)),
+            reproduce: Some(o.step.command_line()),
+            log: Some(o.log.clone()),
+        };
+        let mut failures: Vec<Failure> = Vec::new();
+        match &o.step.kind {
+            Kind::Check | Kind::Install => {
+                if !o.exit_ok() {
+                    errors.push(o.exit_text());
+                }
+            }
+            Kind::Tests { layer: name } | Kind::Mutants { layer: name } => {
+                let run: TestRun = parse_test_output(&o.log_text);
+                let total = run.total();
+                layer.tests = Some(total.ran());
+                layer.passed = total.passed;
+                layer.failed = total.failed;
+                layer.ignored = total.ignored;
+                layer.binaries = run.binaries.clone();
+                layer.failed_tests = run.failed_tests.clone();
+                let collected = collect(&o.log_text);
+                for e in &collected.errors {
+                    errors.push(format!("layer {name}: {e}"));
+                }
+                for (line, e) in &run.errors {
+                    errors.push(format!("unreadable summary line {line:?}: {e}"));
+                }
+                if let Some(cov) = collected.coverage {
+                    let total = coverage.get_or_insert_with(BTreeMap::new);
+                    for (k, v) in cov {
+                        let e = total.entry(k).or_insert(0);
+                        *e = e.saturating_add(v);
+                    }
+                }
+                if !run.selection_errors.is_empty() {
+                    errors.push(format!(
+                        "layer {name}: no tests found ({})",
+                        run.selection_errors.join("; ")
+                    ));
+                } else if total.ran() == 0 && run.binaries.is_empty() && !o.exit_ok() {
+                    errors.push(format!(
+                        "layer {name}: no test ran ({}; build error?)",
+                        o.exit_text()
+                    ));
+                } else if total.ran() == 0 {
+                    errors.push(format!("layer {name}: no tests found"));
+                } else if !o.exit_ok() && run.failed_tests.is_empty() {
+                    errors.push(o.exit_text());
+                }
+                if !run.failed_tests.is_empty() {
+                    errors.push(format!(
+                        "{} test(s) failed: {}",
+                        run.failed_tests.len(),
+                        run.failed_tests.join(", ")
+                    ));
+                }
+                if let Kind::Mutants { layer: name } = &o.step.kind {
+                    mutant_layers_run.insert(name);
+                    if collected.mutants.is_empty() && total.ran() > 0 {
+                        errors.push(format!(
+                            "layer {name}: no mutant results found (no LOCKCORE-MUTANT line)"
+                        ));
+                    }
+                    for m in &collected.mutants {
+                        if !known.contains(m.id.as_str()) {
+                            errors.push(format!(
+                                "layer {name}: unknown mutant id {:?} (test {})",
+                                m.id, m.test
+                            ));
+                        }
+                    }
+                    r.mutant_results.extend(collected.mutants.iter().cloned());
+                    // A failing twin: say which mutant it missed.
+                    for t in &run.failed_tests {
+                        let line = collected
+                            .mutants
+                            .iter()
+                            .find(|m| m.test == *t || t.ends_with(&format!("::{}", m.test)));
+                        let section = run
+                            .failure_output
+                            .iter()
+                            .find(|(n, _)| n == t)
+                            .map(|(_, s)| s.as_str());
+                        failures.push(Failure {
+                            what: match line {
+                                Some(m) if !m.caught => format!(
+                                    "layer {name}: twin {t} did not catch mutant {} ({} iterations)",
+                                    m.id, m.iterations
+                                ),
+                                _ => format!("layer {name}: twin {t} failed"),
+                            },
+                            property: line.and_then(|m| m.property.clone()),
+                            trace: section.map(|s| cap_lines(s, 80)),
+                            reproduce: Some(o.step.replay(t)),
+                            log: Some(o.log.clone()),
+                        });
+                    }
+                } else {
+                    test_layer_ok.insert(name, false);
+                    if *name == "proptest" {
+                        proptest_ran = true;
+                    }
+                    // A failing test: its property, its captured output (panic + trace), a replay.
+                    for t in &run.failed_tests {
+                        let section = run
+                            .failure_output
+                            .iter()
+                            .find(|(n, _)| n == t)
+                            .map(|(_, s)| s.as_str());
+                        failures.push(Failure {
+                            what: format!("layer {name}: test {t} failed"),
+                            property: section.and_then(first_property),
+                            trace: section.map(|s| cap_lines(s, 80)),
+                            reproduce: Some(o.step.replay(t)),
+                            log: Some(o.log.clone()),
+                        });
+                    }
+                }
+            }
+            Kind::CargoMutants { features, out } => {
+                cm_ran = true;
+                match &o.outcomes {
+                    Some(Ok(outs)) => {
+                        let baseline_ok = outs
+                            .baseline
+                            .as_ref()
+                            .is_none_or(|b| *b == Outcome::Success);
+                        if !baseline_ok {
+                            errors.push(
+                                "cargo-mutants: the unmutated baseline failed its tests"
+                                    .to_string(),
+                            );
+                        }
+                        let counts = merge(std::slice::from_ref(outs)).counts;
+                        cm_runs.push((
+                            CargoMutantsRun {
+                                name: o.step.name.to_string(),
+                                features: features.map(str::to_string),
+                                outcomes: format!("{out}/mutants.out/outcomes.json"),
+                                baseline_ok,
+                                counts,
+                            },
+                            outs.clone(),
+                        ));
+                    }
+                    Some(Err(e)) => errors.push(format!("cargo-mutants: {e}")),
+                    None => errors.push(format!("cargo-mutants: no outcomes ({})", o.exit_text())),
+                }
+                // cargo-mutants exits 2 for missed mutants and 3 for timeouts: reported, not fatal.
+                if !matches!(o.exit, Exit::Code(0 | 2 | 3)) && errors.is_empty() {
+                    errors.push(o.exit_text());
+                }
+            }
+        }
+        if matches!(o.exit, Exit::TimedOut(_) | Exit::Interrupted | Exit::Signal) {
+            let t = o.exit_text();
+            if !errors.contains(&t) {
+                errors.insert(0, t);
+            }
+        }
+        layer.ok = errors.is_empty() && failures.is_empty();
+        if let Kind::Tests { layer: name } = &o.step.kind {
+            test_layer_ok.insert(name, layer.ok);
+        }
+        if !layer.ok {
+            layer.error = Some(if errors.is_empty() {
+                format!("{} failure(s)", failures.len())
+            } else {
+                errors.join("; ")
+            });
+            if failures.is_empty() {
+                r.failures.push(step_failure(format!(
+                    "step {} failed: {}",
+                    o.step.name,
+                    errors.join("; ")
+                )));
+            }
+            r.failures.extend(failures);
+        }
+        r.layers.push(layer);
+    }
+
+    // The mutant matrix: every catalogue entry caught by at least one layer.
+    for c in &ctx.catalogue {
+        let results: Vec<&MutantLine> = r.mutant_results.iter().filter(|m| m.id == c.id).collect();
+        let mut m = MutantReport {
+            id: c.id.clone(),
+            description: c.description.clone(),
+            expected_property: c.property.clone(),
+            ..MutantReport::default()
+        };
+        for res in &results {
+            let e = m
+                .by_layer
+                .entry(res.layer.clone())
+                .or_insert("missed".to_string());
+            if res.caught {
+                *e = "caught".to_string();
+            }
+        }
+        let layer_rank = |l: &str| MUTANT_LAYERS.iter().position(|x| *x == l).unwrap_or(9);
+        let best = results.iter().filter(|x| x.caught).min_by(|a, b| {
+            (a.trace.lines().count(), layer_rank(&a.layer))
+                .cmp(&(b.trace.lines().count(), layer_rank(&b.layer)))
+                .then(a.seconds.total_cmp(&b.seconds))
+        });
+        if let Some(b) = best {
+            m.caught = true;
+            m.layer = Some(b.layer.clone());
+            m.property = b.property.clone();
+            m.seconds = Some(b.seconds);
+            m.iterations = Some(b.iterations);
+            m.test = Some(b.test.clone());
+            m.trace = Some(b.trace.clone());
+            m.reproduce = Some(mutant_command(&b.layer, &b.test, &b.id));
+        } else if !mutant_layers_run.is_empty() {
+            let mut trace = String::new();
+            for res in &results {
+                trace.push_str(&format!(
+                    "missed by {} (test {}) after {} iterations, {:.2} s\n",
+                    res.layer, res.test, res.iterations, res.seconds
+                ));
+            }
+            if results.is_empty() {
+                trace.push_str("no layer reported a result for this mutant (no twin test?)\n");
+            }
+            let repro: Vec<String> = if results.is_empty() {
+                mutant_layers_run
+                    .iter()
+                    .map(|l| mutant_command(l, "", &c.id))
+                    .collect()
+            } else {
+                results
+                    .iter()
+                    .map(|x| mutant_command(&x.layer, &x.test, &x.id))
+                    .collect()
+            };
+            r.failures.push(Failure {
+                what: format!(
+                    "mutant {} is caught by no layer ({}) [ran: {}]",
+                    c.id,
+                    c.description,
+                    mutant_layers_run
+                        .iter()
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                property: Some(c.property.clone()),
+                trace: Some(trace.trim_end().to_string()),
+                reproduce: Some(repro.join("\n")),
+                log: None,
+            });
+        }
+        r.mutants.push(m);
+    }
+
+    // Coverage: complete when every count is positive.
+    if proptest_ran {
+        match &coverage {
+            None => r.failures.push(Failure {
+                what: "proptest: no LOCKCORE-COVERAGE line (is the coverage test missing?)"
+                    .to_string(),
+                ..Failure::default()
+            }),
+            Some(cov) => {
+                let never: Vec<&str> = cov
+                    .iter()
+                    .filter(|(_, v)| **v == 0)
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                if !never.is_empty() {
+                    r.failures.push(Failure {
+                        what: format!("coverage incomplete: never exercised: {}", never.join(", ")),
+                        reproduce: outcomes
+                            .iter()
+                            .find(|o| o.step.name == "proptest")
+                            .map(|o| o.step.command_line()),
+                        ..Failure::default()
+                    });
+                }
+            }
+        }
+    }
+    r.coverage = coverage.unwrap_or_default();
+
+    // Properties: evidence (a caught mutant) or a mention in a passing layer's sources.
+    for n in 1..=PROPERTY_COUNT {
+        let id = format!("P{n}");
+        let mut by: BTreeSet<String> = BTreeSet::new();
+        let mut caught_mutants: Vec<String> = Vec::new();
+        for m in r.mutant_results.iter().filter(|m| m.caught) {
+            if m.property.as_deref() == Some(id.as_str()) {
+                by.insert(m.layer.clone());
+                if !caught_mutants.contains(&m.id) {
+                    caught_mutants.push(m.id.clone());
+                }
+            }
+        }
+        for (layer, ids) in &ctx.mentions {
+            if ids.contains(&n) && test_layer_ok.get(layer.as_str()) == Some(&true) {
+                by.insert(layer.clone());
+            }
+        }
+        r.properties.push(PropertyReport {
+            id,
+            checked_by: by.into_iter().collect(),
+            caught_mutants,
+        });
+    }
+
+    if cm_ran {
+        let all: Vec<Outcomes> = cm_runs.iter().map(|(_, o)| o.clone()).collect();
+        let merged = merge(&all);
+        r.cargo_mutants = Some(CargoMutantsReport {
+            counts: merged.counts,
+            runs: cm_runs.into_iter().map(|(run, _)| run).collect(),
+            missed_mutants: merged.missed,
+            timeout_mutants: merged.timeouts,
+        });
+    }
+
+    r.ok = r.failures.is_empty();
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(quick: bool) -> Options {
+        Options {
+            quick,
+            ..Options::default()
+        }
+    }
+
+    fn outcome(step: &Step, exit: i32, log: &str) -> StepOutcome {
+        StepOutcome {
+            step: step.clone(),
+            exit: Exit::Code(exit),
+            seconds: 1.0,
+            log: format!("target/gate/logs/{}.log", step.name),
+            log_text: log.to_string(),
+            outcomes: None,
+        }
+    }
+
+    fn line(id: &str, layer: &str, caught: bool) -> String {
+        format!(
+            "LOCKCORE-MUTANT {}",
+            serde_json::json!({"id": id, "layer": layer, "test": format!("mutant_{}", id.replace('-', "_")),
+                "caught": caught, "property": if caught { Some("P1") } else { None },
+                "seconds": 0.5, "iterations": 3, "trace": if caught { "1. a: create\n2. b: create" } else { "" }})
+        )
+    }
+
+    const OK1: &str = "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n";
+
+    fn ctx() -> Context {
+        Context {
+            catalogue: catalogue(),
+            mode: "quick".into(),
+            mentions: [("loom".to_string(), [1u32, 3].into_iter().collect())]
+                .into_iter()
+                .collect(),
+            ..Context::default()
+        }
+    }
+
+    fn passing_run() -> Vec<StepOutcome> {
+        let steps = plan(&opts(true), true, "target/gate");
+        let mut out = Vec::new();
+        for s in &steps {
+            let log = match &s.kind {
+                Kind::Mutants { layer } if *layer == "loom" => {
+                    let mut log: Vec<String> = catalogue()
+                        .iter()
+                        .map(|c| line(&c.id, "loom", true))
+                        .collect();
+                    log.push(OK1.replace("1 passed", "13 passed"));
+                    log.join("\n")
+                }
+                Kind::Mutants { layer } => {
+                    format!("{}\n{OK1}", line("naive-reclaim", layer, false))
+                }
+                Kind::Tests { layer } if *layer == "proptest" => {
+                    format!("LOCKCORE-COVERAGE {{\"acquire\": 4, \"dead-pid\": 1}}\n{OK1}")
+                }
+                Kind::Tests { .. } => OK1.to_string(),
+                _ => String::new(),
+            };
+            out.push(outcome(s, 0, &log));
+        }
+        out
+    }
+
+    #[test]
+    fn plan_has_every_step_in_order() {
+        let names: Vec<&str> = plan(&opts(false), true, "target/gate")
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fmt",
+                "clippy",
+                "clippy-loom",
+                "clippy-shuttle",
+                "test",
+                "loom",
+                "shuttle",
+                "proptest",
+                "real-processes",
+                "mutants-loom",
+                "mutants-shuttle",
+                "mutants-proptest"
+            ]
+        );
+        let with_cm = plan(
+            &Options {
+                mutants: true,
+                ..opts(false)
+            },
+            false,
+            "target/gate",
+        );
+        assert_eq!(with_cm.len(), 16);
+        assert_eq!(with_cm[12].name, "install-cargo-mutants");
+        assert!(with_cm[14]
+            .command_line()
+            .contains("--test-workspace=true --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
+    }
+
+    #[test]
+    fn commands_are_exact() {
+        let steps = plan(&opts(true), true, "target/gate");
+        let by = |n: &str| steps.iter().find(|s| s.name == n).unwrap().command_line();
+        assert_eq!(by("fmt"), "cargo fmt --all -- --check");
+        assert_eq!(
+            by("clippy-loom"),
+            "cargo clippy --workspace --all-targets --features loom -- -D warnings"
+        );
+        assert_eq!(
+            by("proptest"),
+            "PROPTEST_CASES=32 cargo test --release -p proptests -- --skip mutant_ --nocapture"
+        );
+        assert_eq!(
+            by("shuttle"),
+            "LOCKCORE_SHUTTLE_ITERATIONS=100 cargo test --release --features shuttle -p loom-tests -- --skip mutant_"
+        );
+        assert_eq!(
+            by("mutants-loom"),
+            "cargo test --release --features loom -p loom-tests mutant_ -- --nocapture"
+        );
+        assert_eq!(
+            by("real-processes"),
+            "cargo test -p lockcore --test real_processes --test cli"
+        );
+        assert_eq!(
+            mutant_command("loom", "mutant_naive_reclaim", "naive-reclaim"),
+            "cargo test --release --features loom -p loom-tests mutant_naive_reclaim -- --nocapture"
+        );
+        assert_eq!(
+            mutant_command("proptest", "", "empty-window"),
+            "cargo test --release -p proptests mutant_empty_window -- --nocapture"
+        );
+        let full = plan(&opts(false), true, "target/gate");
+        let p = full.iter().find(|s| s.name == "proptest").unwrap();
+        assert!(p.command_line().starts_with("PROPTEST_CASES=512 "));
+        let s = full.iter().find(|s| s.name == "shuttle").unwrap();
+        assert!(s.env.is_empty());
+        assert_eq!(
+            p.replay("machine::lock_vs_model"),
+            "PROPTEST_CASES=512 cargo test --release -p proptests machine::lock_vs_model -- --exact --nocapture"
+        );
+        assert_eq!(shell_word("a b'c"), r"'a b'\''c'");
+    }
+
+    #[test]
+    fn a_complete_run_passes() {
+        let r = analyse(&passing_run(), &ctx());
+        assert!(r.ok, "{:#?}", r.failures);
+        assert_eq!(r.mutants.len(), 13);
+        assert!(r.mutants.iter().all(|m| m.caught));
+        let nr = r.mutants.iter().find(|m| m.id == "naive-reclaim").unwrap();
+        assert_eq!(
+            nr.by_layer.get("shuttle").map(String::as_str),
+            Some("missed")
+        );
+        assert_eq!(nr.layer.as_deref(), Some("loom"));
+        assert_eq!(r.coverage.get("acquire"), Some(&4));
+        let p1 = &r.properties[0];
+        assert_eq!(p1.id, "P1");
+        assert_eq!(p1.checked_by, vec!["loom"]);
+        assert_eq!(r.properties[2].checked_by, vec!["loom"]); // P3: mentioned by passing loom
+        assert!(r.properties[4].checked_by.is_empty());
+        assert_eq!(r.layers.len(), 12);
+        assert_eq!(r.layers[9].tests, Some(13));
+        assert!(r.cargo_mutants.is_none());
+    }
+
+    #[test]
+    fn missing_layer_missed_mutant_and_coverage_gap_fail() {
+        let mut run = passing_run();
+        // The real-process tests do not exist yet.
+        let rp = run
+            .iter_mut()
+            .find(|o| o.step.name == "real-processes")
+            .unwrap();
+        rp.exit = Exit::Code(101);
+        rp.log_text = "error: no test target named `real_processes` in `lockcore` package\n".into();
+        // The loom twins find nothing for rotate-before-cleanup.
+        let ml = run
+            .iter_mut()
+            .find(|o| o.step.name == "mutants-loom")
+            .unwrap();
+        ml.log_text = ml.log_text.replace(
+            &line("rotate-before-cleanup", "loom", true),
+            &line("rotate-before-cleanup", "loom", false),
+        );
+        // Coverage has a hole.
+        let pt = run.iter_mut().find(|o| o.step.name == "proptest").unwrap();
+        pt.log_text = pt.log_text.replace("\"dead-pid\": 1", "\"dead-pid\": 0");
+        let r = analyse(&run, &ctx());
+        assert!(!r.ok);
+        let whats: Vec<&str> = r.failures.iter().map(|f| f.what.as_str()).collect();
+        assert!(
+            whats
+                .iter()
+                .any(|w| w.contains("layer real-processes: no tests found")),
+            "{whats:#?}"
+        );
+        let m = r
+            .failures
+            .iter()
+            .find(|f| {
+                f.what
+                    .starts_with("mutant rotate-before-cleanup is caught by no layer")
+            })
+            .unwrap();
+        assert_eq!(m.property.as_deref(), Some("P3"));
+        assert!(m
+            .reproduce
+            .as_deref()
+            .unwrap()
+            .contains("cargo test --release --features loom -p loom-tests mutant_rotate_before_cleanup -- --nocapture"));
+        assert!(whats
+            .iter()
+            .any(|w| w.contains("never exercised: dead-pid")));
+        let layer = r
+            .layers
+            .iter()
+            .find(|l| l.name == "real-processes")
+            .unwrap();
+        assert!(!layer.ok);
+    }
+
+    #[test]
+    fn a_failing_model_test_names_its_property_and_replay() {
+        let mut run = passing_run();
+        let lo = run.iter_mut().find(|o| o.step.name == "loom").unwrap();
+        lo.exit = Exit::Code(101);
+        lo.log_text = "running 1 test\ntest release_all::two ... FAILED\n\nfailures:\n\n---- release_all::two stdout ----\nthread panicked: violation of P4 complete release-all\n1. t0: create a.lock\n\nfailures:\n    release_all::two\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n".into();
+        let r = analyse(&run, &ctx());
+        assert!(!r.ok);
+        let f = r
+            .failures
+            .iter()
+            .find(|f| f.what == "layer loom: test release_all::two failed")
+            .unwrap();
+        assert_eq!(f.property.as_deref(), Some("P4"));
+        assert!(f.trace.as_deref().unwrap().contains("1. t0: create a.lock"));
+        assert_eq!(
+            f.reproduce.as_deref(),
+            Some("cargo test --release --features loom -p loom-tests release_all::two -- --exact --nocapture")
+        );
+        // A failing loom layer no longer counts as checking P3 by mention.
+        assert!(r.properties[2].checked_by.is_empty());
+    }
+
+    #[test]
+    fn no_mutant_lines_and_no_tests_are_reported() {
+        let mut run = passing_run();
+        let mp = run
+            .iter_mut()
+            .find(|o| o.step.name == "mutants-proptest")
+            .unwrap();
+        mp.log_text = OK1.to_string();
+        let sh = run.iter_mut().find(|o| o.step.name == "shuttle").unwrap();
+        sh.log_text = OK1.replace("1 passed", "0 passed");
+        let r = analyse(&run, &ctx());
+        let whats: Vec<&str> = r.failures.iter().map(|f| f.what.as_str()).collect();
+        assert!(whats
+            .iter()
+            .any(|w| w.contains("layer proptest: no mutant results found")));
+        assert!(whats
+            .iter()
+            .any(|w| w.contains("layer shuttle: no tests found")));
+    }
+
+    #[test]
+    fn cargo_mutants_runs_are_merged() {
+        let o = Options {
+            mutants: true,
+            quick: true,
+            ..Options::default()
+        };
+        let steps = plan(&o, true, "target/gate");
+        let mut run = passing_run();
+        for (i, s) in steps
+            .iter()
+            .filter(|s| matches!(s.kind, Kind::CargoMutants { .. }))
+            .enumerate()
+        {
+            let mut outs = Outcomes {
+                baseline: Some(Outcome::Success),
+                ..Outcomes::default()
+            };
+            outs.mutants.insert(
+                "m1".into(),
+                if i == 1 {
+                    Outcome::CaughtMutant
+                } else {
+                    Outcome::MissedMutant
+                },
+            );
+            outs.mutants.insert("m2".into(), Outcome::MissedMutant);
+            let mut oc = outcome(s, 2, "");
+            oc.outcomes = Some(Ok(outs));
+            run.push(oc);
+        }
+        let r = analyse(&run, &ctx());
+        assert!(r.ok, "{:#?}", r.failures);
+        let cm = r.cargo_mutants.unwrap();
+        assert_eq!((cm.counts.caught, cm.counts.missed), (1, 1));
+        assert_eq!(cm.runs.len(), 3);
+        assert_eq!(cm.missed_mutants, vec!["m2"]);
+    }
+
+    #[test]
+    fn tail_and_first_property() {
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("", 2), "");
+        assert_eq!(first_property("x P12 then P3"), Some("P12".into()));
+        assert_eq!(first_property("MP3 P7"), Some("P7".into()));
+        assert_eq!(first_property("P12, then P1"), Some("P12".into()));
+        assert_eq!(first_property("none"), None);
+    }
+}
