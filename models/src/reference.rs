@@ -1,1 +1,1443 @@
-//! The reference model: a pure, sequential specification of the lock system (to be written).
+//! The reference model: a pure, sequential specification of the whole lock system — lock files,
+//! processes, lock-manager instances with their registries, guards and a virtual clock — written
+//! from DESIGN §4. Each operation is a step that returns the outcome lockcore must produce and
+//! updates the model state. The classification and every transition here are the model's own
+//! code (only lockcore's data types are shared), so the model and lockcore can disagree.
+//!
+//! Identities are symbolic: a nonce is `n<instance>.<epoch>`, a token `t<acquisition>`. A layer
+//! that runs real lockcore next to the model keeps the map between those and the real strings.
+//!
+//! Besides the state, the model keeps a ghost record — every file deletion with who did it, why,
+//! and what the model's own classification said at that moment; which guards were revoked — so
+//! that [`Model::check_invariants`] can name the property (P1…P12) a buggy history violates.
+
+use crate::oracle::Violation;
+use crate::trace::{describe_bytes, Event, Trace};
+use lockcore::{Acquired, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// First start time handed out, and the wall time the model starts at. They match
+/// [`crate::sim::SimWorld`] so a layer can compare payloads field by field.
+pub const FIRST_START_TIME: u64 = 1000;
+pub use crate::sim::EPOCH_WALL_MS;
+
+/// How many publish/reclaim rounds one `try_acquire` makes (DESIGN: "up to 3 rounds").
+const ROUNDS: usize = 3;
+
+/// A process: host (container) and pid on it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProcKey {
+    /// Host identity.
+    pub host: String,
+    /// Pid on that host.
+    pub pid: u32,
+}
+
+impl ProcKey {
+    /// `ProcKey { host, pid }`.
+    pub fn new(host: &str, pid: u32) -> Self {
+        ProcKey {
+            host: host.to_string(),
+            pid,
+        }
+    }
+}
+
+impl fmt::Display for ProcKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.pid)
+    }
+}
+
+/// What a file holds: a payload that parses, or bytes that do not (empty, partial, garbage,
+/// too large, not UTF-8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A valid payload.
+    Payload(Payload),
+    /// Malformed bytes.
+    Malformed(Vec<u8>),
+}
+
+impl Content {
+    fn describe(&self) -> String {
+        match self {
+            Content::Payload(p) => {
+                let mut s = format!("{{pid {}", p.pid);
+                if let Some(n) = &p.nonce {
+                    s.push_str(&format!(", nonce {n}"));
+                }
+                if let Some(h) = &p.host {
+                    s.push_str(&format!(", host {h}"));
+                }
+                if let Some(t) = &p.token {
+                    s.push_str(&format!(", token {t}"));
+                }
+                s.push('}');
+                s
+            }
+            Content::Malformed(b) => describe_bytes(b),
+        }
+    }
+}
+
+/// Who wrote a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Published by a lock manager instance, in this epoch, for this hold.
+    Lockcore {
+        /// The process.
+        proc: ProcKey,
+        /// The instance (model-wide counter).
+        instance: u64,
+        /// The instance's epoch when it published.
+        epoch: u64,
+    },
+    /// Put in place by the world (tests, an older version, another tool).
+    Planted,
+}
+
+/// One file in the (single) lock directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelFile {
+    /// Contents.
+    pub content: Content,
+    /// Last modification, virtual wall ms.
+    pub mtime_ms: i64,
+    /// Who wrote it.
+    pub origin: Origin,
+}
+
+/// One held lock in an instance's registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelHold {
+    /// Hold id (model-wide counter); reentrant guards share it.
+    pub id: u64,
+    /// Reentrant hold count.
+    pub count: u32,
+    /// The payload this hold published (its file's exact content).
+    pub payload: Payload,
+    /// Set when someone legitimately removed or replaced this hold's file (e.g. reclaimed as
+    /// `too-old`): the holder still believes it holds, but no longer owns the file.
+    pub displaced: Option<String>,
+}
+
+/// A lock-manager instance (one per process incarnation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    /// Model-wide instance id.
+    pub id: u64,
+    /// Incremented by every `release_all`.
+    pub epoch: u64,
+    /// Current nonce (`n<id>.<epoch>`).
+    pub nonce: String,
+    /// Start time of the process when this instance was created.
+    pub start_time: u64,
+    /// Live holds by lock path.
+    pub holds: BTreeMap<PathBuf, ModelHold>,
+    /// Holds a `release_all` in progress has taken and not yet removed.
+    pub releasing: BTreeMap<PathBuf, ModelHold>,
+    /// A `release_all` is in progress (acquisitions in this instance are refused).
+    pub closing: bool,
+}
+
+/// A process in the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Start time (changes on exec-restart and pid reuse).
+    pub start_time: u64,
+    /// Alive.
+    pub alive: bool,
+    /// Answers the probe with `EPERM`.
+    pub eperm: bool,
+    /// Its lock manager, while alive.
+    pub instance: Option<Instance>,
+}
+
+/// A guard handed out by an acquisition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuardRec {
+    /// Owner process.
+    pub proc: ProcKey,
+    /// Owner instance.
+    pub instance: u64,
+    /// Lock path.
+    pub path: PathBuf,
+    /// The hold it refers to.
+    pub hold: u64,
+    /// Released (consumed) already.
+    pub released: bool,
+    /// Its hold was taken by `release_all`: releasing it must touch nothing.
+    pub revoked: bool,
+    /// Acquired while a `release_all` of its instance was in progress (only a buggy lock lets
+    /// that happen).
+    pub during_release_all: bool,
+}
+
+/// Why a file was deleted (ghost record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A guard's release of this hold.
+    Release {
+        /// The hold released.
+        hold: u64,
+        /// The guard had been revoked.
+        revoked: bool,
+    },
+    /// `release_all` removing this hold.
+    ReleaseAll {
+        /// The hold released.
+        hold: u64,
+    },
+    /// An acquirer reclaimed it as stale for this reason.
+    Reclaim(StaleReason),
+    /// `clean_stale` removed it as stale for this reason.
+    Sweep(StaleReason),
+    /// `clean_stale` removed an old publish temp file.
+    TempSweep,
+}
+
+/// One deletion, with what the model knew at that moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// Event sequence number.
+    pub seq: usize,
+    /// Who deleted.
+    pub actor: ProcKey,
+    /// Which file.
+    pub path: PathBuf,
+    /// What it held.
+    pub content: Content,
+    /// Why.
+    pub cause: Cause,
+    /// The model's own verdict on the file just before (from the actor's point of view).
+    pub verdict_then: Option<Verdict>,
+    /// The live, not displaced hold whose file it was, if any: (process, hold id, in a
+    /// `release_all` in progress).
+    pub live_owner: Option<(ProcKey, u64, bool)>,
+}
+
+/// Who a busy lock belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusyOwner {
+    /// Another hold in this very instance (or a `release_all` in progress).
+    ThisInstance,
+    /// The payload in the file.
+    File(Payload),
+    /// A malformed file in its grace.
+    Malformed,
+    /// The file kept changing.
+    Unknown,
+}
+
+/// What an operation produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The lock is held: fresh, re-entered or reclaimed.
+    Acquired(Acquired),
+    /// Someone holds it.
+    Busy(BusyOwner),
+    /// A guard's release.
+    Released(Released),
+    /// `release_all`: removed files and holds whose file was gone or not ours (sorted).
+    ReleasedAll {
+        /// Files removed.
+        released: Vec<PathBuf>,
+        /// Holds whose file was no longer ours.
+        not_ours: Vec<PathBuf>,
+    },
+    /// `clean_stale`: stale lock files and old temp files removed (sorted).
+    Cleaned {
+        /// Lock files removed.
+        removed: Vec<PathBuf>,
+        /// Temp files removed.
+        temp_files: Vec<PathBuf>,
+    },
+    /// `inspect`: every lock file with its verdict (sorted by path).
+    Inspected(Vec<(PathBuf, Verdict)>),
+    /// The operation has no outcome of its own (world changes, clock).
+    Done,
+    /// The operation needs a live process with a lock manager and there is none.
+    NoInstance,
+    /// The guard does not exist or was already released.
+    NoGuard,
+    /// A reentrant count would overflow.
+    Overflow,
+}
+
+/// One operation on the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Start a live process (with a fresh lock manager).
+    Spawn(ProcKey),
+    /// `try_acquire` of a session file.
+    Acquire {
+        /// Who.
+        proc: ProcKey,
+        /// The session file (the lock is `<session>.lock`).
+        session: PathBuf,
+        /// Reentrant acquisition.
+        reentrant: bool,
+    },
+    /// Release a guard (by guard id).
+    Release(u64),
+    /// `release_all` of a process's instance.
+    ReleaseAll(ProcKey),
+    /// In-place restart (SIGUSR1): `release_all`, same process, same instance object.
+    RestartInPlace(ProcKey),
+    /// The process dies; its files stay.
+    Crash(ProcKey),
+    /// Exec-restart with the same pid: new start time, a fresh lock manager, nothing released.
+    ExecRestart(ProcKey),
+    /// An unrelated process reuses a dead pid (it gets a lock manager of its own).
+    ReusePid(ProcKey),
+    /// Make the probe of a process answer `EPERM` (or stop doing so).
+    SetEperm(ProcKey, bool),
+    /// Put a file in place (replacing any), with an explicit mtime.
+    Plant {
+        /// Path.
+        path: PathBuf,
+        /// Contents.
+        content: Content,
+        /// Mtime, virtual wall ms.
+        mtime_ms: i64,
+    },
+    /// Set a file's mtime.
+    SetMtime(PathBuf, i64),
+    /// Advance the virtual clock (ms).
+    Advance(i64),
+    /// `clean_stale(dir)` by a process's instance.
+    CleanStale(ProcKey, PathBuf),
+    /// `inspect(dir)` by a process's instance.
+    Inspect(ProcKey, PathBuf),
+}
+
+/// What a step returned besides the new state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepResult {
+    /// The outcome lockcore must produce.
+    pub outcome: Outcome,
+    /// The guard id handed out, for a successful acquisition.
+    pub guard: Option<u64>,
+    /// Every classification made during the step (for coverage).
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The lock path of a session file: `<session>.lock`.
+pub fn lock_path_of(session: &Path) -> PathBuf {
+    let mut s = session.as_os_str().to_os_string();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A `*.lock` file a sweep considers (not hidden).
+pub fn is_lock_name(path: &Path) -> bool {
+    let n = file_name(path);
+    n.ends_with(".lock") && !n.starts_with('.')
+}
+
+/// A publish temp file (`.NAME.PID-TOKEN.lktmp`).
+pub fn is_temp_name(path: &Path) -> bool {
+    let n = file_name(path);
+    n.starts_with('.') && n.ends_with(".lktmp")
+}
+
+/// Strictly older than `limit`, and only for positive ages.
+fn older_than(age_ms: i64, limit_ms: i64) -> bool {
+    age_ms > 0 && age_ms > limit_ms
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The reference model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Stale rules (the `mutant` field, if compiled, is ignored: the model is the spec).
+    pub policy: Policy,
+    /// Virtual wall clock, unix ms.
+    pub now_ms: i64,
+    /// The lock directory's files.
+    pub files: BTreeMap<PathBuf, ModelFile>,
+    /// The process table.
+    pub procs: BTreeMap<ProcKey, Process>,
+    /// Every guard handed out, by id.
+    pub guards: BTreeMap<u64, GuardRec>,
+    /// Ghost record of every deletion.
+    pub deletions: Vec<Deletion>,
+    /// The model's own trace.
+    pub events: Vec<Event>,
+    next_start_time: u64,
+    next_instance: u64,
+    next_hold: u64,
+    next_guard: u64,
+    next_token: u64,
+}
+
+impl Model {
+    /// An empty world at [`EPOCH_WALL_MS`].
+    pub fn new(policy: Policy) -> Self {
+        Model {
+            policy,
+            now_ms: EPOCH_WALL_MS,
+            files: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            guards: BTreeMap::new(),
+            deletions: Vec::new(),
+            events: Vec::new(),
+            next_start_time: FIRST_START_TIME,
+            next_instance: 1,
+            next_hold: 1,
+            next_guard: 1,
+            next_token: 1,
+        }
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        Trace {
+            events: self.events.clone(),
+        }
+    }
+
+    fn note(&mut self, actor: &str, op: &str, path: &Path, result: impl Into<String>) {
+        let seq = self.events.len() + 1;
+        self.events.push(Event {
+            seq,
+            actor: actor.to_string(),
+            op: op.to_string(),
+            path: path.to_path_buf(),
+            result: result.into(),
+        });
+    }
+
+    /// The live instance of a process.
+    pub fn instance(&self, p: &ProcKey) -> Option<&Instance> {
+        self.procs
+            .get(p)
+            .filter(|pr| pr.alive)
+            .and_then(|pr| pr.instance.as_ref())
+    }
+
+    fn instance_mut(&mut self, p: &ProcKey) -> Option<&mut Instance> {
+        self.procs
+            .get_mut(p)
+            .filter(|pr| pr.alive)
+            .and_then(|pr| pr.instance.as_mut())
+    }
+
+    /// Guards not yet released, by id.
+    pub fn live_guards(&self) -> impl Iterator<Item = (u64, &GuardRec)> {
+        self.guards
+            .iter()
+            .filter(|(_, g)| !g.released)
+            .map(|(id, g)| (*id, g))
+    }
+
+    // ---- processes ---------------------------------------------------------------------------
+
+    fn fresh_instance(&mut self, start_time: u64) -> Instance {
+        let id = self.next_instance;
+        self.next_instance += 1;
+        Instance {
+            id,
+            epoch: 0,
+            nonce: format!("n{id}.0"),
+            start_time,
+            holds: BTreeMap::new(),
+            releasing: BTreeMap::new(),
+            closing: false,
+        }
+    }
+
+    /// Starts (or restarts) `p` alive with a new start time and a fresh instance; the old
+    /// instance (if any) and its guards are gone without any release.
+    fn incarnate(&mut self, p: &ProcKey, op: &str) {
+        let start_time = self.next_start_time;
+        self.next_start_time += 1;
+        let instance = self.fresh_instance(start_time);
+        let nonce = instance.nonce.clone();
+        self.forget_guards_of(p);
+        self.procs.insert(
+            p.clone(),
+            Process {
+                start_time,
+                alive: true,
+                eperm: false,
+                instance: Some(instance),
+            },
+        );
+        self.note(
+            &p.to_string(),
+            op,
+            Path::new(""),
+            format!("start {start_time}, nonce {nonce}"),
+        );
+    }
+
+    fn forget_guards_of(&mut self, p: &ProcKey) {
+        self.guards.retain(|_, g| g.proc != *p);
+    }
+
+    // ---- classification ----------------------------------------------------------------------
+
+    /// The model's verdict on `file` at `path`, from `me`'s point of view (DESIGN §4's table).
+    /// `None` if `me` has no live instance.
+    pub fn verdict(&self, me: &ProcKey, path: &Path, file: &ModelFile) -> Option<Verdict> {
+        let inst = self.instance(me)?;
+        let grace = ms(self.policy.malformed_grace);
+        let stale_after = ms(self.policy.stale_after);
+        let p = match &file.content {
+            Content::Malformed(_) => {
+                return Some(if older_than(self.now_ms - file.mtime_ms, grace) {
+                    Verdict::Stale(StaleReason::MalformedExpired)
+                } else {
+                    Verdict::Live(LiveReason::MalformedInGrace)
+                });
+            }
+            Content::Payload(p) => p,
+        };
+        // A createdAt in the future would make a lock immortal: fall back to the mtime.
+        let age = if p.created_at_ms > self.now_ms {
+            self.now_ms - file.mtime_ms
+        } else {
+            self.now_ms - p.created_at_ms
+        };
+        let by_age = |live: LiveReason| {
+            if older_than(age, stale_after) {
+                Verdict::Stale(StaleReason::TooOld)
+            } else {
+                Verdict::Live(live)
+            }
+        };
+        // The model's identities always carry a host.
+        if p.host.as_deref().is_some_and(|h| h != me.host) {
+            return Some(by_age(LiveReason::ForeignHost));
+        }
+        if p.pid == me.pid {
+            return Some(match &p.nonce {
+                Some(n) if *n == inst.nonce => {
+                    if self.in_flight(inst, path, p.token.as_deref()) {
+                        Verdict::Live(LiveReason::HeldHere)
+                    } else {
+                        Verdict::Stale(StaleReason::Leftover)
+                    }
+                }
+                Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
+                None => match p.starttime {
+                    Some(recorded) if recorded != inst.start_time => {
+                        Verdict::Stale(StaleReason::RecycledPid)
+                    }
+                    _ => by_age(LiveReason::LegacyOwnPid),
+                },
+            });
+        }
+        let other = self
+            .procs
+            .get(&ProcKey::new(&me.host, p.pid))
+            .filter(|pr| pr.alive);
+        let Some(other) = other else {
+            return Some(Verdict::Stale(StaleReason::DeadPid));
+        };
+        // EPERM answers "alive": nothing more to do for it.
+        if p.starttime
+            .is_some_and(|recorded| recorded != other.start_time)
+        {
+            return Some(Verdict::Stale(StaleReason::RecycledPid));
+        }
+        Some(by_age(LiveReason::OwnerAlive))
+    }
+
+    fn in_flight(&self, inst: &Instance, path: &Path, token: Option<&str>) -> bool {
+        let carries = |h: &ModelHold| token.is_some() && h.payload.token.as_deref() == token;
+        inst.holds.contains_key(path)
+            || inst.releasing.contains_key(path)
+            || inst.holds.values().any(carries)
+            || inst.releasing.values().any(carries)
+    }
+
+    // ---- deletions (ghost-recorded) ----------------------------------------------------------
+
+    /// The live, not displaced hold whose exact file `content` at `path` is.
+    fn live_owner_of(&self, path: &Path, content: &Content) -> Option<(ProcKey, u64, bool)> {
+        let Content::Payload(p) = content else {
+            return None;
+        };
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (releasing, holds) in [(false, &inst.holds), (true, &inst.releasing)] {
+                if let Some(h) = holds.get(path) {
+                    if h.displaced.is_none() && h.payload == *p {
+                        return Some((key.clone(), h.id, releasing));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Removes a file and records why. A legitimate stale removal of a live hold's file marks
+    /// that hold displaced.
+    fn delete(&mut self, actor: &ProcKey, path: &Path, cause: Cause) -> Option<ModelFile> {
+        let file = self.files.get(path)?.clone();
+        let verdict_then = self.verdict(actor, path, &file);
+        let live_owner = self.live_owner_of(path, &file.content);
+        self.files.remove(path);
+        let judged_stale = verdict_then.is_some_and(Verdict::is_stale);
+        if let (Some((owner, hold, _)), Cause::Reclaim(r) | Cause::Sweep(r), true) =
+            (&live_owner, &cause, judged_stale)
+        {
+            let why = format!("{} by {actor}", r.as_str());
+            if let Some(inst) = self.instance_mut(owner) {
+                for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
+                    if h.id == *hold {
+                        h.displaced = Some(why.clone());
+                    }
+                }
+            }
+        }
+        self.note(
+            &actor.to_string(),
+            "remove",
+            path,
+            format!("ok (was {}) [{cause:?}]", file.content.describe()),
+        );
+        self.deletions.push(Deletion {
+            seq: self.events.len(),
+            actor: actor.clone(),
+            path: path.to_path_buf(),
+            content: file.content.clone(),
+            cause,
+            verdict_then,
+            live_owner,
+        });
+        Some(file)
+    }
+
+    /// Records a deletion a *buggy* lock made (the model itself never calls this): `actor`
+    /// removed `path` claiming `cause`. The invariants then name the property it violates.
+    pub fn buggy_delete(&mut self, actor: &ProcKey, path: &Path, cause: Cause) -> bool {
+        self.delete(actor, path, cause).is_some()
+    }
+
+    /// Records a publish a *buggy* lock made: `actor` wrote its payload at `path` (replacing
+    /// whatever was there, without displacing its owner) and registered a new hold. Returns the
+    /// guard id.
+    pub fn buggy_publish(&mut self, actor: &ProcKey, path: &Path) -> Option<u64> {
+        let token = format!("t{}", self.next_token);
+        self.next_token += 1;
+        let inst = self.instance(actor)?;
+        let payload = Payload {
+            pid: actor.pid,
+            nonce: Some(inst.nonce.clone()),
+            created_at_ms: self.now_ms,
+            starttime: Some(inst.start_time),
+            host: Some(actor.host.clone()),
+            token: Some(token),
+        };
+        let (inst_id, epoch, closing) = (inst.id, inst.epoch, inst.closing);
+        self.files.insert(
+            path.to_path_buf(),
+            ModelFile {
+                content: Content::Payload(payload.clone()),
+                mtime_ms: self.now_ms,
+                origin: Origin::Lockcore {
+                    proc: actor.clone(),
+                    instance: inst_id,
+                    epoch,
+                },
+            },
+        );
+        let hold = self.next_hold;
+        self.next_hold += 1;
+        let desc = Content::Payload(payload.clone()).describe();
+        self.instance_mut(actor)?.holds.insert(
+            path.to_path_buf(),
+            ModelHold {
+                id: hold,
+                count: 1,
+                payload,
+                displaced: None,
+            },
+        );
+        self.note(&actor.to_string(), "publish (buggy)", path, desc);
+        Some(self.new_guard(actor, inst_id, path, hold, closing))
+    }
+
+    // ---- steps -------------------------------------------------------------------------------
+
+    /// Applies one operation.
+    pub fn step(&mut self, op: &Op) -> StepResult {
+        let mut verdicts = Vec::new();
+        let mut guard = None;
+        let outcome = match op {
+            Op::Spawn(p) => {
+                self.incarnate(p, "spawn");
+                Outcome::Done
+            }
+            Op::Acquire {
+                proc,
+                session,
+                reentrant,
+            } => {
+                let (o, g) = self.acquire(proc, session, *reentrant, &mut verdicts);
+                guard = g;
+                o
+            }
+            Op::Release(g) => self.release(*g),
+            Op::ReleaseAll(p) | Op::RestartInPlace(p) => self.release_all(p),
+            Op::Crash(p) => {
+                self.forget_guards_of(p);
+                if let Some(pr) = self.procs.get_mut(p) {
+                    pr.alive = false;
+                    pr.instance = None;
+                }
+                self.note(&p.to_string(), "crash", Path::new(""), "dead; files stay");
+                Outcome::Done
+            }
+            Op::ExecRestart(p) => {
+                self.incarnate(p, "exec-restart");
+                Outcome::Done
+            }
+            Op::ReusePid(p) => {
+                self.incarnate(p, "reuse-pid");
+                Outcome::Done
+            }
+            Op::SetEperm(p, on) => {
+                if let Some(pr) = self.procs.get_mut(p) {
+                    pr.eperm = *on;
+                }
+                Outcome::Done
+            }
+            Op::Plant {
+                path,
+                content,
+                mtime_ms,
+            } => {
+                self.plant(path, content.clone(), *mtime_ms);
+                Outcome::Done
+            }
+            Op::SetMtime(path, mtime) => {
+                if let Some(f) = self.files.get_mut(path) {
+                    f.mtime_ms = *mtime;
+                }
+                self.note("world", "set-mtime", path, format!("{mtime}"));
+                Outcome::Done
+            }
+            Op::Advance(d) => {
+                self.now_ms = self.now_ms.saturating_add(*d);
+                self.note("world", "advance", Path::new(""), format!("+{d} ms"));
+                Outcome::Done
+            }
+            Op::CleanStale(p, dir) => self.clean_stale(p, dir, &mut verdicts),
+            Op::Inspect(p, dir) => match self.inspect(p, dir) {
+                Some(seen) => {
+                    verdicts.extend(seen.iter().map(|(_, v)| *v));
+                    Outcome::Inspected(seen)
+                }
+                None => Outcome::NoInstance,
+            },
+        };
+        StepResult {
+            outcome,
+            guard,
+            verdicts,
+        }
+    }
+
+    /// Puts a file in place. Replacing a hold's file displaces that hold.
+    pub fn plant(&mut self, path: &Path, content: Content, mtime_ms: i64) {
+        if let Some(old) = self.files.get(path) {
+            if let Some((owner, hold, _)) = self.live_owner_of(path, &old.content) {
+                if let Some(inst) = self.instance_mut(&owner) {
+                    for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
+                        if h.id == hold {
+                            h.displaced = Some("replaced by the world".into());
+                        }
+                    }
+                }
+            }
+        }
+        let desc = content.describe();
+        self.files.insert(
+            path.to_path_buf(),
+            ModelFile {
+                content,
+                mtime_ms,
+                origin: Origin::Planted,
+            },
+        );
+        self.note("world", "plant", path, desc);
+    }
+
+    fn owner_of(file: &ModelFile) -> BusyOwner {
+        match &file.content {
+            Content::Payload(p) => BusyOwner::File(p.clone()),
+            Content::Malformed(_) => BusyOwner::Malformed,
+        }
+    }
+
+    fn acquire(
+        &mut self,
+        me: &ProcKey,
+        session: &Path,
+        reentrant: bool,
+        verdicts: &mut Vec<Verdict>,
+    ) -> (Outcome, Option<u64>) {
+        let path = lock_path_of(session);
+        let actor = me.to_string();
+        let Some(inst) = self.instance_mut(me) else {
+            return (Outcome::NoInstance, None);
+        };
+        if inst.closing {
+            return (Outcome::Busy(BusyOwner::ThisInstance), None);
+        }
+        let inst_id = inst.id;
+        if let Some(h) = inst.holds.get_mut(&path) {
+            if !reentrant {
+                self.note(&actor, "acquire", &path, "busy (held by this instance)");
+                return (Outcome::Busy(BusyOwner::ThisInstance), None);
+            }
+            let Some(count) = h.count.checked_add(1) else {
+                return (Outcome::Overflow, None);
+            };
+            h.count = count;
+            let hold = h.id;
+            let g = self.new_guard(me, inst_id, &path, hold, false);
+            self.note(&actor, "acquire", &path, format!("re-entered ({count})"));
+            return (Outcome::Acquired(Acquired::Reentered), Some(g));
+        }
+        let token = format!("t{}", self.next_token);
+        self.next_token += 1;
+        let Some(inst) = self.instance(me) else {
+            return (Outcome::NoInstance, None);
+        };
+        let payload = Payload {
+            pid: me.pid,
+            nonce: Some(inst.nonce.clone()),
+            created_at_ms: self.now_ms,
+            starttime: Some(inst.start_time),
+            host: Some(me.host.clone()),
+            token: Some(token),
+        };
+        let epoch = inst.epoch;
+        let closing = inst.closing;
+        let mut how = Acquired::Fresh;
+        let mut last_owner = BusyOwner::Unknown;
+        for _ in 0..ROUNDS {
+            let Some(file) = self.files.get(&path).cloned() else {
+                self.files.insert(
+                    path.clone(),
+                    ModelFile {
+                        content: Content::Payload(payload.clone()),
+                        mtime_ms: self.now_ms,
+                        origin: Origin::Lockcore {
+                            proc: me.clone(),
+                            instance: inst_id,
+                            epoch,
+                        },
+                    },
+                );
+                let hold = self.next_hold;
+                self.next_hold += 1;
+                if let Some(inst) = self.instance_mut(me) {
+                    inst.holds.insert(
+                        path.clone(),
+                        ModelHold {
+                            id: hold,
+                            count: 1,
+                            payload: payload.clone(),
+                            displaced: None,
+                        },
+                    );
+                }
+                let g = self.new_guard(me, inst_id, &path, hold, closing);
+                let desc = Content::Payload(payload.clone()).describe();
+                self.note(&actor, "publish", &path, format!("{how:?} {desc}"));
+                return (Outcome::Acquired(how), Some(g));
+            };
+            let Some(v) = self.verdict(me, &path, &file) else {
+                return (Outcome::NoInstance, None);
+            };
+            verdicts.push(v);
+            match v {
+                Verdict::Live(reason) => {
+                    self.note(
+                        &actor,
+                        "acquire",
+                        &path,
+                        format!("busy ({})", reason.as_str()),
+                    );
+                    let owner = if reason == LiveReason::HeldHere {
+                        BusyOwner::ThisInstance
+                    } else {
+                        Self::owner_of(&file)
+                    };
+                    return (Outcome::Busy(owner), None);
+                }
+                Verdict::Stale(reason) => {
+                    last_owner = Self::owner_of(&file);
+                    how = Acquired::Reclaimed(reason);
+                    self.delete(me, &path, Cause::Reclaim(reason));
+                }
+            }
+        }
+        (Outcome::Busy(last_owner), None)
+    }
+
+    fn new_guard(
+        &mut self,
+        me: &ProcKey,
+        instance: u64,
+        path: &Path,
+        hold: u64,
+        during_release_all: bool,
+    ) -> u64 {
+        let id = self.next_guard;
+        self.next_guard += 1;
+        self.guards.insert(
+            id,
+            GuardRec {
+                proc: me.clone(),
+                instance,
+                path: path.to_path_buf(),
+                hold,
+                released: false,
+                revoked: false,
+                during_release_all,
+            },
+        );
+        id
+    }
+
+    fn file_is(&self, path: &Path, payload: &Payload) -> bool {
+        matches!(self.files.get(path), Some(ModelFile { content: Content::Payload(p), .. }) if p == payload)
+    }
+
+    fn release(&mut self, guard: u64) -> Outcome {
+        let Some(g) = self.guards.get_mut(&guard).filter(|g| !g.released) else {
+            return Outcome::NoGuard;
+        };
+        g.released = true;
+        let g = g.clone();
+        let actor = g.proc.to_string();
+        let Some(inst) = self
+            .instance_mut(&g.proc)
+            .filter(|inst| inst.id == g.instance)
+        else {
+            return Outcome::NoInstance;
+        };
+        let Some(h) = inst.holds.get_mut(&g.path).filter(|h| h.id == g.hold) else {
+            self.note(&actor, "release", &g.path, "inert (revoked)");
+            return Outcome::Released(Released::Inert);
+        };
+        if h.count > 1 {
+            h.count -= 1;
+            let left = h.count;
+            self.note(&actor, "release", &g.path, format!("decremented ({left})"));
+            return Outcome::Released(Released::Decremented(left));
+        }
+        let h = h.clone();
+        // Delete while the hold is still registered, so the ghost record sees it as the owner.
+        let outcome = if self.file_is(&g.path, &h.payload) {
+            self.delete(
+                &g.proc,
+                &g.path,
+                Cause::Release {
+                    hold: h.id,
+                    revoked: false,
+                },
+            );
+            Outcome::Released(Released::Removed)
+        } else {
+            self.note(&actor, "release", &g.path, "not ours (left alone)");
+            Outcome::Released(Released::NotOurs)
+        };
+        if let Some(inst) = self.instance_mut(&g.proc) {
+            inst.holds.remove(&g.path);
+        }
+        outcome
+    }
+
+    /// First half of `release_all`: close the gate and take every hold (their guards are
+    /// revoked). Returns false without a live instance.
+    pub fn begin_release_all(&mut self, me: &ProcKey) -> bool {
+        let Some(inst) = self.instance_mut(me) else {
+            return false;
+        };
+        inst.closing = true;
+        let taken = std::mem::take(&mut inst.holds);
+        let ids: Vec<u64> = taken.values().map(|h| h.id).collect();
+        inst.releasing.extend(taken);
+        let inst_id = inst.id;
+        for g in self.guards.values_mut() {
+            if g.instance == inst_id && ids.contains(&g.hold) {
+                g.revoked = true;
+            }
+        }
+        self.note(&me.to_string(), "release_all", Path::new(""), "begin");
+        true
+    }
+
+    /// One removal of `release_all`: the next taken hold (by path); `None` when none is left.
+    /// `Some(true)`: its file was removed; `Some(false)`: the file was gone or not ours.
+    pub fn release_all_one(&mut self, me: &ProcKey) -> Option<(PathBuf, bool)> {
+        let inst = self.instance_mut(me)?;
+        let path = inst.releasing.keys().next()?.clone();
+        let hold = inst.releasing.get(&path)?.clone();
+        let removed = if self.file_is(&path, &hold.payload) {
+            self.delete(me, &path, Cause::ReleaseAll { hold: hold.id });
+            true
+        } else {
+            self.note(
+                &me.to_string(),
+                "release_all",
+                &path,
+                "not ours (left alone)",
+            );
+            false
+        };
+        if let Some(inst) = self.instance_mut(me) {
+            inst.releasing.remove(&path);
+        }
+        Some((path, removed))
+    }
+
+    /// Last half of `release_all`: rotate the nonce (only now, P3), bump the epoch, open the gate.
+    pub fn finish_release_all(&mut self, me: &ProcKey) {
+        let Some(inst) = self.instance_mut(me) else {
+            return;
+        };
+        inst.epoch += 1;
+        inst.nonce = format!("n{}.{}", inst.id, inst.epoch);
+        inst.closing = false;
+        let nonce = inst.nonce.clone();
+        self.note(
+            &me.to_string(),
+            "release_all",
+            Path::new(""),
+            format!("done, nonce {nonce}"),
+        );
+    }
+
+    fn release_all(&mut self, me: &ProcKey) -> Outcome {
+        if !self.begin_release_all(me) {
+            return Outcome::NoInstance;
+        }
+        let (mut released, mut not_ours) = (Vec::new(), Vec::new());
+        while let Some((path, removed)) = self.release_all_one(me) {
+            if removed {
+                released.push(path);
+            } else {
+                not_ours.push(path);
+            }
+        }
+        self.finish_release_all(me);
+        Outcome::ReleasedAll { released, not_ours }
+    }
+
+    fn inspect(&self, me: &ProcKey, dir: &Path) -> Option<Vec<(PathBuf, Verdict)>> {
+        self.instance(me)?;
+        let mut seen = Vec::new();
+        for (path, file) in &self.files {
+            if path.parent() == Some(dir) && is_lock_name(path) {
+                seen.push((path.clone(), self.verdict(me, path, file)?));
+            }
+        }
+        Some(seen)
+    }
+
+    fn clean_stale(&mut self, me: &ProcKey, dir: &Path, verdicts: &mut Vec<Verdict>) -> Outcome {
+        let Some(seen) = self.inspect(me, dir) else {
+            return Outcome::NoInstance;
+        };
+        let mut removed = Vec::new();
+        for (path, v) in seen {
+            verdicts.push(v);
+            if let Verdict::Stale(r) = v {
+                self.delete(me, &path, Cause::Sweep(r));
+                removed.push(path);
+            }
+        }
+        let grace = ms(self.policy.malformed_grace);
+        let temps: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|(p, f)| {
+                p.parent() == Some(dir) && is_temp_name(p) && self.now_ms - f.mtime_ms > grace
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for t in &temps {
+            self.delete(me, t, Cause::TempSweep);
+        }
+        Outcome::Cleaned {
+            removed,
+            temp_files: temps,
+        }
+    }
+
+    // ---- invariants --------------------------------------------------------------------------
+
+    fn violation(&self, property: &'static str, message: String) -> Violation {
+        Violation::new(property, message, self.trace())
+    }
+
+    /// Checks P1–P11 as far as they are properties of a state and of the ghost record; the
+    /// first violation found, most specific first.
+    pub fn check_invariants(&self) -> Result<(), Violation> {
+        self.check_rotation()?;
+        self.check_exclusion()?;
+        self.check_deletions()?;
+        self.check_release_all()?;
+        self.check_reentrancy()
+    }
+
+    /// P2/P5/P8/P10/P7/P1/P3/P4 over the deletion record: nothing live was removed.
+    fn check_deletions(&self) -> Result<(), Violation> {
+        for d in &self.deletions {
+            let what = d.content.describe();
+            let file = file_name(&d.path);
+            match &d.cause {
+                Cause::Reclaim(claimed) | Cause::Sweep(claimed) => {
+                    let Some(Verdict::Live(live)) = d.verdict_then else {
+                        continue;
+                    };
+                    let releasing = d.live_owner.as_ref().is_some_and(|o| o.2);
+                    let property = match live {
+                        LiveReason::MalformedInGrace => "P10",
+                        LiveReason::HeldHere if releasing => "P3",
+                        LiveReason::HeldHere => "P1",
+                        LiveReason::LegacyOwnPid => "P7",
+                        LiveReason::OwnerAlive if *claimed == StaleReason::NonceMismatch => "P8",
+                        LiveReason::OwnerAlive | LiveReason::ForeignHost => "P2",
+                    };
+                    return Err(self.violation(
+                        property,
+                        format!(
+                            "#{} {} removed {file} {what} as stale ({}) but it is live ({})",
+                            d.seq,
+                            d.actor,
+                            claimed.as_str(),
+                            live.as_str()
+                        ),
+                    ));
+                }
+                Cause::Release { hold, revoked } => {
+                    if *revoked {
+                        return Err(self.violation(
+                            "P5",
+                            format!(
+                                "#{} {} released a guard revoked by release_all and removed {file} {what}",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                    let own = d
+                        .live_owner
+                        .as_ref()
+                        .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if !own {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} released hold {hold} and removed {file} {what}, which is not its own",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                }
+                Cause::ReleaseAll { hold } => {
+                    let own = d
+                        .live_owner
+                        .as_ref()
+                        .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if !own {
+                        return Err(self.violation(
+                            "P4",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, which it had not set out to remove",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                }
+                Cause::TempSweep => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// P3: while a `release_all` still has holds to remove, the nonce is the one they carry.
+    fn check_rotation(&self) -> Result<(), Violation> {
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in &inst.releasing {
+                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
+                    return Err(self.violation(
+                        "P3",
+                        format!(
+                            "{key} rotated its nonce to {} while release_all still had {} to remove",
+                            inst.nonce,
+                            file_name(path)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// P1: per lock path at most one owner whose hold was not legitimately displaced.
+    fn check_exclusion(&self) -> Result<(), Violation> {
+        let mut owners: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in inst.holds.iter().chain(inst.releasing.iter()) {
+                if h.displaced.is_none() {
+                    owners
+                        .entry(path.as_path())
+                        .or_default()
+                        .push(format!("{key} (instance {}, hold {})", inst.id, h.id));
+                }
+            }
+        }
+        for (path, who) in owners {
+            if who.len() > 1 {
+                return Err(self.violation(
+                    "P1",
+                    format!(
+                        "{} has {} owners: {}",
+                        file_name(path),
+                        who.len(),
+                        who.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// P4: after `release_all` no old-epoch hold is in the registry or on disk, and no hold
+    /// taken during it was yanked.
+    fn check_release_all(&self) -> Result<(), Violation> {
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr
+                .instance
+                .as_ref()
+                .filter(|_| pr.alive && !inst_closing(pr))
+            else {
+                continue;
+            };
+            for (path, h) in &inst.holds {
+                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
+                    return Err(self.violation(
+                        "P4",
+                        format!(
+                            "{key} still has {} of an old epoch (nonce {}) in its registry after release_all",
+                            file_name(path),
+                            h.payload.nonce.as_deref().unwrap_or("-")
+                        ),
+                    ));
+                }
+            }
+            for (path, f) in &self.files {
+                if let Origin::Lockcore {
+                    proc,
+                    instance,
+                    epoch,
+                } = &f.origin
+                {
+                    if proc == key && *instance == inst.id && *epoch < inst.epoch {
+                        return Err(self.violation(
+                            "P4",
+                            format!(
+                                "{} of {key}'s epoch {epoch} is still on disk after release_all (epoch {})",
+                                file_name(path),
+                                inst.epoch
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for g in self.guards.values() {
+            if g.during_release_all && !g.released && !g.revoked && !self.hold_exists(g) {
+                return Err(self.violation(
+                    "P4",
+                    format!(
+                        "{}'s hold on {} taken during release_all was yanked",
+                        g.proc,
+                        file_name(&g.path)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn hold_exists(&self, g: &GuardRec) -> bool {
+        self.instance(&g.proc)
+            .filter(|i| i.id == g.instance)
+            .is_some_and(|i| {
+                i.holds.get(&g.path).is_some_and(|h| h.id == g.hold)
+                    || i.releasing.get(&g.path).is_some_and(|h| h.id == g.hold)
+            })
+    }
+
+    /// P9: a lock file exists iff its hold count is > 0, and the count equals the guards.
+    fn check_reentrancy(&self) -> Result<(), Violation> {
+        for g in self.guards.values() {
+            if !g.released && !g.revoked && !self.hold_exists(g) {
+                return Err(self.violation(
+                    "P9",
+                    format!(
+                        "{} still holds a guard on {} but its hold is gone",
+                        g.proc,
+                        file_name(&g.path)
+                    ),
+                ));
+            }
+        }
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in &inst.holds {
+                let guards = self
+                    .guards
+                    .values()
+                    .filter(|g| g.instance == inst.id && g.hold == h.id && !g.released)
+                    .count();
+                if guards != h.count as usize {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{key}'s hold on {} counts {} but {guards} guards are out",
+                            file_name(path),
+                            h.count
+                        ),
+                    ));
+                }
+                if h.displaced.is_none() && !self.file_is(path, &h.payload) {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{key} holds {} (count {}) but its file is gone or not its own",
+                            file_name(path),
+                            h.count
+                        ),
+                    ));
+                }
+            }
+            for (path, f) in &self.files {
+                let Origin::Lockcore {
+                    proc,
+                    instance,
+                    epoch,
+                } = &f.origin
+                else {
+                    continue;
+                };
+                if proc != key || *instance != inst.id || *epoch != inst.epoch {
+                    continue;
+                }
+                let held = inst
+                    .holds
+                    .get(path)
+                    .or_else(|| inst.releasing.get(path))
+                    .is_some_and(|h| Content::Payload(h.payload.clone()) == f.content);
+                if !held {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{} of {key} is on disk but no hold of it is in the registry",
+                            file_name(path)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inst_closing(pr: &Process) -> bool {
+    pr.instance.as_ref().is_some_and(|i| i.closing)
+}
+
+/// Names the property a divergence violates: `expected` is the model's outcome of `op` (applied
+/// to `before`), `actual` what the system under test did. Deletions the system made and the
+/// model did not are replayed on a copy of `before` as [`Model::buggy_delete`] so that the
+/// invariants name the property; otherwise the outcome kinds decide.
+pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -> Violation {
+    let mut observed = before.clone();
+    let message = format!("{op:?}: the model says {expected:?}, the lock did {actual:?}");
+    let with = |property: &'static str| Violation::new(property, message.clone(), before.trace());
+    match (op, expected, actual) {
+        (
+            Op::Acquire { proc, session, .. },
+            Outcome::Busy(_),
+            Outcome::Acquired(Acquired::Reclaimed(r)),
+        ) => {
+            observed.buggy_delete(proc, &lock_path_of(session), Cause::Reclaim(*r));
+            match observed.check_invariants() {
+                Err(mut v) => {
+                    v.message = format!("{} — {}", v.message, message);
+                    v
+                }
+                Ok(()) => with("P2"),
+            }
+        }
+        (Op::Acquire { .. }, Outcome::Acquired(Acquired::Reclaimed(r)), Outcome::Busy(_)) => {
+            with(match r {
+                StaleReason::NonceMismatch | StaleReason::Leftover => "P6",
+                StaleReason::DeadPid | StaleReason::RecycledPid => "P11",
+                StaleReason::MalformedExpired => "P10",
+                StaleReason::TooOld => "P7",
+            })
+        }
+        (
+            Op::Acquire { .. },
+            Outcome::Acquired(Acquired::Reclaimed(a)),
+            Outcome::Acquired(Acquired::Reclaimed(b)),
+        ) => with(
+            if *a == StaleReason::NonceMismatch || *b == StaleReason::NonceMismatch {
+                "P8"
+            } else {
+                "P7"
+            },
+        ),
+        (Op::Acquire { .. }, Outcome::Acquired(Acquired::Reentered), _)
+        | (Op::Acquire { .. }, _, Outcome::Acquired(Acquired::Reentered)) => with("P9"),
+        (Op::Acquire { .. }, Outcome::Busy(_), Outcome::Acquired(_)) => with("P1"),
+        (Op::Acquire { .. }, Outcome::Acquired(_), Outcome::Busy(_)) => with("P6"),
+        (Op::Acquire { .. }, _, _) => with("P1"),
+        (Op::Release(_), Outcome::Released(Released::Inert), _) => with("P5"),
+        (Op::Release(_), Outcome::Released(Released::Decremented(_)), _) => with("P9"),
+        (
+            Op::Release(_),
+            Outcome::Released(Released::NotOurs),
+            Outcome::Released(Released::Removed),
+        ) => with("P2"),
+        (Op::Release(_), _, _) => with("P9"),
+        (Op::ReleaseAll(_) | Op::RestartInPlace(_), _, _) => with("P4"),
+        (Op::CleanStale(..) | Op::Inspect(..), _, _) => with("P2"),
+        _ => with("P12"),
+    }
+}
