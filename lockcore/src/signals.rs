@@ -154,9 +154,11 @@ fn start_watching() -> io::Result<[(c_int, AfterCleanup); 4]> {
     // signal-hook chains the handler found at registration: the application's keeps running.
     let mut signals = Signals::new(&watched)?;
     let handle = signals.handle();
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
-        .name("lockcore-signals".into())
+        .name("lockcore-signal".into())
         .spawn(move || {
+            let _ = started_tx.send(());
             for signal in signals.forever() {
                 run_cleanup();
                 let reraise = plan
@@ -172,6 +174,8 @@ fn start_watching() -> io::Result<[(c_int, AfterCleanup); 4]> {
         handle.close();
         return Err(e);
     }
+    // Returns once the thread runs (and carries its name): nothing about it is left to chance.
+    let _ = started.recv();
     Ok(plan)
 }
 

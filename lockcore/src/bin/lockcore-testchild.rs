@@ -183,7 +183,7 @@ mod child {
             .filter_map(Result::ok)
             .filter(|t| {
                 std::fs::read_to_string(t.path().join("comm"))
-                    .is_ok_and(|c| c.trim() == "lockcore-signals")
+                    .is_ok_and(|c| c.trim() == "lockcore-signal")
             })
             .count()
     }
@@ -498,14 +498,14 @@ mod child {
         let m = LockManager::new(env, Policy::default());
         let get = |s: &str| m.try_acquire(&dir.join(s)).map_err(|e| e.to_string());
         set_phase("acquire");
-        let a = get("a")?;
-        let b1 = get("b")?;
-        let b2 = get("b")?;
-        let c = get("c")?;
+        let a = get("a.jsonl")?;
+        let b1 = get("b.jsonl")?;
+        let b2 = get("b.jsonl")?;
+        let c = get("c.jsonl")?;
         set_phase("reclaim");
-        let r = get("r")?;
+        let r = get("r.jsonl")?;
         if !matches!(r.how(), Acquired::Reclaimed(_)) {
-            return Err(format!("r: expected a reclaim, got {:?}", r.how()));
+            return Err(format!("r.jsonl: expected a reclaim, got {:?}", r.how()));
         }
         set_phase("release");
         b2.release().map_err(|e| e.to_string())?;

@@ -68,6 +68,8 @@ mod cli {
     impl PolicyArgs {
         fn policy(self, timeout_ms: Option<u64>) -> Policy {
             let d = Policy::default();
+            // `..d` fills the `mutant` field that exists only with the `mutants` feature.
+            #[allow(clippy::needless_update)]
             Policy {
                 stale_after: self
                     .stale_after_ms
