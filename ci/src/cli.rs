@@ -13,6 +13,8 @@ catalogue mutant is caught by at least one layer and the proptest coverage is co
                              LOCKCORE_SHUTTLE_ITERATIONS (target: < 3 min warm on 2 cores)
   --mutants                  also run cargo-mutants over lockcore (default features, then
                              --features loom, then --features shuttle); installs it if missing
+  --mutants-shard K/N        cargo-mutants: only shard K of N (0-based), for parallel CI jobs
+  --mutants-jobs N           cargo-mutants: N parallel build/test jobs (default 1)
   --proptest-cases N         PROPTEST_CASES for the proptest layer (quick 32, full 512)
   --shuttle-iterations N     LOCKCORE_SHUTTLE_ITERATIONS for the shuttle layer
                              (quick 100, full: the tests' own default)
@@ -33,6 +35,9 @@ pub struct Options {
     pub proptest_cases: Option<u64>,
     pub shuttle_iterations: Option<u64>,
     pub step_timeout: Option<u64>,
+    /// `K/N` for cargo-mutants' `--shard`.
+    pub mutants_shard: Option<String>,
+    pub mutants_jobs: Option<u64>,
     pub only: Vec<String>,
     pub skip: Vec<String>,
     pub fail_fast: bool,
@@ -47,6 +52,7 @@ pub enum UsageError {
     Unknown(String),
     MissingValue(String),
     BadNumber(String, String),
+    BadShard(String),
 }
 
 impl fmt::Display for UsageError {
@@ -55,6 +61,7 @@ impl fmt::Display for UsageError {
             UsageError::Unknown(a) => write!(f, "unknown argument {a:?}"),
             UsageError::MissingValue(a) => write!(f, "{a} needs a value"),
             UsageError::BadNumber(a, v) => write!(f, "{a}: {v:?} is not a positive number"),
+            UsageError::BadShard(v) => write!(f, "--mutants-shard: {v:?} is not K/N with K < N"),
         }
     }
 }
@@ -98,6 +105,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Us
             "--proptest-cases" => o.proptest_cases = Some(number(value(&mut it)?)?),
             "--shuttle-iterations" => o.shuttle_iterations = Some(number(value(&mut it)?)?),
             "--step-timeout" => o.step_timeout = Some(number(value(&mut it)?)?),
+            "--mutants-jobs" => o.mutants_jobs = Some(number(value(&mut it)?)?),
+            "--mutants-shard" => {
+                let v = value(&mut it)?;
+                let valid = v
+                    .split_once('/')
+                    .and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+                    .is_some_and(|(k, n)| k < n);
+                if !valid {
+                    return Err(UsageError::BadShard(v));
+                }
+                o.mutants_shard = Some(v);
+            }
             "--only" => o.only.extend(list(value(&mut it)?)),
             "--skip" => o.skip.extend(list(value(&mut it)?)),
             _ => return Err(UsageError::Unknown(arg)),
@@ -134,6 +153,9 @@ mod tests {
         assert_eq!(o.only, vec!["fmt", "clippy"]);
         assert_eq!(o.skip, vec!["test"]);
         assert_eq!(p(&[]).unwrap(), Options::default());
+        let o = p(&["--mutants-shard", "1/4", "--mutants-jobs=2"]).unwrap();
+        assert_eq!(o.mutants_shard.as_deref(), Some("1/4"));
+        assert_eq!(o.mutants_jobs, Some(2));
     }
 
     #[test]
@@ -149,6 +171,14 @@ mod tests {
         assert_eq!(
             p(&["--step-timeout", "0"]),
             Err(UsageError::BadNumber("--step-timeout".into(), "0".into()))
+        );
+        assert_eq!(
+            p(&["--mutants-shard", "4/4"]),
+            Err(UsageError::BadShard("4/4".into()))
+        );
+        assert_eq!(
+            p(&["--mutants-shard=x"]),
+            Err(UsageError::BadShard("x".into()))
         );
         assert_eq!(
             p(&["--shuttle-iterations=lots"]),

@@ -335,6 +335,14 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
                 base.push("--features".to_string());
                 base.push(f.to_string());
             }
+            if let Some(shard) = &o.mutants_shard {
+                base.push("--shard".to_string());
+                base.push(shard.clone());
+            }
+            if let Some(j) = o.mutants_jobs {
+                base.push("--jobs".to_string());
+                base.push(j.to_string());
+            }
             steps.push(Step {
                 name,
                 kind: Kind::CargoMutants { features, out },
