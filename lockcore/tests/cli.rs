@@ -354,8 +354,8 @@ fn p1_eight_concurrent_runs_never_overlap() {
     );
 }
 
-/// `run` exits with the command's status (128 + signal when it was killed), releases the lock,
-/// and exits 75 when the lock is busy.
+/// P9 through `run` (the file exists exactly while the command runs) plus the CLI contract: the
+/// exit status is the command's (128 + signal when it was killed), and 75 when the lock is busy.
 #[test]
 fn run_propagates_exit_status_and_busy() {
     let scenario = "run exit status";
@@ -396,7 +396,8 @@ fn run_propagates_exit_status_and_busy() {
     );
 }
 
-/// Usage errors exit 2; other errors exit 1 with a message naming the path.
+/// CLI contract (no protocol property): usage errors exit 2; other errors exit 1 with a message
+/// naming the path.
 #[test]
 fn usage_errors_exit_2_and_other_errors_exit_1_naming_the_path() {
     let scenario = "exit codes";
@@ -497,7 +498,8 @@ fn p11_clean_removes_stale_files_and_old_temp_files() {
     );
 }
 
-/// The human `inspect` output is an aligned table: every column starts at the same offset.
+/// CLI contract (no protocol property): the human `inspect` output is an aligned table, every
+/// column starting at the same offset, with the verdict and reasons of each file.
 #[test]
 fn inspect_prints_an_aligned_table() {
     let scenario = "inspect table";
@@ -527,5 +529,42 @@ fn inspect_prints_an_aligned_table() {
     assert!(
         lines[2].contains("dead-pid") && lines[3].contains("empty"),
         "[{scenario}] {out}"
+    );
+}
+
+/// P9 + P2 through `run`: the lock is held for exactly as long as the command runs — a SIGTERM
+/// to `lockcore run` is forwarded to the command, and the lock is released only after the
+/// command has exited; the exit status is 128 + SIGTERM.
+#[test]
+fn run_forwards_sigterm_and_releases_after_the_command() {
+    let scenario = "run forwards SIGTERM";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    let mut c = lockcore();
+    c.arg("run")
+        .arg(&session)
+        .arg("--")
+        .arg("sh")
+        .arg("-c")
+        .arg("echo started; exec sleep 30");
+    let mut runner = Proc::spawn(c, scenario);
+    assert_eq!(
+        runner.line("the command's first line"),
+        "started",
+        "[{scenario}]"
+    );
+    assert!(exists(&lock), "[{scenario}] held while the command runs");
+    runner.signal(libc::SIGTERM);
+    let status = runner.wait();
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM),
+        "[{scenario}] the command died of the forwarded SIGTERM: {status:?} {}",
+        runner.stderr()
+    );
+    assert!(
+        !exists(&lock),
+        "[{scenario}] released after the command exited"
     );
 }
