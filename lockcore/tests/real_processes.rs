@@ -163,6 +163,33 @@ fn p4_cleanup_on_sigabrt_releases_every_lock() {
     cleanup_on_signal("SIGABRT", libc::SIGABRT);
 }
 
+/// P11 for the documented caveat: `abort()` called inside a process with the cleanup installed
+/// ends it by SIGABRT before the cleanup can be relied on; whatever it leaves is a dead pid's
+/// file that the next acquirer takes in one attempt.
+#[test]
+fn p11_abort_inside_the_process_leaves_only_dead_pid_files() {
+    let scenario = "P11 abort() inside a child with the cleanup";
+    let dir = tempdir();
+    let d = dir.path();
+    let (mut child, _) = spawn_holder(d, &SESSIONS, &["--install-cleanup", "1"], scenario);
+    child.send("abort");
+    child.assert_killed_by(libc::SIGABRT, "abort()");
+    let m = manager();
+    for s in ["a.jsonl", "b.jsonl", "c.jsonl"] {
+        match m.try_acquire(&d.join(s)) {
+            Ok(g) => assert!(
+                matches!(
+                    g.how(),
+                    Acquired::Fresh | Acquired::Reclaimed(StaleReason::DeadPid)
+                ),
+                "[{scenario}] {s}: {:?}",
+                g.how()
+            ),
+            Err(e) => panic!("[{scenario}] {s} blocks the next acquirer: {e}"),
+        }
+    }
+}
+
 /// P4: with an application handler installed first, each cleanup signal runs both the cleanup
 /// and the application's handler, the process is not terminated, and the application's handler
 /// stays registered (a second SIGTERM runs it again).

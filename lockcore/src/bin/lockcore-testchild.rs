@@ -289,6 +289,9 @@ mod child {
                     r["waited"] = json!(ok);
                     emit(&r)?;
                 }
+                // abort() from inside: libc re-raises SIGABRT with the default action at once,
+                // so the cleanup thread may not get to run (the documented caveat).
+                ["abort"] => std::process::abort(),
                 ["acquire"] => {
                     acquire_all(&m, dir, sessions, &mut guards)?;
                     emit(&report(&m, &handles))?;
