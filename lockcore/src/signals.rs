@@ -12,7 +12,9 @@
 //! triggers no cleanup, and a handler installed *after* the first install runs (if installed
 //! through `signal-hook`) but cannot stop the re-raise — install your own handlers first.
 //! **Once installed, the watching thread and the low-level handlers stay for the life of the
-//! process;** dropping every [`CleanupHandle`] only unregisters the managers.
+//! process;** dropping every [`CleanupHandle`] only unregisters the managers. **The cleanup can
+//! be delayed:** each release takes the directory's reclaim lock (`flock`), so while another
+//! process holds it (stopped with SIGSTOP inside a reclaim, say) the signal's effect waits too.
 
 // This module is the one place outside `os.rs` that talks to the OS: it queries signal
 // dispositions with `libc::sigaction`, needs a named real OS thread (a model checker must never
