@@ -409,6 +409,34 @@ impl StepOutcome {
     }
 }
 
+/// Removes terminal escape sequences (rustfmt colours its diff even with `CARGO_TERM_COLOR=never`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters up to a final byte in '@'..='~'.
+            Some('[') => {
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            // Character-set designation: one more character.
+            Some('(' | ')') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The last `n` lines of a log.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -1144,6 +1172,11 @@ mod tests {
     fn tail_and_first_property() {
         assert_eq!(tail("a\nb\nc", 2), "b\nc");
         assert_eq!(tail("", 2), "");
+        assert_eq!(
+            strip_ansi("\u{1b}[31m-  old\n\u{1b}(B\u{1b}[m\u{1b}[32m+  new\u{1b}[0m x"),
+            "-  old\n+  new x"
+        );
+        assert_eq!(strip_ansi("plain ü \u{1b}"), "plain ü ");
         assert_eq!(first_property("x P12 then P3"), Some("P12".into()));
         assert_eq!(first_property("MP3 P7"), Some("P7".into()));
         assert_eq!(first_property("P12, then P1"), Some("P12".into()));

@@ -175,7 +175,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         }
         let (exit, seconds) = runner::run(step, &root, &log, opts.verbose, &stop);
         let log_text = std::fs::read(&log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| gate::strip_ansi(&String::from_utf8_lossy(&b)))
             .unwrap_or_default();
         let outcomes_json = match &step.kind {
             Kind::CargoMutants { out, .. } => {
