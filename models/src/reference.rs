@@ -72,6 +72,13 @@ impl Content {
                 if let Some(h) = &p.host {
                     s.push_str(&format!(", host {h}"));
                 }
+                if let Some(st) = p.starttime {
+                    s.push_str(&format!(", starttime {st}"));
+                }
+                s.push_str(&format!(
+                    ", createdAt {}",
+                    lockcore::payload::format_rfc3339_ms(p.created_at_ms)
+                ));
                 if let Some(t) = &p.token {
                     s.push_str(&format!(", token {t}"));
                 }
@@ -250,8 +257,8 @@ pub enum Outcome {
     },
     /// `clean_stale`: stale lock files and old temp files removed (sorted).
     Cleaned {
-        /// Lock files removed.
-        removed: Vec<PathBuf>,
+        /// Lock files removed, with the reason each was stale.
+        removed: Vec<(PathBuf, StaleReason)>,
         /// Temp files removed.
         temp_files: Vec<PathBuf>,
     },
@@ -312,6 +319,57 @@ pub enum Op {
     CleanStale(ProcKey, PathBuf),
     /// `inspect(dir)` by a process's instance.
     Inspect(ProcKey, PathBuf),
+}
+
+fn short_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Spawn(p) => write!(f, "{p} spawns"),
+            Op::Acquire {
+                proc,
+                session,
+                reentrant,
+            } => write!(
+                f,
+                "{proc} try_acquire {}{}",
+                short_name(session),
+                if *reentrant { "" } else { " (non-reentrant)" }
+            ),
+            Op::Release(g) => write!(f, "release guard g{g}"),
+            Op::ReleaseAll(p) => write!(f, "{p} release_all"),
+            Op::RestartInPlace(p) => write!(f, "{p} restarts in place (release_all)"),
+            Op::Crash(p) => write!(f, "{p} crashes"),
+            Op::ExecRestart(p) => write!(f, "{p} exec-restarts (same pid, fresh instance)"),
+            Op::ReusePid(p) => write!(f, "an unrelated process reuses {p}"),
+            Op::SetEperm(p, on) => write!(f, "probe of {p} answers EPERM: {on}"),
+            Op::Plant {
+                path,
+                content,
+                mtime_ms,
+            } => write!(
+                f,
+                "plant {} {} (mtime {})",
+                short_name(path),
+                content.describe(),
+                lockcore::payload::format_rfc3339_ms(*mtime_ms)
+            ),
+            Op::SetMtime(path, ms) => write!(
+                f,
+                "set mtime of {} to {}",
+                short_name(path),
+                lockcore::payload::format_rfc3339_ms(*ms)
+            ),
+            Op::Advance(ms) => write!(f, "advance the clock {ms} ms"),
+            Op::CleanStale(p, _) => write!(f, "{p} clean_stale"),
+            Op::Inspect(p, _) => write!(f, "{p} inspect"),
+        }
+    }
 }
 
 /// What a step returned besides the new state.
@@ -1067,7 +1125,7 @@ impl Model {
             verdicts.push(v);
             if let Verdict::Stale(r) = v {
                 self.delete(me, &path, Cause::Sweep(r));
-                removed.push(path);
+                removed.push((path, r));
             }
         }
         let grace = ms(self.policy.malformed_grace);
@@ -1115,14 +1173,7 @@ impl Model {
                         continue;
                     };
                     let releasing = d.live_owner.as_ref().is_some_and(|o| o.2);
-                    let property = match live {
-                        LiveReason::MalformedInGrace => "P10",
-                        LiveReason::HeldHere if releasing => "P3",
-                        LiveReason::HeldHere => "P1",
-                        LiveReason::LegacyOwnPid => "P7",
-                        LiveReason::OwnerAlive if *claimed == StaleReason::NonceMismatch => "P8",
-                        LiveReason::OwnerAlive | LiveReason::ForeignHost => "P2",
-                    };
+                    let property = property_for_live(live, *claimed, releasing);
                     return Err(self.violation(
                         property,
                         format!(
@@ -1163,6 +1214,15 @@ impl Model {
                         .live_owner
                         .as_ref()
                         .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if let Some((owner, _, _)) = d.live_owner.as_ref().filter(|o| o.0 != d.actor) {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, the live lock of {owner}",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
                     if !own {
                         return Err(self.violation(
                             "P4",
@@ -1387,7 +1447,7 @@ fn inst_closing(pr: &Process) -> bool {
 /// invariants name the property; otherwise the outcome kinds decide.
 pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -> Violation {
     let mut observed = before.clone();
-    let message = format!("{op:?}: the model says {expected:?}, the lock did {actual:?}");
+    let message = format!("{op}: the model says {expected:?}, the lock did {actual:?}");
     let with = |property: &'static str| Violation::new(property, message.clone(), before.trace());
     match (op, expected, actual) {
         (
@@ -1405,12 +1465,7 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
             }
         }
         (Op::Acquire { .. }, Outcome::Acquired(Acquired::Reclaimed(r)), Outcome::Busy(_)) => {
-            with(match r {
-                StaleReason::NonceMismatch | StaleReason::Leftover => "P6",
-                StaleReason::DeadPid | StaleReason::RecycledPid => "P11",
-                StaleReason::MalformedExpired => "P10",
-                StaleReason::TooOld => "P7",
-            })
+            with(property_for_kept(*r))
         }
         (
             Op::Acquire { .. },
@@ -1436,8 +1491,94 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
             Outcome::Released(Released::Removed),
         ) => with("P2"),
         (Op::Release(_), _, _) => with("P9"),
+        (
+            Op::ReleaseAll(proc) | Op::RestartInPlace(proc),
+            Outcome::ReleasedAll { released: exp, .. },
+            Outcome::ReleasedAll { released: act, .. },
+        ) => {
+            // A file release_all removed and the model leaves alone: replay the removal.
+            for path in act.iter().filter(|p| !exp.contains(p)) {
+                let hold = before
+                    .instance(proc)
+                    .and_then(|i| i.holds.get(path))
+                    .map_or(0, |h| h.id);
+                observed.buggy_delete(proc, path, Cause::ReleaseAll { hold });
+                if let Err(mut v) = observed.check_invariants() {
+                    v.message = format!("{} — {}", v.message, message);
+                    return v;
+                }
+            }
+            with("P4")
+        }
         (Op::ReleaseAll(_) | Op::RestartInPlace(_), _, _) => with("P4"),
-        (Op::CleanStale(..) | Op::Inspect(..), _, _) => with("P2"),
+        (
+            Op::CleanStale(proc, _),
+            Outcome::Cleaned { removed: exp, .. },
+            Outcome::Cleaned { removed: act, .. },
+        ) => {
+            // A file the lock swept and the model keeps: replay the removal on the model.
+            for (path, reason) in act {
+                if !exp.iter().any(|(p, _)| p == path) {
+                    observed.buggy_delete(proc, path, Cause::Sweep(*reason));
+                    if let Err(mut v) = observed.check_invariants() {
+                        v.message = format!("{} — {}", v.message, message);
+                        return v;
+                    }
+                }
+            }
+            // A stale file the lock left in place.
+            let kept = exp.iter().find(|(p, _)| !act.iter().any(|(q, _)| p == q));
+            match kept {
+                Some((_, r)) => with(property_for_kept(*r)),
+                None => with("P8"),
+            }
+        }
+        (Op::Inspect(..), Outcome::Inspected(exp), Outcome::Inspected(act)) => {
+            let differing = exp
+                .iter()
+                .zip(act.iter())
+                .find(|((p, v), (q, w))| p == q && v != w);
+            match differing {
+                Some(((_, Verdict::Live(_)), (_, Verdict::Live(_)))) => with("P7"),
+                Some(((_, Verdict::Live(l)), (_, Verdict::Stale(s)))) => {
+                    with(property_for_live(*l, *s, false))
+                }
+                Some(((_, Verdict::Stale(s)), (_, Verdict::Live(_)))) => {
+                    with(property_for_kept(*s))
+                }
+                Some(((_, Verdict::Stale(a)), (_, Verdict::Stale(b)))) => with(
+                    if *a == StaleReason::NonceMismatch || *b == StaleReason::NonceMismatch {
+                        "P8"
+                    } else {
+                        "P7"
+                    },
+                ),
+                _ => with("P11"),
+            }
+        }
         _ => with("P12"),
+    }
+}
+
+/// The property a lock breaks by removing a file the model judges live (`live`), claiming
+/// `claimed`.
+pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool) -> &'static str {
+    match live {
+        LiveReason::MalformedInGrace => "P10",
+        LiveReason::HeldHere if releasing => "P3",
+        LiveReason::HeldHere => "P1",
+        LiveReason::LegacyOwnPid => "P7",
+        LiveReason::OwnerAlive if claimed == StaleReason::NonceMismatch => "P8",
+        LiveReason::OwnerAlive | LiveReason::ForeignHost => "P2",
+    }
+}
+
+/// The property a lock breaks by keeping (or waiting on) a file the model judges stale.
+pub fn property_for_kept(stale: StaleReason) -> &'static str {
+    match stale {
+        StaleReason::NonceMismatch | StaleReason::Leftover => "P6",
+        StaleReason::DeadPid | StaleReason::RecycledPid => "P11",
+        StaleReason::MalformedExpired => "P10",
+        StaleReason::TooOld => "P7",
     }
 }

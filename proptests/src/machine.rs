@@ -1,0 +1,667 @@
+//! The reference state machine (proptest-state-machine): a small world of four processes —
+//! `h1:1`, `h1:2`, `h1:3` and `h2:1` (a second container that is also pid 1) — sharing one lock
+//! directory with three sessions. Transitions are generated from the current model state (only
+//! live processes acquire, only live guards are released, only dead pids are reused), resolved
+//! against the model into a concrete [`Op`], and applied to [`Model`].
+
+use models::reference::{lock_path_of, Content, Model, Op, ProcKey, StepResult};
+use proptest::prelude::*;
+use proptest::strategy::Union;
+use proptest_state_machine::ReferenceStateMachine;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The model's lock directory; the system under test maps it to its temp directory.
+pub const DIR: &str = "/d";
+/// Sessions `s0.jsonl` … `s2.jsonl`.
+pub const SESSIONS: usize = 3;
+/// The process slots: host and pid.
+pub const PROCS: [(&str, u32); 4] = [("h1", 1), ("h1", 2), ("h1", 3), ("h2", 1)];
+/// A pid no process ever has.
+pub const DEAD_PID: u32 = 77;
+
+const SEC: i64 = 1000;
+const MIN: i64 = 60 * SEC;
+const HOUR: i64 = 60 * MIN;
+
+/// The process in slot `i`.
+pub fn proc_key(i: usize) -> ProcKey {
+    let (host, pid) = PROCS[i % PROCS.len()];
+    ProcKey::new(host, pid)
+}
+
+/// The slot of a process.
+pub fn slot_of(p: &ProcKey) -> Option<usize> {
+    PROCS
+        .iter()
+        .position(|(h, pid)| *h == p.host && *pid == p.pid)
+}
+
+/// Session file `i` in the model directory.
+pub fn session(i: usize) -> PathBuf {
+    Path::new(DIR).join(format!("s{i}.jsonl"))
+}
+
+/// How a malformed file is malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MalformedKind {
+    /// Zero bytes (a writer between create and write).
+    Empty,
+    /// A valid payload cut short.
+    Partial,
+    /// Not JSON.
+    Garbage,
+    /// Larger than the payload cap.
+    Huge,
+    /// Not UTF-8.
+    NotUtf8,
+}
+
+impl MalformedKind {
+    /// Coverage label.
+    pub fn label(self) -> &'static str {
+        match self {
+            MalformedKind::Empty => "plant-malformed-empty",
+            MalformedKind::Partial => "plant-malformed-partial",
+            MalformedKind::Garbage => "plant-malformed-garbage",
+            MalformedKind::Huge => "plant-malformed-huge",
+            MalformedKind::NotUtf8 => "plant-malformed-not-utf8",
+        }
+    }
+
+    /// The bytes, varied by `seed`.
+    pub fn bytes(self, seed: u8) -> Vec<u8> {
+        let valid = format!(
+            "{{\n  \"pid\": {},\n  \"createdAt\": \"2026-11-27T00:00:00.000Z\"\n}}",
+            u32::from(seed) + 1
+        );
+        match self {
+            MalformedKind::Empty => Vec::new(),
+            MalformedKind::Partial => {
+                // Any strict prefix of a JSON object lacks its closing brace.
+                let cut = 1 + usize::from(seed) % (valid.len() - 1);
+                valid.as_bytes()[..cut].to_vec()
+            }
+            MalformedKind::Garbage => format!("garbage {seed} \u{1}").into_bytes(),
+            MalformedKind::Huge => {
+                let pad = "x".repeat(lockcore::payload::MAX_PAYLOAD_BYTES + usize::from(seed));
+                format!(
+                    "{{\"pid\": 5, \"createdAt\": \"2026-11-27T00:00:00.000Z\", \"pad\": \"{pad}\"}}"
+                )
+                .into_bytes()
+            }
+            MalformedKind::NotUtf8 => vec![0xff, 0xfe, seed, b'{', b'}'],
+        }
+    }
+}
+
+/// Whose pid a planted payload names, from the viewer's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidChoice {
+    /// The viewer's own pid.
+    Own,
+    /// The pid of the process in this slot (on the viewer's host).
+    Slot(usize),
+    /// A pid nobody has.
+    Dead,
+}
+
+/// The planted payload's nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonceChoice {
+    /// None (legacy shapes).
+    Absent,
+    /// The current nonce of the live instance with that pid on the viewer's host.
+    Current,
+    /// Some other nonce.
+    Other(u8),
+}
+
+/// The planted payload's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostChoice {
+    /// The viewer's host.
+    Same,
+    /// Another host.
+    Other,
+    /// No host recorded.
+    Absent,
+}
+
+/// The planted payload's `starttime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartChoice {
+    /// Not recorded.
+    Absent,
+    /// The actual start time of the pid's process (if it runs).
+    Actual,
+    /// A start time no process has.
+    Different,
+}
+
+/// A planted payload, relative to a viewer process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadSpec {
+    /// The process whose point of view names "own pid", "current nonce".
+    pub viewer: usize,
+    /// Pid.
+    pub pid: PidChoice,
+    /// Nonce.
+    pub nonce: NonceChoice,
+    /// Host.
+    pub host: HostChoice,
+    /// Start time.
+    pub starttime: StartChoice,
+    /// `createdAt` relative to now (negative: in the past).
+    pub created_offset_ms: i64,
+    /// Carries a token.
+    pub token: bool,
+}
+
+/// One generated transition (resolved against the model into an [`Op`] when applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// `try_acquire` of a session.
+    Acquire {
+        /// Process slot.
+        proc: usize,
+        /// Session index.
+        session: usize,
+        /// Reentrant.
+        reentrant: bool,
+    },
+    /// Release a live guard (model guard id).
+    Release(u64),
+    /// `release_all`.
+    ReleaseAll(usize),
+    /// In-place restart (= `release_all`).
+    RestartInPlace(usize),
+    /// The process dies; its files stay.
+    Crash(usize),
+    /// Exec-restart with the same pid: a fresh instance.
+    ExecRestart(usize),
+    /// An unrelated process reuses a dead pid.
+    ReusePid(usize),
+    /// The probe of a process answers EPERM (or stops doing so).
+    SetEperm(usize, bool),
+    /// Plant a payload at a free lock path.
+    PlantPayload {
+        /// Session index.
+        session: usize,
+        /// The payload.
+        spec: PayloadSpec,
+        /// Mtime age (negative: in the future).
+        mtime_age_ms: i64,
+    },
+    /// Plant malformed bytes at a free lock path.
+    PlantMalformed {
+        /// Session index.
+        session: usize,
+        /// Which kind.
+        kind: MalformedKind,
+        /// Variation.
+        seed: u8,
+        /// Mtime age.
+        mtime_age_ms: i64,
+    },
+    /// Plant an orphaned publish temp file.
+    PlantTemp {
+        /// Session index.
+        session: usize,
+        /// Mtime age.
+        mtime_age_ms: i64,
+    },
+    /// Set an existing lock file's mtime to `age` ago.
+    AgeMtime {
+        /// Session index.
+        session: usize,
+        /// Age.
+        age_ms: i64,
+    },
+    /// Advance the virtual clock.
+    Advance(i64),
+    /// `clean_stale` of the directory.
+    CleanStale(usize),
+    /// `inspect` of the directory.
+    Inspect(usize),
+}
+
+/// The reference state: the model plus what the last transition resolved to and produced.
+#[derive(Clone)]
+pub struct RefState {
+    /// The model.
+    pub model: Model,
+    /// The last transition as a concrete operation.
+    pub last_op: Option<Op>,
+    /// What the model says it produced.
+    pub last: Option<StepResult>,
+    /// Coverage labels of the last transition.
+    pub labels: Vec<&'static str>,
+}
+
+impl fmt::Debug for RefState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RefState({} processes, {} files)",
+            self.model.procs.len(),
+            self.model.files.len()
+        )
+    }
+}
+
+impl RefState {
+    /// The initial world: every process slot spawned, in slot order.
+    pub fn initial() -> Self {
+        let mut model = Model::new(lockcore::Policy::default());
+        for i in 0..PROCS.len() {
+            model.step(&Op::Spawn(proc_key(i)));
+        }
+        RefState {
+            model,
+            last_op: None,
+            last: None,
+            labels: Vec::new(),
+        }
+    }
+}
+
+fn alive(m: &Model, i: usize) -> bool {
+    m.instance(&proc_key(i)).is_some()
+}
+
+fn lock_of(i: usize) -> PathBuf {
+    lock_path_of(&session(i))
+}
+
+/// Resolves a transition against the model state into an operation and its coverage labels.
+pub fn resolve(m: &Model, t: &Transition) -> (Op, Vec<&'static str>) {
+    let now = m.now_ms;
+    match t {
+        Transition::Acquire {
+            proc,
+            session: s,
+            reentrant,
+        } => (
+            Op::Acquire {
+                proc: proc_key(*proc),
+                session: session(*s),
+                reentrant: *reentrant,
+            },
+            vec![if *reentrant {
+                "acquire-reentrant"
+            } else {
+                "acquire-non-reentrant"
+            }],
+        ),
+        Transition::Release(g) => (Op::Release(*g), vec!["release"]),
+        Transition::ReleaseAll(p) => (Op::ReleaseAll(proc_key(*p)), vec!["release-all"]),
+        Transition::RestartInPlace(p) => {
+            (Op::RestartInPlace(proc_key(*p)), vec!["restart-in-place"])
+        }
+        Transition::Crash(p) => (Op::Crash(proc_key(*p)), vec!["crash"]),
+        Transition::ExecRestart(p) => (Op::ExecRestart(proc_key(*p)), vec!["exec-restart"]),
+        Transition::ReusePid(p) => (Op::ReusePid(proc_key(*p)), vec!["reuse-pid"]),
+        Transition::SetEperm(p, on) => (Op::SetEperm(proc_key(*p), *on), vec!["set-eperm"]),
+        Transition::PlantPayload {
+            session: s,
+            spec,
+            mtime_age_ms,
+        } => {
+            let (payload, labels) = resolve_payload(m, spec);
+            (
+                Op::Plant {
+                    path: lock_of(*s),
+                    content: Content::Payload(payload),
+                    mtime_ms: now - mtime_age_ms,
+                },
+                labels,
+            )
+        }
+        Transition::PlantMalformed {
+            session: s,
+            kind,
+            seed,
+            mtime_age_ms,
+        } => (
+            Op::Plant {
+                path: lock_of(*s),
+                content: Content::Malformed(kind.bytes(*seed)),
+                mtime_ms: now - mtime_age_ms,
+            },
+            vec![kind.label()],
+        ),
+        Transition::PlantTemp {
+            session: s,
+            mtime_age_ms,
+        } => (
+            Op::Plant {
+                path: Path::new(DIR).join(format!(".s{s}.jsonl.lock.{DEAD_PID}-orphan.lktmp")),
+                content: Content::Malformed(b"{\n  \"pid\": 77".to_vec()),
+                mtime_ms: now - mtime_age_ms,
+            },
+            vec!["plant-temp"],
+        ),
+        Transition::AgeMtime { session: s, age_ms } => {
+            (Op::SetMtime(lock_of(*s), now - age_ms), vec!["age-mtime"])
+        }
+        Transition::Advance(ms) => (Op::Advance(*ms), vec!["advance"]),
+        Transition::CleanStale(p) => (
+            Op::CleanStale(proc_key(*p), PathBuf::from(DIR)),
+            vec!["clean-stale"],
+        ),
+        Transition::Inspect(p) => (
+            Op::Inspect(proc_key(*p), PathBuf::from(DIR)),
+            vec!["inspect"],
+        ),
+    }
+}
+
+fn resolve_payload(m: &Model, spec: &PayloadSpec) -> (lockcore::Payload, Vec<&'static str>) {
+    let viewer = proc_key(spec.viewer);
+    let pid = match spec.pid {
+        PidChoice::Own => viewer.pid,
+        PidChoice::Slot(i) => proc_key(i).pid,
+        PidChoice::Dead => DEAD_PID,
+    };
+    let owner = ProcKey::new(&viewer.host, pid);
+    let owner_instance = m.instance(&owner);
+    let nonce = match spec.nonce {
+        NonceChoice::Absent => None,
+        NonceChoice::Current => Some(
+            owner_instance
+                .map(|i| i.nonce.clone())
+                .unwrap_or_else(|| "no-such-instance".into()),
+        ),
+        NonceChoice::Other(k) => Some(format!("x{k:02x}-foreign-nonce")),
+    };
+    let other_host = if viewer.host == "h1" { "h2" } else { "h1" };
+    let host = match spec.host {
+        HostChoice::Same => Some(viewer.host.clone()),
+        HostChoice::Other => Some(other_host.to_string()),
+        HostChoice::Absent => None,
+    };
+    let starttime = match spec.starttime {
+        StartChoice::Absent => None,
+        StartChoice::Actual => Some(
+            m.procs
+                .get(&owner)
+                .filter(|p| p.alive)
+                .map(|p| p.start_time)
+                .unwrap_or(999),
+        ),
+        StartChoice::Different => Some(5),
+    };
+    let payload = lockcore::Payload {
+        pid,
+        nonce: nonce.clone(),
+        created_at_ms: m.now_ms + spec.created_offset_ms,
+        starttime,
+        host: host.clone(),
+        token: spec.token.then(|| "planted".to_string()),
+    };
+
+    let mut labels = Vec::new();
+    let foreign = spec.host == HostChoice::Other;
+    let owner_alive = m.procs.get(&owner).is_some_and(|p| p.alive);
+    if foreign {
+        labels.push(if pid == viewer.pid {
+            "plant-foreign-host-same-pid"
+        } else {
+            "plant-foreign-host"
+        });
+    } else if !owner_alive {
+        labels.push("plant-dead-pid");
+    } else {
+        let own = pid == viewer.pid;
+        let matching = nonce.is_some() && owner_instance.map(|i| &i.nonce) == nonce.as_ref();
+        labels.push(match (&nonce, own, matching) {
+            (None, true, _) => "plant-legacy-own-pid",
+            (None, false, _) => "plant-legacy-live-pid",
+            (Some(_), _, true) => "plant-nonce-matching",
+            (Some(_), true, false) => "plant-nonce-mismatch-own-pid",
+            (Some(_), false, false) => "plant-nonce-mismatch-other-pid",
+        });
+    }
+    if spec.created_offset_ms < -30 * MIN {
+        labels.push("plant-old-created-at");
+    }
+    if spec.created_offset_ms > 0 {
+        labels.push("plant-future-created-at");
+    }
+    (payload, labels)
+}
+
+fn mtime_age() -> impl Strategy<Value = i64> {
+    // Exact grace boundaries are safe to generate: both sides read the virtual clock and the
+    // harness sets real mtimes to virtual times exactly.
+    prop_oneof![
+        3 => Just(0i64),
+        3 => 1..30 * SEC,
+        1 => Just(30 * SEC),
+        1 => Just(30 * SEC + 1),
+        3 => 31 * SEC..2 * HOUR,
+        1 => -HOUR..0,
+    ]
+}
+
+fn created_offset() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => Just(0i64),
+        3 => -29 * MIN..0,
+        1 => Just(-30 * MIN),
+        1 => Just(-30 * MIN - 1),
+        3 => -5 * HOUR..-30 * MIN - 1,
+        2 => 1..48 * HOUR,
+    ]
+}
+
+fn payload_spec() -> impl Strategy<Value = PayloadSpec> {
+    let pid = prop_oneof![
+        4 => Just(PidChoice::Own),
+        3 => (0..PROCS.len()).prop_map(PidChoice::Slot),
+        2 => Just(PidChoice::Dead),
+    ];
+    let nonce = prop_oneof![
+        3 => Just(NonceChoice::Absent),
+        3 => Just(NonceChoice::Current),
+        3 => any::<u8>().prop_map(NonceChoice::Other),
+    ];
+    let host = prop_oneof![
+        6 => Just(HostChoice::Same),
+        2 => Just(HostChoice::Other),
+        1 => Just(HostChoice::Absent),
+    ];
+    let start = prop_oneof![
+        3 => Just(StartChoice::Absent),
+        2 => Just(StartChoice::Actual),
+        1 => Just(StartChoice::Different),
+    ];
+    (
+        0..PROCS.len(),
+        pid,
+        nonce,
+        host,
+        start,
+        created_offset(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(viewer, pid, nonce, host, starttime, created_offset_ms, token)| PayloadSpec {
+                viewer,
+                pid,
+                nonce,
+                host,
+                starttime,
+                created_offset_ms,
+                token,
+            },
+        )
+}
+
+fn malformed_kind() -> impl Strategy<Value = MalformedKind> {
+    prop_oneof![
+        Just(MalformedKind::Empty),
+        Just(MalformedKind::Partial),
+        Just(MalformedKind::Garbage),
+        Just(MalformedKind::Huge),
+        Just(MalformedKind::NotUtf8),
+    ]
+}
+
+fn advance_ms() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        2 => 1..5 * SEC,
+        2 => Just(31 * SEC),
+        2 => 5 * SEC..10 * MIN,
+        1 => Just(30 * MIN),
+        3 => Just(31 * MIN),
+        1 => 31 * MIN..3 * HOUR,
+    ]
+}
+
+/// The state machine.
+pub struct LockMachine;
+
+impl ReferenceStateMachine for LockMachine {
+    type State = RefState;
+    type Transition = Transition;
+
+    fn init_state() -> BoxedStrategy<RefState> {
+        Just(RefState::initial()).boxed()
+    }
+
+    fn transitions(state: &RefState) -> BoxedStrategy<Transition> {
+        let m = &state.model;
+        let live: Vec<usize> = (0..PROCS.len()).filter(|i| alive(m, *i)).collect();
+        let dead: Vec<usize> = (0..PROCS.len()).filter(|i| !alive(m, *i)).collect();
+        let guards: Vec<u64> = m.live_guards().map(|(id, _)| id).collect();
+        let free: Vec<usize> = (0..SESSIONS)
+            .filter(|s| !m.files.contains_key(&lock_of(*s)))
+            .collect();
+        let taken: Vec<usize> = (0..SESSIONS)
+            .filter(|s| m.files.contains_key(&lock_of(*s)))
+            .collect();
+
+        let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
+            (
+                2,
+                (0..PROCS.len(), any::<bool>())
+                    .prop_map(|(p, on)| Transition::SetEperm(p, on))
+                    .boxed(),
+            ),
+            (
+                1,
+                (0..SESSIONS, mtime_age())
+                    .prop_map(|(session, mtime_age_ms)| Transition::PlantTemp {
+                        session,
+                        mtime_age_ms,
+                    })
+                    .boxed(),
+            ),
+            (6, advance_ms().prop_map(Transition::Advance).boxed()),
+        ];
+        if !live.is_empty() {
+            let pick = || proptest::sample::select(live.clone());
+            options.push((
+                30,
+                (pick(), 0..SESSIONS, proptest::bool::weighted(0.8))
+                    .prop_map(|(proc, session, reentrant)| Transition::Acquire {
+                        proc,
+                        session,
+                        reentrant,
+                    })
+                    .boxed(),
+            ));
+            options.push((3, pick().prop_map(Transition::ReleaseAll).boxed()));
+            options.push((3, pick().prop_map(Transition::RestartInPlace).boxed()));
+            options.push((2, pick().prop_map(Transition::Crash).boxed()));
+            options.push((2, pick().prop_map(Transition::ExecRestart).boxed()));
+            options.push((4, pick().prop_map(Transition::CleanStale).boxed()));
+            options.push((2, pick().prop_map(Transition::Inspect).boxed()));
+        }
+        if !dead.is_empty() {
+            options.push((
+                4,
+                proptest::sample::select(dead)
+                    .prop_map(Transition::ReusePid)
+                    .boxed(),
+            ));
+        }
+        if !guards.is_empty() {
+            options.push((
+                22,
+                proptest::sample::select(guards)
+                    .prop_map(Transition::Release)
+                    .boxed(),
+            ));
+        }
+        if !free.is_empty() {
+            let pick = || proptest::sample::select(free.clone());
+            options.push((
+                10,
+                (pick(), payload_spec(), mtime_age())
+                    .prop_map(|(session, spec, mtime_age_ms)| Transition::PlantPayload {
+                        session,
+                        spec,
+                        mtime_age_ms,
+                    })
+                    .boxed(),
+            ));
+            options.push((
+                4,
+                (pick(), malformed_kind(), any::<u8>(), mtime_age())
+                    .prop_map(
+                        |(session, kind, seed, mtime_age_ms)| Transition::PlantMalformed {
+                            session,
+                            kind,
+                            seed,
+                            mtime_age_ms,
+                        },
+                    )
+                    .boxed(),
+            ));
+        }
+        if !taken.is_empty() {
+            options.push((
+                2,
+                (proptest::sample::select(taken), mtime_age())
+                    .prop_map(|(session, age_ms)| Transition::AgeMtime { session, age_ms })
+                    .boxed(),
+            ));
+        }
+        Union::new_weighted(options).boxed()
+    }
+
+    fn preconditions(state: &RefState, t: &Transition) -> bool {
+        let m = &state.model;
+        match t {
+            Transition::Acquire { proc, .. }
+            | Transition::ReleaseAll(proc)
+            | Transition::RestartInPlace(proc)
+            | Transition::Crash(proc)
+            | Transition::ExecRestart(proc)
+            | Transition::CleanStale(proc)
+            | Transition::Inspect(proc) => alive(m, *proc),
+            Transition::ReusePid(proc) => !alive(m, *proc),
+            Transition::Release(g) => m.guards.get(g).is_some_and(|g| !g.released),
+            Transition::PlantPayload { session, .. }
+            | Transition::PlantMalformed { session, .. } => {
+                !m.files.contains_key(&lock_of(*session))
+            }
+            Transition::AgeMtime { session, .. } => m.files.contains_key(&lock_of(*session)),
+            Transition::SetEperm(..) | Transition::PlantTemp { .. } | Transition::Advance(_) => {
+                true
+            }
+        }
+    }
+
+    fn apply(mut state: RefState, t: &Transition) -> RefState {
+        let (op, labels) = resolve(&state.model, t);
+        let result = state.model.step(&op);
+        state.last_op = Some(op);
+        state.last = Some(result);
+        state.labels = labels;
+        state
+    }
+}

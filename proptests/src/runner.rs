@@ -1,0 +1,437 @@
+//! Runs generated histories against the real system step by step and checks, after every step,
+//! that lockcore did what the reference model says (outcome, directory, registries, guards) and
+//! that the model's own invariants (P1, P3, P4, P9 and the deletion record) hold. A divergence
+//! becomes a [`Violation`] naming the property, via [`models::reference::diagnose`].
+
+use crate::machine::{LockMachine, RefState, Transition};
+use crate::system::System;
+use lockcore::{Acquired, Policy, Released, Verdict};
+use models::oracle::Violation;
+use models::reference::{diagnose, Content, Model, Op, Outcome};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner,
+};
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Counts of transition kinds, classification reasons and outcomes.
+pub type Counts = BTreeMap<String, u64>;
+
+/// A failed step.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// 1-based index of the failing transition.
+    pub step: usize,
+    /// What was violated.
+    pub violation: Violation,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {}: {}", self.step, self.violation)
+    }
+}
+
+/// The real system plus the model state before the step being checked.
+pub struct Harness {
+    sys: System,
+    before: Model,
+    step: usize,
+}
+
+fn fail(step: usize, property: &'static str, message: String, model: &Model) -> Failure {
+    Failure {
+        step,
+        violation: Violation::new(property, message, model.trace()),
+    }
+}
+
+fn outcome_label(o: &Outcome) -> String {
+    match o {
+        Outcome::Acquired(Acquired::Fresh) => "outcome-acquired-fresh".into(),
+        Outcome::Acquired(Acquired::Reentered) => "outcome-reentered".into(),
+        Outcome::Acquired(Acquired::Reclaimed(r)) => format!("outcome-reclaimed-{}", r.as_str()),
+        Outcome::Busy(_) => "outcome-busy".into(),
+        Outcome::Released(Released::Decremented(_)) => "outcome-released-decremented".into(),
+        Outcome::Released(Released::Removed) => "outcome-released-removed".into(),
+        Outcome::Released(Released::NotOurs) => "outcome-released-not-ours".into(),
+        Outcome::Released(Released::Inert) => "outcome-released-inert".into(),
+        Outcome::ReleasedAll { .. } => "outcome-released-all".into(),
+        Outcome::Cleaned { removed, .. } if !removed.is_empty() => "outcome-swept-some".into(),
+        Outcome::Cleaned { .. } => "outcome-swept-none".into(),
+        Outcome::Inspected(_) => "outcome-inspected".into(),
+        other => format!("outcome-{other:?}").to_lowercase(),
+    }
+}
+
+impl Harness {
+    /// Sets up the real system for the initial reference state.
+    pub fn new(policy: Policy, init: &RefState) -> Result<Self, Failure> {
+        let sys = System::new(policy, &init.model)
+            .map_err(|e| fail(0, "P12", format!("temp dir: {e}"), &init.model))?;
+        Ok(Harness {
+            sys,
+            before: init.model.clone(),
+            step: 0,
+        })
+    }
+
+    /// Applies the step the reference state `after` has just taken to the real system and checks
+    /// everything; counts coverage into `counts`.
+    pub fn step(&mut self, after: &RefState, counts: Option<&mut Counts>) -> Result<(), Failure> {
+        self.step += 1;
+        let step = self.step;
+        let (Some(op), Some(expected)) = (&after.last_op, &after.last) else {
+            return Err(fail(step, "P12", "no step recorded".into(), &after.model));
+        };
+        if let Some(counts) = counts {
+            for l in &after.labels {
+                *counts.entry((*l).to_string()).or_default() += 1;
+            }
+            for v in &expected.verdicts {
+                let key = match v {
+                    Verdict::Live(r) => format!("reason-live-{}", r.as_str()),
+                    Verdict::Stale(r) => format!("reason-stale-{}", r.as_str()),
+                };
+                *counts.entry(key).or_default() += 1;
+            }
+            *counts.entry(outcome_label(&expected.outcome)).or_default() += 1;
+        }
+        let result = self.check(step, op, &expected.outcome, expected.guard, after);
+        self.before = after.model.clone();
+        result
+    }
+
+    fn check(
+        &mut self,
+        step: usize,
+        op: &Op,
+        expected: &Outcome,
+        guard: Option<u64>,
+        after: &RefState,
+    ) -> Result<(), Failure> {
+        let model = &after.model;
+        let actual = self
+            .sys
+            .execute(op, model, guard)
+            .map_err(|e| fail(step, "P12", format!("{op}: {e}"), model))?;
+
+        // 1. The outcome is the model's.
+        if actual != *expected {
+            return Err(Failure {
+                step,
+                violation: diagnose(&self.before, op, expected, &actual),
+            });
+        }
+        // 2. Start times agree (the harness's own consistency).
+        if let Op::Spawn(p) | Op::ExecRestart(p) | Op::ReusePid(p) = op {
+            let model_start = model.procs.get(p).map(|pr| pr.start_time);
+            if self.sys.start_time(p) != model_start {
+                return Err(fail(
+                    step,
+                    "P12",
+                    format!("harness: start time of {p} differs from the model's"),
+                    model,
+                ));
+            }
+        }
+        // 3. The directory is the model's (names and contents; lockcore's payloads field by
+        //    field through the nonce/token maps).
+        let real = self
+            .sys
+            .files()
+            .map_err(|e| fail(step, "P12", format!("listing: {e}"), model))?;
+        let modelled: BTreeMap<PathBuf, Content> = model
+            .files
+            .iter()
+            .map(|(p, f)| (p.clone(), f.content.clone()))
+            .collect();
+        if real != modelled {
+            return Err(self.directory_violation(step, op, &real, &modelled, model));
+        }
+        // 4. Registries: the same locks with the same counts.
+        let registries = self.sys.registries();
+        for (key, held) in &registries {
+            let want: BTreeMap<PathBuf, u32> = model
+                .instance(key)
+                .map(|i| i.holds.iter().map(|(p, h)| (p.clone(), h.count)).collect())
+                .unwrap_or_default();
+            if *held != want {
+                let property = match op {
+                    Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
+                    _ => "P9",
+                };
+                return Err(fail(
+                    step,
+                    property,
+                    format!("{op}: {key}'s registry is {held:?}, the model's {want:?}"),
+                    model,
+                ));
+            }
+        }
+        // 5. Guards: held exactly while their hold is registered and not revoked.
+        for (id, held) in self.sys.guards_held() {
+            let want = model.guards.get(&id).is_some_and(|g| {
+                !g.released
+                    && !g.revoked
+                    && model
+                        .instance(&g.proc)
+                        .and_then(|i| i.holds.get(&g.path))
+                        .is_some_and(|h| h.id == g.hold)
+            });
+            if held != want {
+                let property = if want { "P9" } else { "P5" };
+                return Err(fail(
+                    step,
+                    property,
+                    format!("{op}: guard {id} is_held() = {held}, the model says {want}"),
+                    model,
+                ));
+            }
+        }
+        // 6. The model's own invariants (a failure here is a bug of the model).
+        model.check_invariants().map_err(|v| Failure {
+            step,
+            violation: Violation::new(
+                v.property,
+                format!("the reference model itself: {}", v.message),
+                v.trace,
+            ),
+        })
+    }
+
+    fn directory_violation(
+        &self,
+        step: usize,
+        op: &Op,
+        real: &BTreeMap<PathBuf, Content>,
+        modelled: &BTreeMap<PathBuf, Content>,
+        model: &Model,
+    ) -> Failure {
+        let gone: Vec<&PathBuf> = modelled.keys().filter(|p| !real.contains_key(*p)).collect();
+        let extra: Vec<&PathBuf> = real.keys().filter(|p| !modelled.contains_key(*p)).collect();
+        let changed: Vec<&PathBuf> = real
+            .iter()
+            .filter(|(p, c)| modelled.get(*p).is_some_and(|m| m != *c))
+            .map(|(p, _)| p)
+            .collect();
+        let property = if extra.iter().any(|p| models::reference::is_temp_name(p)) {
+            "P11"
+        } else if !gone.is_empty() {
+            match op {
+                Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
+                _ => "P2",
+            }
+        } else if !extra.is_empty() {
+            match op {
+                Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
+                _ => "P9",
+            }
+        } else {
+            "P1"
+        };
+        fail(
+            step,
+            property,
+            format!(
+                "{op}: the directory differs from the model: lockcore removed {gone:?}, left {extra:?}, changed {changed:?}"
+            ),
+            model,
+        )
+    }
+}
+
+/// Runs one generated history; `seen` is proptest-state-machine's shrinking counter.
+pub fn run_case(
+    policy: &Policy,
+    init: RefState,
+    transitions: &[Transition],
+    seen: Option<&AtomicUsize>,
+    mut counts: Option<&mut Counts>,
+) -> Result<(), Failure> {
+    let mut harness = Harness::new(policy.clone(), &init)?;
+    let mut state = init;
+    for t in transitions {
+        if let Some(s) = seen {
+            s.fetch_add(1, Ordering::SeqCst);
+        }
+        state = LockMachine::apply(state, t);
+        harness.step(&state, counts.as_deref_mut())?;
+    }
+    Ok(())
+}
+
+/// The failing history as numbered steps: each operation with the model's outcome.
+pub fn numbered_steps(init: &RefState, transitions: &[Transition]) -> String {
+    let mut state = init.clone();
+    let mut out = String::new();
+    for (i, t) in transitions.iter().enumerate() {
+        state = LockMachine::apply(state, t);
+        let op = state
+            .last_op
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        let outcome = state
+            .last
+            .as_ref()
+            .map(|r| format!("{:?}", r.outcome))
+            .unwrap_or_default();
+        out.push_str(&format!("{}. {op} => {outcome}\n", i + 1));
+    }
+    out
+}
+
+/// How a state-machine run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Cases run (until the first failure, if any).
+    pub cases: u64,
+    /// Seconds until the first failure, or for the whole run.
+    pub seconds: f64,
+    /// Coverage counts over the passing cases.
+    pub counts: Counts,
+    /// The minimal failure found, if any.
+    pub failure: Option<MinimalFailure>,
+}
+
+/// A shrunk counterexample.
+#[derive(Debug)]
+pub struct MinimalFailure {
+    /// The property violated.
+    pub property: String,
+    /// The violation on the shrunk history.
+    pub message: String,
+    /// The shrunk history as numbered steps.
+    pub steps: String,
+    /// The shrunk transitions.
+    pub transitions: Vec<Transition>,
+}
+
+/// Cases per run: `PROPTEST_CASES` if set, else `default`.
+pub fn cases_from_env(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A deterministic proptest configuration.
+pub fn config(cases: u32, seed: u64, persist: Option<&'static str>) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: persist.map(|p| Box::new(FileFailurePersistence::Direct(p)) as Box<_>),
+        max_shrink_iters: 4096,
+        ..Config::default()
+    }
+}
+
+/// Runs the state machine with `policy` (the model is always the spec) over histories of up to
+/// `max_len` transitions. Returns the run's report; `failure` holds the shrunk counterexample.
+pub fn run_machine(policy: &Policy, config: Config, max_len: usize) -> RunReport {
+    let clock = std::time::Instant::now();
+    let cases = Cell::new(0u64);
+    let first_failure: Cell<Option<(u64, f64)>> = Cell::new(None);
+    let counts = RefCell::new(Counts::new());
+    let strategy = LockMachine::sequential_strategy(1..=max_len);
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&strategy, |(init, transitions, seen)| {
+        let counting = first_failure.get().is_none();
+        if counting {
+            cases.set(cases.get() + 1);
+        }
+        let mut local = Counts::new();
+        let r = run_case(
+            policy,
+            init,
+            &transitions,
+            seen.as_deref(),
+            counting.then_some(&mut local),
+        );
+        match r {
+            Ok(()) => {
+                let mut all = counts.borrow_mut();
+                for (k, v) in local {
+                    *all.entry(k).or_default() += v;
+                }
+                Ok(())
+            }
+            Err(f) => {
+                if first_failure.get().is_none() {
+                    first_failure.set(Some((cases.get(), clock.elapsed().as_secs_f64())));
+                }
+                Err(TestCaseError::fail(f.to_string()))
+            }
+        }
+    });
+    let (n, secs) = first_failure
+        .get()
+        .unwrap_or((cases.get(), clock.elapsed().as_secs_f64()));
+    let failure = match result {
+        Ok(()) => None,
+        Err(TestError::Fail(reason, (init, transitions, _))) => {
+            // Re-run the shrunk history for its violation (deterministic).
+            let replay = run_case(policy, init.clone(), &transitions, None, None);
+            let (property, message) = match replay {
+                Err(f) => (f.violation.property.to_string(), f.to_string()),
+                Ok(()) => ("?".to_string(), reason.to_string()),
+            };
+            Some(MinimalFailure {
+                property,
+                message,
+                steps: numbered_steps(&init, &transitions),
+                transitions,
+            })
+        }
+        Err(TestError::Abort(reason)) => Some(MinimalFailure {
+            property: "abort".into(),
+            message: reason.to_string(),
+            steps: String::new(),
+            transitions: Vec::new(),
+        }),
+    };
+    RunReport {
+        cases: n,
+        seconds: secs,
+        counts: counts.into_inner(),
+        failure,
+    }
+}
+
+/// The same machine through proptest-state-machine's own runner ([`StateMachineTest`]): the
+/// real system with lockcore's default policy; a divergence panics with the violation.
+pub struct LockcoreTest;
+
+/// The system under test of [`LockcoreTest`].
+pub struct Sut {
+    harness: Option<Harness>,
+}
+
+impl StateMachineTest for LockcoreTest {
+    type SystemUnderTest = Sut;
+    type Reference = LockMachine;
+
+    fn init_test(ref_state: &RefState) -> Sut {
+        match Harness::new(Policy::default(), ref_state) {
+            Ok(h) => Sut { harness: Some(h) },
+            Err(f) => panic!("{f}"),
+        }
+    }
+
+    fn apply(mut sut: Sut, ref_state: &RefState, _t: Transition) -> Sut {
+        if let Some(h) = sut.harness.as_mut() {
+            if let Err(f) = h.step(ref_state, None) {
+                panic!("{f}");
+            }
+        }
+        sut
+    }
+}
+
+/// Keeps `Arc` in use for the seen-counter type the strategy hands out.
+pub type SeenCounter = Option<Arc<AtomicUsize>>;

@@ -1,0 +1,376 @@
+//! The system under test: real lockcore managers on the real file system (`OsFs`) in a fresh temp
+//! directory, with the simulated process table and virtual clock of [`models::sim::SimWorld`], so
+//! several simulated processes and instances share one real directory.
+//!
+//! **Real mtimes, virtual clock.** Files that lockcore publishes keep their real mtime (about
+//! "now" in real time, unrelated to the virtual clock). That is harmless because lockcore only
+//! consults the mtime of a malformed file, of a payload whose `createdAt` is in the future and of
+//! a publish temp file — and every such file in these runs is planted by the harness, which sets
+//! its mtime explicitly (`File::set_modified`) to the virtual time the model records; the
+//! "aged mtime" transition does the same. Lockcore's own payloads carry `createdAt` = virtual
+//! now, and the virtual clock never goes back, so they are never in the future. This keeps grace
+//! boundaries exact (both sides read the same virtual numbers), so the generator may probe them.
+//!
+//! Nonces and tokens are random in lockcore and symbolic in the model (`n<instance>.<epoch>`,
+//! `t<n>`); [`Translator`]s keep the map, filled as managers are created, rotate, and acquire.
+
+use crate::machine::{slot_of, DIR, PROCS};
+use lockcore::os::OsFs;
+use lockcore::{
+    AcquireOptions, EnvParts, LockError, LockGuard, LockManager, Owner, Payload, Policy, Verdict,
+};
+use models::reference::{BusyOwner, Content, Model, Op, Outcome, ProcKey};
+use models::sim::{SimClock, SimProcs};
+use models::SimWorld;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The environment of one simulated process on the real file system.
+pub type RealEnv = EnvParts<OsFs, SimProcs, SimClock>;
+
+/// A two-way map between the model's symbolic strings and lockcore's random ones.
+#[derive(Default, Debug)]
+pub struct Translator {
+    to_real: HashMap<String, String>,
+    to_model: HashMap<String, String>,
+}
+
+impl Translator {
+    fn learn(&mut self, model: &str, real: &str) {
+        self.to_real.insert(model.to_string(), real.to_string());
+        self.to_model.insert(real.to_string(), model.to_string());
+    }
+    fn real(&self, model: &str) -> String {
+        self.to_real
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| model.to_string())
+    }
+    fn model(&self, real: &str) -> String {
+        self.to_model
+            .get(real)
+            .cloned()
+            .unwrap_or_else(|| real.to_string())
+    }
+}
+
+/// The system under test.
+pub struct System {
+    // Field order is drop order: guards first (while the directory exists), the directory last.
+    graveyard: Vec<LockGuard<RealEnv>>,
+    guards: BTreeMap<u64, (usize, LockGuard<RealEnv>)>,
+    managers: Vec<Option<LockManager<RealEnv>>>,
+    world: SimWorld,
+    policy: Policy,
+    nonces: Translator,
+    tokens: Translator,
+    dir: tempfile::TempDir,
+}
+
+fn ms_to_system_time(ms: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The model path of a real path (same file name, model directory).
+pub fn model_path(real: &Path) -> PathBuf {
+    Path::new(DIR).join(file_name(real))
+}
+
+impl System {
+    /// A fresh temp directory and world; every process of `model` spawned in slot order.
+    pub fn new(policy: Policy, model: &Model) -> std::io::Result<Self> {
+        let mut sys = System {
+            graveyard: Vec::new(),
+            guards: BTreeMap::new(),
+            managers: (0..PROCS.len()).map(|_| None).collect(),
+            world: SimWorld::new(0x5eed),
+            policy,
+            nonces: Translator::default(),
+            tokens: Translator::default(),
+            dir: tempfile::tempdir()?,
+        };
+        for (i, (host, pid)) in PROCS.iter().enumerate() {
+            sys.world.spawn(host, *pid);
+            sys.start_manager(i, model);
+        }
+        Ok(sys)
+    }
+
+    /// The real path of a model path.
+    pub fn real_path(&self, model: &Path) -> PathBuf {
+        self.dir.path().join(file_name(model))
+    }
+
+    fn start_manager(&mut self, slot: usize, model: &Model) {
+        let (host, pid) = PROCS[slot];
+        let env = self.world.env(host, pid);
+        let mgr = LockManager::new(
+            EnvParts {
+                fs: OsFs,
+                procs: env.procs,
+                clock: env.clock,
+            },
+            self.policy.clone(),
+        );
+        if let Some(inst) = model.instance(&ProcKey::new(host, pid)) {
+            self.nonces.learn(&inst.nonce, &mgr.nonce());
+        }
+        self.managers[slot] = Some(mgr);
+    }
+
+    /// The start time the simulated world gave a process (to check the model's).
+    pub fn start_time(&self, p: &ProcKey) -> Option<u64> {
+        self.world.process(&p.host, p.pid).map(|p| p.start_time)
+    }
+
+    fn bury_guards_of(&mut self, slot: usize) {
+        let ids: Vec<u64> = self
+            .guards
+            .iter()
+            .filter(|(_, (s, _))| *s == slot)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some((_, g)) = self.guards.remove(&id) {
+                // A dead process releases nothing: keep the guard undropped until teardown.
+                self.graveyard.push(g);
+            }
+        }
+        self.managers[slot] = None;
+    }
+
+    fn manager(&self, p: &ProcKey) -> Result<&LockManager<RealEnv>, String> {
+        slot_of(p)
+            .and_then(|s| self.managers[s].as_ref())
+            .ok_or_else(|| format!("no manager for {p}"))
+    }
+
+    fn to_model_payload(&self, p: &Payload) -> Payload {
+        let mut p = p.clone();
+        p.nonce = p.nonce.map(|n| self.nonces.model(&n));
+        p.token = p.token.map(|t| self.tokens.model(&t));
+        p
+    }
+
+    fn to_real_payload(&self, p: &Payload) -> Payload {
+        let mut p = p.clone();
+        p.nonce = p.nonce.map(|n| self.nonces.real(&n));
+        p.token = p.token.map(|t| self.tokens.real(&t));
+        p
+    }
+
+    /// Runs `op` on the real system. `after` is the model after the same step (for the symbolic
+    /// names it introduced) and `guard` the guard id the model handed out, if any.
+    pub fn execute(
+        &mut self,
+        op: &Op,
+        after: &Model,
+        guard: Option<u64>,
+    ) -> Result<Outcome, String> {
+        match op {
+            Op::Spawn(p) | Op::ExecRestart(p) | Op::ReusePid(p) => {
+                let slot = slot_of(p).ok_or("unknown process")?;
+                self.bury_guards_of(slot);
+                match op {
+                    Op::ExecRestart(_) => self.world.exec_restart(&p.host, p.pid),
+                    Op::ReusePid(_) => self.world.reuse_pid(&p.host, p.pid),
+                    _ => self.world.spawn(&p.host, p.pid),
+                };
+                self.start_manager(slot, after);
+                Ok(Outcome::Done)
+            }
+            Op::Acquire {
+                proc,
+                session,
+                reentrant,
+            } => {
+                let mgr = self.manager(proc)?;
+                let real = self.real_path(session);
+                let opts = AcquireOptions {
+                    reentrant: *reentrant,
+                    timeout: None,
+                };
+                match mgr.try_acquire_with(&real, opts) {
+                    Ok(g) => {
+                        let how = g.how();
+                        if let (Some(id), Some(model_guard)) =
+                            (guard, guard.and_then(|id| after.guards.get(&id)))
+                        {
+                            let model_token = after
+                                .instance(proc)
+                                .and_then(|i| i.holds.get(&model_guard.path))
+                                .and_then(|h| h.payload.token.clone());
+                            if let (Some(m), Some(r)) = (model_token, g.payload().token.clone()) {
+                                self.tokens.learn(&m, &r);
+                            }
+                            let slot = slot_of(proc).ok_or("unknown process")?;
+                            self.guards.insert(id, (slot, g));
+                        } else {
+                            // The model says no: keep the guard alive so the divergence is
+                            // reported as it is, not changed by a drop.
+                            self.graveyard.push(g);
+                        }
+                        Ok(Outcome::Acquired(how))
+                    }
+                    Err(LockError::Busy { owner, .. }) => Ok(Outcome::Busy(match owner {
+                        Owner::ThisInstance => BusyOwner::ThisInstance,
+                        Owner::File(p) => BusyOwner::File(self.to_model_payload(&p)),
+                        Owner::Malformed(_) => BusyOwner::Malformed,
+                        Owner::Unknown => BusyOwner::Unknown,
+                    })),
+                    Err(e) => Err(format!("acquire failed: {e}")),
+                }
+            }
+            Op::Release(id) => match self.guards.remove(id) {
+                Some((_, g)) => g
+                    .release()
+                    .map(Outcome::Released)
+                    .map_err(|e| format!("release failed: {e}")),
+                None => Ok(Outcome::NoGuard),
+            },
+            Op::ReleaseAll(p) | Op::RestartInPlace(p) => {
+                let report = self.manager(p)?.release_all();
+                if let Some(inst) = after.instance(p) {
+                    self.nonces.learn(&inst.nonce, &report.new_nonce);
+                }
+                if let Some((path, e)) = report.failed.first() {
+                    return Err(format!("release_all failed on {}: {e}", path.display()));
+                }
+                let mut released: Vec<PathBuf> =
+                    report.released.iter().map(|p| model_path(p)).collect();
+                let mut not_ours: Vec<PathBuf> =
+                    report.not_ours.iter().map(|p| model_path(p)).collect();
+                released.sort();
+                not_ours.sort();
+                Ok(Outcome::ReleasedAll { released, not_ours })
+            }
+            Op::Crash(p) => {
+                let slot = slot_of(p).ok_or("unknown process")?;
+                self.world.crash(&p.host, p.pid);
+                self.bury_guards_of(slot);
+                Ok(Outcome::Done)
+            }
+            Op::SetEperm(p, on) => {
+                self.world.set_eperm(&p.host, p.pid, *on);
+                Ok(Outcome::Done)
+            }
+            Op::Plant {
+                path,
+                content,
+                mtime_ms,
+            } => {
+                let bytes = match content {
+                    Content::Payload(p) => self.to_real_payload(p).to_bytes(),
+                    Content::Malformed(b) => b.clone(),
+                };
+                let real = self.real_path(path);
+                let mut f = std::fs::File::create(&real).map_err(|e| e.to_string())?;
+                f.write_all(&bytes).map_err(|e| e.to_string())?;
+                f.set_modified(ms_to_system_time(*mtime_ms))
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::Done)
+            }
+            Op::SetMtime(path, mtime_ms) => {
+                let real = self.real_path(path);
+                if let Ok(f) = std::fs::File::options().append(true).open(&real) {
+                    f.set_modified(ms_to_system_time(*mtime_ms))
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(Outcome::Done)
+            }
+            Op::Advance(d) => {
+                self.world
+                    .advance(Duration::from_millis(u64::try_from(*d).unwrap_or(0)));
+                Ok(Outcome::Done)
+            }
+            Op::CleanStale(p, _) => {
+                let report = self
+                    .manager(p)?
+                    .clean_stale(self.dir.path(), false)
+                    .map_err(|e| format!("clean_stale failed: {e}"))?;
+                let mut removed = Vec::new();
+                for info in &report.removed {
+                    match info.verdict {
+                        Verdict::Stale(r) => removed.push((model_path(&info.path), r)),
+                        Verdict::Live(l) => {
+                            return Err(format!(
+                                "clean_stale removed live {} ({})",
+                                info.path.display(),
+                                l.as_str()
+                            ))
+                        }
+                    }
+                }
+                removed.sort();
+                let mut temp_files: Vec<PathBuf> =
+                    report.temp_files.iter().map(|p| model_path(p)).collect();
+                temp_files.sort();
+                Ok(Outcome::Cleaned {
+                    removed,
+                    temp_files,
+                })
+            }
+            Op::Inspect(p, _) => {
+                let seen = self
+                    .manager(p)?
+                    .inspect(self.dir.path())
+                    .map_err(|e| format!("inspect failed: {e}"))?;
+                let mut seen: Vec<(PathBuf, Verdict)> = seen
+                    .into_iter()
+                    .map(|i| (model_path(&i.path), i.verdict))
+                    .collect();
+                seen.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(Outcome::Inspected(seen))
+            }
+        }
+    }
+
+    /// Every file of the real directory, in model terms.
+    pub fn files(&self) -> Result<BTreeMap<PathBuf, Content>, String> {
+        let mut out = BTreeMap::new();
+        let entries = std::fs::read_dir(self.dir.path()).map_err(|e| e.to_string())?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let content = match Payload::parse(&bytes) {
+                Ok(p) => Content::Payload(self.to_model_payload(&p)),
+                Err(_) => Content::Malformed(bytes),
+            };
+            out.insert(model_path(&path), content);
+        }
+        Ok(out)
+    }
+
+    /// Each live manager's registry: (process, lock path, count), in model terms.
+    pub fn registries(&self) -> BTreeMap<ProcKey, BTreeMap<PathBuf, u32>> {
+        let mut out = BTreeMap::new();
+        for (slot, mgr) in self.managers.iter().enumerate() {
+            if let Some(mgr) = mgr {
+                let (host, pid) = PROCS[slot];
+                let held = mgr
+                    .held()
+                    .into_iter()
+                    .map(|(p, n)| (model_path(&p), n))
+                    .collect();
+                out.insert(ProcKey::new(host, pid), held);
+            }
+        }
+        out
+    }
+
+    /// Whether each outstanding guard still holds (`LockGuard::is_held`), by model guard id.
+    pub fn guards_held(&self) -> BTreeMap<u64, bool> {
+        self.guards
+            .iter()
+            .map(|(id, (_, g))| (*id, g.is_held()))
+            .collect()
+    }
+}

@@ -1,0 +1,70 @@
+//! Every catalogue mutant a sequential history can expose, caught by the state machine.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+use lockcore::{Mutant, Policy};
+use models::report::MutantResult;
+use proptests::runner::{config, run_machine};
+
+fn hunt(m: Mutant, test: &str, accepted: &[&str]) {
+    let policy = Policy {
+        mutant: Some(m),
+        ..Policy::default()
+    };
+    let report = run_machine(&policy, config(4000, 0x5eed_0000 + m as u64, None), 30);
+    let failure = report.failure.as_ref();
+    let caught = failure.is_some_and(|f| accepted.contains(&f.property.as_str()));
+    MutantResult {
+        id: m.id().to_string(),
+        layer: "proptest".into(),
+        test: test.into(),
+        caught,
+        property: failure.map(|f| f.property.clone()),
+        seconds: report.seconds,
+        iterations: report.cases,
+        trace: failure
+            .map(|f| format!("{}\n{}", f.steps, f.message))
+            .unwrap_or_default(),
+    }
+    .emit();
+    assert!(
+        caught,
+        "mutant {m} not caught with {accepted:?}: {:?}",
+        report.failure
+    );
+}
+
+macro_rules! mutant_test {
+    ($name:ident, $m:ident, $($p:literal),+) => {
+        /// The state machine finds this catalogue bug (property named in the list).
+        #[test]
+        fn $name() {
+            hunt(Mutant::$m, stringify!($name), &[$($p),+]);
+        }
+    };
+}
+
+// P6 (or P8): the nonce is not consulted.
+mutant_test!(mutant_ignore_nonce, IgnoreNonce, "P6", "P8");
+// P8: a mismatched nonce of another live pid is reclaimed.
+mutant_test!(mutant_nonce_any_pid, NonceAnyPid, "P8");
+// P2: EPERM counted as dead.
+mutant_test!(mutant_eperm_is_dead, EpermIsDead, "P2");
+// P9: the first release frees a reentrant lock.
+mutant_test!(mutant_no_reentry_count, NoReentryCount, "P9");
+// P2 (P4 when found through release_all, which shares the unchecked delete): release deletes by path.
+mutant_test!(mutant_unchecked_release, UncheckedRelease, "P2", "P4");
+// P5: a revoked guard acts on a newer hold.
+mutant_test!(mutant_release_by_key, ReleaseByKey, "P5");
+// P10: an empty file reclaimed inside the grace.
+mutant_test!(mutant_empty_window, EmptyWindow, "P10");
+// P4: release_all skips every other hold.
+mutant_test!(mutant_release_all_index_skip, ReleaseAllIndexSkip, "P4");
+// P2: the registry entry goes before an unchecked unlink.
+mutant_test!(mutant_registry_before_unlink, RegistryBeforeUnlink, "P2");
+// P4 (P2 when the deleted file is another process's, the only sequential form): release_all deletes by key unchecked.
+mutant_test!(
+    mutant_release_all_live_iteration,
+    ReleaseAllLiveIteration,
+    "P4",
+    "P2"
+);
