@@ -34,4 +34,4 @@ pub use manager::{
 pub use mutants::Mutant;
 pub use os::OsEnv;
 pub use payload::{Malformed, Payload};
-pub use sweep::{CleanReport, LockInfo};
+pub use sweep::{CleanReport, Inspection, LockInfo};

@@ -624,23 +624,29 @@ impl<E: Env> LockManager<E> {
                 .map_err(|e| LockError::io(FsOp::Create, lock_path, e));
         }
         let tmp = temp_path_for(lock_path, self.inner.identity.pid, token);
-        fs.create_new(&tmp, bytes)
-            .map_err(|e| LockError::io(FsOp::Create, &tmp, e))?;
-        let linked = fs.link(&tmp, lock_path);
-        // The temp file is ours alone; a failure to remove it leaves litter the sweep removes.
-        let _ = fs.remove(&tmp);
-        match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                exclusive_create(bytes)
-            }
-            Err(e) => Err(LockError::io(FsOp::Link, lock_path, e)),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            fs.create_new(&tmp, bytes)
+                .map_err(|e| LockError::io(FsOp::Create, &tmp, e))?;
+            let linked = fs.link(&tmp, lock_path);
+            // The temp file is ours alone; a failure to remove it leaves litter the sweep removes.
+            let _ = fs.remove(&tmp);
+            return match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                // Another host's sweep took our temp file between create and link: write it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 2 => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    exclusive_create(bytes)
+                }
+                Err(e) => Err(LockError::io(FsOp::Link, lock_path, e)),
+            };
         }
     }
 

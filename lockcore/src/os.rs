@@ -32,6 +32,9 @@ impl OsEnv {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsFs;
 
+/// How long [`OsFs::lock_dir`] waits for another process's reclaim lock before failing.
+pub const DIR_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The directory's reclaim lock: an exclusive `flock` on the directory, released on drop or
 /// by the kernel when the process dies, so it can never go stale.
 #[derive(Debug)]
@@ -103,8 +106,31 @@ impl Fs for OsFs {
 
     fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
         let f = File::open(dir)?;
-        f.lock()?;
-        Ok(OsDirLock(f))
+        // Legitimate holders keep it for one re-read and unlink (microseconds). A process that
+        // holds it for long (a bug, or `flock DIR cmd`) must not stall every release and the
+        // signal cleanup forever: give up with a typed error after DIR_LOCK_TIMEOUT.
+        let deadline = Instant::now() + DIR_LOCK_TIMEOUT;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(OsDirLock(f)),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the reclaim lock (flock) on {} was held by another process for {} s",
+                            dir.display(),
+                            DIR_LOCK_TIMEOUT.as_secs()
+                        ),
+                    ))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
     }
 }
 

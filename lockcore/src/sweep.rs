@@ -2,7 +2,7 @@
 //! removes the stale ones (and orphaned publish temp files) the same way a reclaim does.
 
 use crate::classify::Verdict;
-use crate::env::{Clock, Env, Fs};
+use crate::env::{Clock, Env, Fs, Liveness, Procs};
 use crate::error::{FsOp, LockError};
 use crate::manager::LockManager;
 use crate::payload::{Malformed, Payload};
@@ -22,6 +22,16 @@ pub struct LockInfo {
     pub verdict: Verdict,
 }
 
+/// Everything a directory sweep saw.
+#[derive(Debug, Default)]
+pub struct Inspection {
+    /// Every readable lock file with its verdict, sorted by path.
+    pub locks: Vec<LockInfo>,
+    /// Entries named like lock files that could not be read (e.g. a directory named `x.lock`),
+    /// with the error; the sweep goes on past them.
+    pub unreadable: Vec<(PathBuf, LockError)>,
+}
+
 /// What `clean_stale` did.
 #[derive(Clone, Debug, Default)]
 pub struct CleanReport {
@@ -31,33 +41,58 @@ pub struct CleanReport {
     pub seen: Vec<LockInfo>,
     /// Orphaned publish temp files removed (or that would be).
     pub temp_files: Vec<PathBuf>,
+    /// Entries that could not be read or removed, with the error's text; the sweep went on.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
+fn name_bytes(path: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    path.file_name().map(|n| n.as_bytes()).unwrap_or_default()
+}
+
+/// `<anything>.lock`, including dot-named sessions and names that are not UTF-8.
 fn is_lock_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".lock") && !n.starts_with('.'))
+    let n = name_bytes(path);
+    n.len() > ".lock".len() && n.ends_with(b".lock")
 }
 
-fn is_temp_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') && n.ends_with(".lktmp"))
+/// A publish temp file, `.<lock name>.<pid>-<token>.lktmp`: `Some(publisher pid if readable)`.
+fn temp_file_pid(path: &Path) -> Option<Option<u32>> {
+    let n = std::str::from_utf8(name_bytes(path)).ok()?;
+    let stem = n.strip_prefix('.')?.strip_suffix(".lktmp")?;
+    let (_, pid_token) = stem.rsplit_once('.')?;
+    Some(
+        pid_token
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse().ok()),
+    )
 }
 
 impl<E: Env> LockManager<E> {
-    /// Every `*.lock` file in `dir` with its verdict, sorted by path.
+    /// Every readable `*.lock` file in `dir` with its verdict, sorted by path. Entries that
+    /// cannot be read are left out; [`LockManager::inspect_all`] reports them too.
     pub fn inspect(&self, dir: &Path) -> Result<Vec<LockInfo>, LockError> {
+        self.inspect_all(dir).map(|i| i.locks)
+    }
+
+    /// Every `*.lock` entry in `dir`: the readable ones with their verdicts, the unreadable ones
+    /// with their errors. Fails only if the directory itself cannot be listed.
+    pub fn inspect_all(&self, dir: &Path) -> Result<Inspection, LockError> {
         let fs = self.inner.env.fs();
         let mut paths = fs
             .list(dir)
             .map_err(|e| LockError::io(FsOp::List, dir, e))?;
         paths.retain(|p| is_lock_file(p));
         paths.sort();
-        let mut out = Vec::with_capacity(paths.len());
+        let mut out = Inspection::default();
         for path in paths {
-            let Some(seen) = self.observe(&path)? else {
-                continue;
+            let seen = match self.observe(&path) {
+                Ok(Some(seen)) => seen,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.unreadable.push((path, e));
+                    continue;
+                }
             };
             let verdict = {
                 let st = sync::lock(&self.inner.state);
@@ -68,7 +103,7 @@ impl<E: Env> LockManager<E> {
                 Ok(p) if p.created_at_ms <= now_ms => now_ms - p.created_at_ms,
                 _ => now_ms - seen.meta.mtime_ms,
             };
-            out.push(LockInfo {
+            out.locks.push(LockInfo {
                 path,
                 payload: seen.parsed,
                 age_ms,
@@ -79,22 +114,32 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Removes every stale lock file in `dir` (re-checked under the reclaim lock, so a file
-    /// that changed since it was judged is left alone) and publish temp files older than the
-    /// malformed grace. With `dry_run`, only reports.
+    /// that changed since it was judged is left alone) and orphaned publish temp files: those
+    /// of this process or of a dead pid, and any older than `stale_after`. With `dry_run`, only
+    /// reports. An entry that cannot be read or removed is reported and the sweep goes on.
     pub fn clean_stale(&self, dir: &Path, dry_run: bool) -> Result<CleanReport, LockError> {
         let mut report = CleanReport::default();
-        for info in self.inspect(dir)? {
+        let inspection = self.inspect_all(dir)?;
+        for (path, e) in inspection.unreadable {
+            report.unreadable.push((path, e.to_string()));
+        }
+        for info in inspection.locks {
             if info.verdict.is_stale() {
                 let removed = dry_run || {
                     // Hold the registry lock like a reclaiming acquirer, so our own holds cannot
                     // change between the judgement and the removal.
                     let st = sync::lock(&self.inner.state);
-                    match self.observe(&info.path)? {
-                        Some(seen) if self.judge(&st, &info.path, &seen).is_stale() => {
-                            self.remove_if_unchanged(&info.path, &seen)?
+                    let outcome = match self.observe(&info.path) {
+                        Ok(Some(seen)) if self.judge(&st, &info.path, &seen).is_stale() => {
+                            self.remove_if_unchanged(&info.path, &seen)
                         }
-                        _ => false,
-                    }
+                        Ok(_) => Ok(false),
+                        Err(e) => Err(e),
+                    };
+                    outcome.unwrap_or_else(|e| {
+                        report.unreadable.push((info.path.clone(), e.to_string()));
+                        false
+                    })
                 };
                 if removed {
                     report.removed.push(info.clone());
@@ -103,24 +148,40 @@ impl<E: Env> LockManager<E> {
             report.seen.push(info);
         }
         let fs = self.inner.env.fs();
+        let procs = self.inner.env.procs();
+        // Under the registry lock no thread of this instance is between writing its temp file
+        // and linking it, so a temp file with our pid is litter.
+        let _st = sync::lock(&self.inner.state);
         let now_ms = self.inner.env.clock().now_wall_ms();
-        let grace_ms =
-            i64::try_from(self.inner.policy.malformed_grace.as_millis()).unwrap_or(i64::MAX);
-        let mut temps = fs
+        let stale_ms = i64::try_from(self.inner.policy.stale_after.as_millis()).unwrap_or(i64::MAX);
+        let mut temps: Vec<(PathBuf, Option<u32>)> = fs
             .list(dir)
-            .map_err(|e| LockError::io(FsOp::List, dir, e))?;
-        temps.retain(|p| is_temp_file(p));
+            .map_err(|e| LockError::io(FsOp::List, dir, e))?
+            .into_iter()
+            .filter_map(|p| temp_file_pid(&p).map(|pid| (p, pid)))
+            .collect();
         temps.sort();
-        for tmp in temps {
+        for (tmp, pid) in temps {
             let Ok(meta) = fs.metadata(&tmp) else {
                 continue;
             };
-            if now_ms - meta.mtime_ms > grace_ms {
+            // A live publisher's temp file exists for microseconds and is never ours here (we
+            // hold no publish while sweeping); only an old one of a live pid is litter.
+            let orphaned = match pid {
+                Some(pid) if pid == self.inner.identity.pid => true,
+                Some(pid) => procs.probe(pid) == Liveness::Dead,
+                None => false,
+            };
+            if orphaned || now_ms - meta.mtime_ms > stale_ms {
                 if !dry_run {
                     match fs.remove(&tmp) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(LockError::io(FsOp::Remove, &tmp, e)),
+                        Err(e) => {
+                            let msg = LockError::io(FsOp::Remove, &tmp, e).to_string();
+                            report.unreadable.push((tmp, msg));
+                            continue;
+                        }
                     }
                 }
                 report.temp_files.push(tmp);

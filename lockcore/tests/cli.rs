@@ -436,8 +436,8 @@ fn usage_errors_exit_2_and_other_errors_exit_1_naming_the_path() {
     assert!(err.contains("no-such-dir"), "[{scenario}] {err}");
 }
 
-/// P11: `clean` removes stale lock files saying why, and publish temp files older than the
-/// grace; a dry run removes nothing; live files and fresh temp files stay.
+/// P11: `clean` removes stale lock files saying why, and the temp files of dead publishers; a
+/// dry run removes nothing; live files and a live publisher's temp file stay.
 #[test]
 fn p11_clean_removes_stale_files_and_old_temp_files() {
     let scenario = "P11 clean";
@@ -447,7 +447,11 @@ fn p11_clean_removes_stale_files_and_old_temp_files() {
     plant(&d.join("dead.jsonl.lock"), &legacy(dead_pid(), 0));
     plant(&d.join("live.jsonl.lock"), &legacy(owner.pid(), 0));
     let old_tmp = d.join(".dead.jsonl.lock.99999-0123456789abcdef.lktmp");
-    let new_tmp = d.join(".live.jsonl.lock.99998-0123456789abcdef.lktmp");
+    // A temp file of a live publisher (it is between create and link) must survive.
+    let new_tmp = d.join(format!(
+        ".live.jsonl.lock.{}-0123456789abcdef.lktmp",
+        owner.pid()
+    ));
     plant(&old_tmp, &legacy(99999, 0));
     plant(&new_tmp, &legacy(99998, 0));
     age_mtime(&old_tmp, std::time::Duration::from_secs(120));
@@ -494,7 +498,7 @@ fn p11_clean_removes_stale_files_and_old_temp_files() {
     );
     assert!(
         exists(&new_tmp),
-        "[{scenario}] temp file inside the grace kept"
+        "[{scenario}] a live publisher's temp file kept"
     );
 }
 

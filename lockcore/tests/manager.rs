@@ -525,3 +525,33 @@ fn bad_paths_are_typed_errors() {
         Err(LockError::Io { .. })
     ));
 }
+
+// P10, P12: an entry named like a lock that cannot be read (here a directory) is reported, and
+// the sweep goes on past it; dot-named sessions' locks are swept like any other.
+#[test]
+fn sweep_goes_past_unreadable_entries_and_sees_dot_named_sessions() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    std::fs::create_dir(fx.lock_file("weird.jsonl")).unwrap();
+    fx.plant(".hidden.jsonl", &planted(41, None, Duration::from_secs(1)));
+    fx.plant("z.jsonl", &planted(41, None, Duration::from_secs(1)));
+
+    let inspection = a.inspect_all(fx.dir.path()).unwrap();
+    let seen: Vec<String> = inspection
+        .locks
+        .iter()
+        .map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(seen, vec![".hidden.jsonl.lock", "z.jsonl.lock"]);
+    assert_eq!(inspection.unreadable.len(), 1);
+    assert_eq!(inspection.unreadable[0].0, fx.lock_file("weird.jsonl"));
+    assert!(matches!(inspection.unreadable[0].1, LockError::Io { .. }));
+
+    let report = a.clean_stale(fx.dir.path(), false).unwrap();
+    assert_eq!(report.removed.len(), 2, "both dead-pid files removed");
+    assert_eq!(report.unreadable.len(), 1);
+    assert!(
+        fx.lock_file("weird.jsonl").is_dir(),
+        "the unreadable entry is left alone"
+    );
+}

@@ -314,8 +314,25 @@ mod cli {
         serde_json::to_string(value).map_err(|e| fail(format!("encoding JSON: {e}")))
     }
 
+    /// Names each entry the sweep could not read on stderr; exit 1 if there was any.
+    fn report_unreadable<'a>(entries: impl Iterator<Item = (&'a Path, String)>) -> u8 {
+        let mut status = 0;
+        for (path, error) in entries {
+            eprintln!("lockcore: {}: {error}", path.display());
+            status = 1;
+        }
+        status
+    }
+
     fn inspect(dir: &Path, json: bool, policy: Policy) -> Result<u8, Failure> {
-        let infos = manager(policy).inspect(dir)?;
+        let inspection = manager(policy).inspect_all(dir)?;
+        let infos = inspection.locks;
+        let status = report_unreadable(
+            inspection
+                .unreadable
+                .iter()
+                .map(|(p, e)| (p.as_path(), e.to_string())),
+        );
         if json {
             let rows: Vec<InfoJson> = infos.iter().map(InfoJson::new).collect();
             let text = to_json(&rows)?;
@@ -339,7 +356,7 @@ mod cli {
                 }
             })?;
         }
-        Ok(0)
+        Ok(status)
     }
 
     #[derive(Serialize)]
@@ -351,8 +368,13 @@ mod cli {
     }
 
     fn clean(dir: &Path, dry_run: bool, json: bool, policy: Policy) -> Result<u8, Failure> {
-        let grace_ms = policy.malformed_grace.as_millis();
         let report = manager(policy).clean_stale(dir, dry_run)?;
+        let status = report_unreadable(
+            report
+                .unreadable
+                .iter()
+                .map(|(p, e)| (p.as_path(), e.clone())),
+        );
         let removed_paths: Vec<&Path> = report.removed.iter().map(|i| i.path.as_path()).collect();
         let kept: Vec<&LockInfo> = report
             .seen
@@ -371,7 +393,7 @@ mod cli {
                     .collect(),
             })?;
             write_out(|out| writeln!(out, "{text}"))?;
-            return Ok(0);
+            return Ok(status);
         }
         let verb = if dry_run { "would remove" } else { "removed" };
         write_out(|out| {
@@ -389,11 +411,7 @@ mod cli {
                 )?;
             }
             for tmp in &report.temp_files {
-                writeln!(
-                    out,
-                    "{verb} {} (publish temp file older than the {grace_ms} ms grace)",
-                    tmp.display()
-                )?;
+                writeln!(out, "{verb} {} (orphaned publish temp file)", tmp.display())?;
             }
             for info in &kept {
                 writeln!(
@@ -409,7 +427,7 @@ mod cli {
             }
             Ok(())
         })?;
-        Ok(0)
+        Ok(status)
     }
 
     /// The lock file's pretty JSON on one line, keys in the file's order. A JSON string cannot
