@@ -14,7 +14,9 @@
 //! **Once installed, the watching thread and the low-level handlers stay for the life of the
 //! process;** dropping every [`CleanupHandle`] only unregisters the managers. **The cleanup can
 //! be delayed:** each release takes the directory's reclaim lock (`flock`), so while another
-//! process holds it (stopped with SIGSTOP inside a reclaim, say) the signal's effect waits too.
+//! process holds it (stopped with SIGSTOP inside a reclaim, say) the signal's effect waits too —
+//! up to [`crate::os::DIR_LOCK_TIMEOUT`] per lock, after which that release is reported failed
+//! and its file, carrying the old nonce, is left for the dead-pid or nonce rule.
 
 // This module is the one place outside `os.rs` that talks to the OS: it queries signal
 // dispositions with `libc::sigaction`, needs a named real OS thread (a model checker must never
