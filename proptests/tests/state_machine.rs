@@ -2,9 +2,73 @@
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::Policy;
-use proptests::runner::{cases_from_env, config, run_machine};
+use proptest_state_machine::prop_state_machine;
+use proptests::runner::{cases_from_env, config, run_machine, LockcoreTest};
 
-/// P1–P12 (every step: outcome, directory, registries, guards, model invariants).
+/// Every transition kind the machine generates; each must fire in the default run.
+const TRANSITIONS: &[&str] = &[
+    "acquire-reentrant",
+    "acquire-non-reentrant",
+    "release",
+    "release-all",
+    "restart-in-place",
+    "crash",
+    "exec-restart",
+    "reuse-pid",
+    "set-eperm",
+    "plant-legacy-own-pid",
+    "plant-legacy-live-pid",
+    "plant-dead-pid",
+    "plant-nonce-matching",
+    "plant-nonce-mismatch-own-pid",
+    "plant-nonce-mismatch-other-pid",
+    "plant-foreign-host",
+    "plant-foreign-host-same-pid",
+    "plant-malformed-empty",
+    "plant-malformed-partial",
+    "plant-malformed-garbage",
+    "plant-malformed-huge",
+    "plant-malformed-not-utf8",
+    "plant-old-created-at",
+    "plant-future-created-at",
+    "plant-temp",
+    "age-mtime",
+    "advance",
+    "clean-stale",
+    "inspect",
+];
+
+/// Every classification reason (DESIGN §4); each must be hit in the default run.
+const REASONS: &[&str] = &[
+    "reason-live-held-here",
+    "reason-live-owner-alive",
+    "reason-live-legacy-own-pid",
+    "reason-live-foreign-host",
+    "reason-live-malformed-in-grace",
+    "reason-stale-nonce-mismatch",
+    "reason-stale-leftover",
+    "reason-stale-dead-pid",
+    "reason-stale-recycled-pid",
+    "reason-stale-too-old",
+    "reason-stale-malformed-expired",
+];
+
+/// Every release outcome; each must be produced in the default run.
+const OUTCOMES: &[&str] = &[
+    "outcome-acquired-fresh",
+    "outcome-reentered",
+    "outcome-busy",
+    "outcome-released-decremented",
+    "outcome-released-removed",
+    "outcome-released-not-ours",
+    "outcome-released-inert",
+    "outcome-swept-some",
+];
+
+/// P1–P12 as far as a sequential history shows them: after every step the outcome, the
+/// directory (names and payload fields), every registry, every guard's `is_held()` and the
+/// model's invariants (P1, P3, P4, P9, deletion record) agree with the reference model. Also
+/// the coverage proof: every transition kind, reason and release outcome fired.
 #[test]
 fn state_machine_matches_reference_model() {
     let cases = cases_from_env(256);
@@ -17,9 +81,39 @@ fn state_machine_matches_reference_model() {
         ),
         40,
     );
-    println!("{} cases in {:.2} s", report.cases, report.seconds);
+    println!(
+        "{} cases in {:.2} s ({:.0} cases/s)",
+        report.cases,
+        report.seconds,
+        report.cases as f64 / report.seconds.max(1e-9)
+    );
+    models::report::emit_coverage(&report.counts);
     if let Some(f) = &report.failure {
         panic!("{} violated\n{}\n{}", f.property, f.message, f.steps);
     }
-    models::report::emit_coverage(&report.counts);
+    let missing: Vec<&str> = TRANSITIONS
+        .iter()
+        .chain(REASONS)
+        .chain(OUTCOMES)
+        .copied()
+        .filter(|k| report.counts.get(*k).copied().unwrap_or(0) == 0)
+        .collect();
+    assert!(missing.is_empty(), "never fired: {missing:?}");
+}
+
+prop_state_machine! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: cases_from_env(32),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5ca1ab1e),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/state_machine_macro.txt",
+            ),
+        )),
+        .. proptest::test_runner::Config::default()
+    })]
+
+    /// P1–P12 (same checks) through proptest-state-machine's own sequential runner.
+    #[test]
+    fn state_machine_via_proptest_state_machine_runner(sequential 1..30 => LockcoreTest);
 }
