@@ -358,6 +358,64 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
     steps
 }
 
+/// Escapes regex metacharacters (the set `regex::escape` escapes).
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The follow-up cargo-mutants runs (`--features loom`, `--features shuttle`) retest only what the
+/// earlier runs of this gate did not catch (missed or timed out): one `--re ^name$` per mutant, and
+/// no `--shard` (the earlier runs already applied it). `None`: nothing is left to test. With no
+/// earlier outcomes (the first run failed) the step runs unchanged.
+pub fn narrow_cargo_mutants(step: &Step, earlier: &[Outcomes]) -> Option<Step> {
+    if earlier.is_empty() {
+        return Some(step.clone());
+    }
+    let mut pending: Vec<String> = Vec::new();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for run in earlier {
+        names.extend(run.mutants.keys().map(String::as_str));
+    }
+    for name in names {
+        let caught_or_unviable = earlier.iter().any(|r| {
+            matches!(
+                r.mutants.get(name),
+                Some(Outcome::CaughtMutant | Outcome::Unviable)
+            )
+        });
+        if !caught_or_unviable {
+            pending.push(name.to_string());
+        }
+    }
+    if pending.is_empty() {
+        return None;
+    }
+    let mut base = Vec::new();
+    let mut args = step.base.iter();
+    while let Some(a) = args.next() {
+        if a == "--shard" {
+            args.next();
+            continue;
+        }
+        base.push(a.clone());
+    }
+    for name in pending {
+        base.push("--re".to_string());
+        base.push(format!("^{}$", regex_escape(&name)));
+    }
+    Some(Step {
+        base,
+        ..step.clone()
+    })
+}
+
 /// Step names a user may pass to `--only`/`--skip`.
 pub fn step_names(o: &Options) -> Vec<&'static str> {
     let all = Options {
@@ -1166,6 +1224,64 @@ mod tests {
         assert_eq!((cm.counts.caught, cm.counts.missed), (1, 1));
         assert_eq!(cm.runs.len(), 3);
         assert_eq!(cm.missed_mutants, vec!["m2"]);
+    }
+
+    #[test]
+    fn follow_up_runs_retest_only_the_uncaught() {
+        let o = Options {
+            mutants: true,
+            mutants_shard: Some("1/8".into()),
+            ..Options::default()
+        };
+        let steps = plan(&o, true, "target/gate");
+        let loom = steps
+            .iter()
+            .find(|s| s.name == "cargo-mutants-loom")
+            .unwrap();
+        assert!(loom.command_line().contains("--shard 1/8"));
+        assert_eq!(narrow_cargo_mutants(loom, &[]), Some(loom.clone()));
+        let mut first = Outcomes::default();
+        first.mutants.insert(
+            "src/a.rs:1:2: replace f -> u32 with 0".into(),
+            Outcome::CaughtMutant,
+        );
+        first.mutants.insert(
+            "src/a.rs:3:4: replace * with + in g".into(),
+            Outcome::MissedMutant,
+        );
+        first
+            .mutants
+            .insert("src/a.rs:5:6: replace h with ()".into(), Outcome::Unviable);
+        first.mutants.insert(
+            "src/a.rs:7:8: replace == with != in k".into(),
+            Outcome::Timeout,
+        );
+        let narrowed = narrow_cargo_mutants(loom, std::slice::from_ref(&first)).unwrap();
+        let args = narrowed.args();
+        assert!(!args.contains(&"--shard".to_string()));
+        let res: Vec<&String> = args
+            .iter()
+            .skip_while(|a| *a != "--re")
+            .filter(|a| *a != "--re")
+            .collect();
+        assert_eq!(
+            res,
+            [
+                r"^src/a\.rs:3:4: replace \* with \+ in g$",
+                r"^src/a\.rs:7:8: replace == with != in k$"
+            ]
+        );
+        let mut second = Outcomes::default();
+        second.mutants.insert(
+            "src/a.rs:3:4: replace * with + in g".into(),
+            Outcome::CaughtMutant,
+        );
+        second.mutants.insert(
+            "src/a.rs:7:8: replace == with != in k".into(),
+            Outcome::CaughtMutant,
+        );
+        assert_eq!(narrow_cargo_mutants(loom, &[first, second]), None);
+        assert_eq!(regex_escape("a-b (c)|d"), r"a\-b \(c\)\|d");
     }
 
     #[test]

@@ -173,6 +173,34 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         if opts.verbose {
             println!("\n$ {}", step.command_line());
         }
+        // The follow-up cargo-mutants runs retest only what the earlier ones did not catch.
+        let narrowed = match &step.kind {
+            Kind::CargoMutants {
+                features: Some(_), ..
+            } => {
+                let earlier: Vec<mutants_out::Outcomes> = outcomes
+                    .iter()
+                    .filter_map(|o| o.outcomes.as_ref().and_then(|r| r.as_ref().ok()).cloned())
+                    .collect();
+                gate::narrow_cargo_mutants(step, &earlier)
+            }
+            _ => Some(step.clone()),
+        };
+        let Some(step) = narrowed else {
+            let note = "nothing left to test: the earlier cargo-mutants runs caught (or found unviable) every mutant\n";
+            let _ = std::fs::write(&log, note);
+            println!("ok        0.0s  (nothing left to test)");
+            outcomes.push(StepOutcome {
+                step: step.clone(),
+                exit: Exit::Code(0),
+                seconds: 0.0,
+                log: rel(&log),
+                log_text: note.to_string(),
+                outcomes: Some(Ok(mutants_out::Outcomes::default())),
+            });
+            continue;
+        };
+        let step = &step;
         let (exit, seconds) = runner::run(step, &root, &log, opts.verbose, &stop);
         let log_text = std::fs::read(&log)
             .map(|b| gate::strip_ansi(&String::from_utf8_lossy(&b)))

@@ -131,6 +131,15 @@ pub struct Failure {
     pub log: Option<String>,
 }
 
+/// At most `n` characters, with an ellipsis (the full command is in report.json and the log).
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
 /// Markdown-safe table cell.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -191,7 +200,7 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
             },
             l.tests.map_or("-".to_string(), |t| t.to_string()),
             l.seconds,
-            cell(&l.command)
+            cell(&short(&l.command, 240))
         );
     }
     md.push('\n');
