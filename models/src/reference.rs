@@ -396,16 +396,27 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A `*.lock` file a sweep considers (not hidden).
+/// A `*.lock` file a sweep considers (dot-named sessions' locks included).
 pub fn is_lock_name(path: &Path) -> bool {
     let n = file_name(path);
-    n.ends_with(".lock") && !n.starts_with('.')
+    n.len() > ".lock".len() && n.ends_with(".lock")
 }
 
-/// A publish temp file (`.NAME.PID-TOKEN.lktmp`).
-pub fn is_temp_name(path: &Path) -> bool {
+/// A publish temp file `.<lock name>.<pid>-<token>.lktmp`: `Some(publisher pid, if readable)`.
+pub fn temp_publisher(path: &Path) -> Option<Option<u32>> {
     let n = file_name(path);
-    n.starts_with('.') && n.ends_with(".lktmp")
+    let stem = n.strip_prefix('.')?.strip_suffix(".lktmp")?;
+    let (_, pid_token) = stem.rsplit_once('.')?;
+    Some(
+        pid_token
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse().ok()),
+    )
+}
+
+/// A publish temp file.
+pub fn is_temp_name(path: &Path) -> bool {
+    temp_publisher(path).is_some()
 }
 
 /// Strictly older than `limit`, and only for positive ages.
@@ -1128,12 +1139,27 @@ impl Model {
                 removed.push((path, r));
             }
         }
-        let grace = ms(self.policy.malformed_grace);
+        // A temp file is litter when its publisher cannot be publishing any more: it is this
+        // process (which is not publishing while it sweeps), or its pid is dead here (EPERM
+        // counts as alive); any temp file older than stale_after is litter too. (A live
+        // publisher's temp file must survive: removing it would break its publish.)
+        let stale_after = ms(self.policy.stale_after);
         let temps: Vec<PathBuf> = self
             .files
             .iter()
             .filter(|(p, f)| {
-                p.parent() == Some(dir) && is_temp_name(p) && self.now_ms - f.mtime_ms > grace
+                let Some(publisher) = temp_publisher(p).filter(|_| p.parent() == Some(dir)) else {
+                    return false;
+                };
+                let orphaned = match publisher {
+                    Some(pid) if pid == me.pid => true,
+                    Some(pid) => !self
+                        .procs
+                        .get(&ProcKey::new(&me.host, pid))
+                        .is_some_and(|pr| pr.alive),
+                    None => false,
+                };
+                orphaned || self.now_ms - f.mtime_ms > stale_after
             })
             .map(|(p, _)| p.clone())
             .collect();

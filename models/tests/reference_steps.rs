@@ -378,14 +378,25 @@ fn clean_stale_and_inspect() {
     acq(&mut m, &a, 1, true);
     let now = m.now_ms;
     plant(&mut m, 2, legacy(77, now), 0);
-    run(
-        &mut m,
-        Op::Plant {
-            path: PathBuf::from("/d/.s3.jsonl.lock.77-x.lktmp"),
-            content: Content::Malformed(b"{".to_vec()),
-            mtime_ms: now - 31 * SEC,
-        },
-    );
+    let temp = |name: &str| PathBuf::from(format!("/d/.s3.jsonl.lock.{name}.lktmp"));
+    // Temp files: a dead publisher's (litter at once), a live publisher's young one (kept), a
+    // live publisher's older than stale_after (litter), an unreadable publisher's (kept).
+    for (name, age) in [
+        ("77-x", 0),
+        ("2-young", 29 * MIN),
+        ("2-old", 30 * MIN + 1),
+        ("unknown", 29 * MIN),
+    ] {
+        run(
+            &mut m,
+            Op::Plant {
+                path: temp(name),
+                content: Content::Malformed(b"{".to_vec()),
+                mtime_ms: now - age,
+            },
+        );
+    }
+    // A dot-named session's lock is a lock too.
     run(
         &mut m,
         Op::Plant {
@@ -397,6 +408,10 @@ fn clean_stale_and_inspect() {
     assert_eq!(
         run(&mut m, Op::Inspect(a.clone(), PathBuf::from("/d"))).0,
         Outcome::Inspected(vec![
+            (
+                PathBuf::from("/d/.hidden.lock"),
+                Verdict::Stale(StaleReason::MalformedExpired)
+            ),
             (l(1), Verdict::Live(LiveReason::HeldHere)),
             (l(2), Verdict::Stale(StaleReason::DeadPid)),
         ])
@@ -404,11 +419,18 @@ fn clean_stale_and_inspect() {
     assert_eq!(
         run(&mut m, Op::CleanStale(a, PathBuf::from("/d"))).0,
         Outcome::Cleaned {
-            removed: vec![(l(2), StaleReason::DeadPid)],
-            temp_files: vec![PathBuf::from("/d/.s3.jsonl.lock.77-x.lktmp")],
+            removed: vec![
+                (
+                    PathBuf::from("/d/.hidden.lock"),
+                    StaleReason::MalformedExpired
+                ),
+                (l(2), StaleReason::DeadPid)
+            ],
+            temp_files: vec![temp("2-old"), temp("77-x")],
         }
     );
-    assert!(m.files.contains_key(&l(1)) && m.files.contains_key(Path::new("/d/.hidden.lock")));
+    assert!(m.files.contains_key(&l(1)));
+    assert!(m.files.contains_key(&temp("2-young")) && m.files.contains_key(&temp("unknown")));
 }
 
 #[test]

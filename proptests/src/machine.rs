@@ -204,10 +204,12 @@ pub enum Transition {
         /// Mtime age.
         mtime_age_ms: i64,
     },
-    /// Plant an orphaned publish temp file.
+    /// Plant a publish temp file (its publisher may be dead, alive, or unreadable).
     PlantTemp {
         /// Session index.
         session: usize,
+        /// Publisher pid: 0 → a dead pid, 1..=3 → that pid, else unreadable.
+        publisher: u8,
         /// Mtime age.
         mtime_age_ms: i64,
     },
@@ -333,10 +335,15 @@ pub fn resolve(m: &Model, t: &Transition) -> (Op, Vec<&'static str>) {
         ),
         Transition::PlantTemp {
             session: s,
+            publisher,
             mtime_age_ms,
         } => (
             Op::Plant {
-                path: Path::new(DIR).join(format!(".s{s}.jsonl.lock.{DEAD_PID}-orphan.lktmp")),
+                path: Path::new(DIR).join(match publisher {
+                    0 => format!(".s{s}.jsonl.lock.{DEAD_PID}-orphan.lktmp"),
+                    1..=3 => format!(".s{s}.jsonl.lock.{publisher}-0123abcd.lktmp"),
+                    _ => format!(".s{s}.jsonl.lock.unknown.lktmp"),
+                }),
                 content: Content::Malformed(b"{\n  \"pid\": 77".to_vec()),
                 mtime_ms: now - mtime_age_ms,
             },
@@ -442,6 +449,15 @@ fn mtime_age() -> impl Strategy<Value = i64> {
         1 => Just(30 * SEC + 1),
         3 => 31 * SEC..2 * HOUR,
         1 => -HOUR..0,
+    ]
+}
+
+fn temp_age() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        2 => 0..30 * MIN,
+        1 => Just(30 * MIN),
+        1 => Just(30 * MIN + 1),
+        2 => 30 * MIN + 1..3 * HOUR,
     ]
 }
 
@@ -552,9 +568,10 @@ impl ReferenceStateMachine for LockMachine {
             ),
             (
                 1,
-                (0..SESSIONS, mtime_age())
-                    .prop_map(|(session, mtime_age_ms)| Transition::PlantTemp {
+                (0..SESSIONS, 0u8..5, temp_age())
+                    .prop_map(|(session, publisher, mtime_age_ms)| Transition::PlantTemp {
                         session,
+                        publisher,
                         mtime_age_ms,
                     })
                     .boxed(),
