@@ -134,6 +134,8 @@ pub struct TestRun {
     pub failed_tests: Vec<String>,
     /// `---- name stdout ----` sections: the failing test's captured output (panic message, trace).
     pub failure_output: Vec<(String, String)>,
+    /// Panic messages printed in place (`--nocapture`): thread (= test) name → message.
+    pub panics: Vec<(String, String)>,
     /// cargo's own errors about the selection, e.g. "no test target named `real_processes` …".
     pub selection_errors: Vec<String>,
     /// Summary-looking lines that did not parse.
@@ -141,6 +143,15 @@ pub struct TestRun {
 }
 
 impl TestRun {
+    /// What a failing test printed: its captured `stdout` section, else its in-place panic.
+    pub fn output_of(&self, test: &str) -> Option<&str> {
+        self.failure_output
+            .iter()
+            .chain(&self.panics)
+            .find(|(n, _)| n == test)
+            .map(|(_, s)| s.as_str())
+    }
+
     /// Sums all binaries.
     pub fn total(&self) -> Summary {
         let mut t = Summary {
@@ -167,6 +178,9 @@ pub fn parse_test_output(text: &str) -> TestRun {
     let mut run = TestRun::default();
     let mut current_binary = String::from("?");
     let mut section: Option<(String, Vec<&str>)> = None;
+    // Under `--nocapture` there are no `---- name stdout ----` sections: the panic message is
+    // printed where it happens, `thread 'name' (tid) panicked at file:line:col:` + message.
+    let mut panic: Option<(String, Vec<&str>)> = None;
     for raw in text.lines() {
         let line = raw.trim_end();
         let trimmed = line.trim_start();
@@ -190,6 +204,28 @@ pub fn parse_test_output(text: &str) -> TestRun {
         }
         if let Some((_, body)) = section.as_mut() {
             body.push(line);
+            continue;
+        }
+
+        if let Some((name, body)) = panic.as_mut() {
+            let end = trimmed.starts_with("stack backtrace:")
+                || trimmed.starts_with("note: ")
+                || trimmed.starts_with("failures:")
+                || trimmed.starts_with(SUMMARY_MARK)
+                || trimmed.starts_with("thread '")
+                || (trimmed.starts_with("test ") && trimmed.contains(" ... "))
+                || body.len() >= 200;
+            if end {
+                let text = body.join("\n");
+                run.panics.push((std::mem::take(name), text));
+                panic = None;
+            } else {
+                body.push(line);
+                continue;
+            }
+        }
+        if let Some(name) = panicking_thread(trimmed) {
+            panic = Some((name.to_string(), vec![line]));
             continue;
         }
 
@@ -227,7 +263,17 @@ pub fn parse_test_output(text: &str) -> TestRun {
     if let Some((n, body)) = section.take() {
         run.failure_output.push((n, body.join("\n")));
     }
+    if let Some((n, body)) = panic.take() {
+        run.panics.push((n, body.join("\n")));
+    }
     run
+}
+
+/// `thread 'name' (123) panicked at src/x.rs:1:2:` → `name`.
+fn panicking_thread(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("thread '")?;
+    let (name, after) = rest.split_once('\'')?;
+    after.contains("panicked at").then_some(name)
 }
 
 /// `test some::name ... FAILED` → `some::name`. Under `--nocapture` other output can sit between
@@ -376,6 +422,45 @@ error: test failed, to rerun pass `--lib`
         assert!(run.failure_output[0].1.contains("P8 violated"));
         assert!(run.errors.is_empty());
         assert!(run.selection_errors.is_empty());
+    }
+
+    #[test]
+    fn panics_under_nocapture_are_collected() {
+        let log = "\
+running 2 tests
+LOCKCORE-COVERAGE {\"a\": 1}
+thread 'state_machine_matches_reference_model' (15360) panicked at tests/state_machine.rs:101:5:
+P4 violated
+  1. p1/t1 create a.lock
+
+stack backtrace:
+   0: __rustc::rust_begin_unwind
+test state_machine_matches_reference_model ... FAILED
+thread 'other' panicked at src/lib.rs:1:1:
+boom
+test other ... FAILED
+
+failures:
+
+failures:
+    other
+    state_machine_matches_reference_model
+
+test result: FAILED. 0 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.58s
+";
+        let run = parse_test_output(log);
+        assert_eq!(run.failed_tests.len(), 2);
+        let out = run
+            .output_of("state_machine_matches_reference_model")
+            .unwrap();
+        assert!(
+            out.contains("P4 violated\n  1. p1/t1 create a.lock"),
+            "{out}"
+        );
+        assert!(!out.contains("rust_begin_unwind"));
+        assert!(run.output_of("other").unwrap().ends_with("boom"));
+        assert_eq!(run.output_of("nobody"), None);
+        assert_eq!(run.total().failed, 2);
     }
 
     #[test]

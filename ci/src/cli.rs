@@ -15,7 +15,7 @@ catalogue mutant is caught by at least one layer and the proptest coverage is co
                              --features loom, then --features shuttle); installs it if missing
   --mutants-shard K/N        cargo-mutants: only shard K of N (0-based), for parallel CI jobs
   --mutants-jobs N           cargo-mutants: N parallel build/test jobs (default 1)
-  --proptest-cases N         PROPTEST_CASES for the proptest layer (quick 32, full 512)
+  --proptest-cases N         PROPTEST_CASES for the proptest layer (quick 256, full 2048)
   --shuttle-iterations N     LOCKCORE_SHUTTLE_ITERATIONS for the shuttle layer
                              (quick 100, full: the tests' own default)
   --step-timeout SECS        kill a step after SECS (quick 600, full 1800; cargo-mutants runs: 4 h)

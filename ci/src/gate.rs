@@ -155,7 +155,7 @@ pub fn mutant_command(layer: &str, test: &str, id: &str) -> String {
 /// Resolved budgets.
 pub fn budget(o: &Options) -> Budget {
     Budget {
-        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 32 } else { 512 }),
+        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 256 } else { 2048 }),
         shuttle_iterations: o
             .shuttle_iterations
             .or(if o.quick { Some(100) } else { None }),
@@ -663,11 +663,7 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                             .mutants
                             .iter()
                             .find(|m| m.test == *t || t.ends_with(&format!("::{}", m.test)));
-                        let section = run
-                            .failure_output
-                            .iter()
-                            .find(|(n, _)| n == t)
-                            .map(|(_, s)| s.as_str());
+                        let section = run.output_of(t);
                         failures.push(Failure {
                             what: match line {
                                 Some(m) if !m.caught => format!(
@@ -689,11 +685,7 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                     }
                     // A failing test: its property, its captured output (panic + trace), a replay.
                     for t in &run.failed_tests {
-                        let section = run
-                            .failure_output
-                            .iter()
-                            .find(|(n, _)| n == t)
-                            .map(|(_, s)| s.as_str());
+                        let section = run.output_of(t);
                         failures.push(Failure {
                             what: format!("layer {name}: test {t} failed"),
                             property: section.and_then(first_property),
@@ -1031,7 +1023,7 @@ mod tests {
         );
         assert_eq!(
             by("proptest"),
-            "PROPTEST_CASES=32 cargo test --release -p proptests -- --skip mutant_ --nocapture"
+            "PROPTEST_CASES=256 cargo test --release -p proptests -- --skip mutant_ --nocapture"
         );
         assert_eq!(
             by("shuttle"),
@@ -1055,12 +1047,12 @@ mod tests {
         );
         let full = plan(&opts(false), true, "target/gate");
         let p = full.iter().find(|s| s.name == "proptest").unwrap();
-        assert!(p.command_line().starts_with("PROPTEST_CASES=512 "));
+        assert!(p.command_line().starts_with("PROPTEST_CASES=2048 "));
         let s = full.iter().find(|s| s.name == "shuttle").unwrap();
         assert!(s.env.is_empty());
         assert_eq!(
             p.replay("machine::lock_vs_model"),
-            "PROPTEST_CASES=512 cargo test --release -p proptests machine::lock_vs_model -- --exact --nocapture"
+            "PROPTEST_CASES=2048 cargo test --release -p proptests machine::lock_vs_model -- --exact --nocapture"
         );
         assert_eq!(shell_word("a b'c"), r"'a b'\''c'");
     }

@@ -228,9 +228,16 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         let verdict = gate::analyse(std::slice::from_ref(&outcome), &step_ctx);
         let layer = verdict.layers.first();
         let ok = layer.is_some_and(|l| l.ok);
-        let tests = layer
+        let mut tests = layer
             .and_then(|l| l.tests)
             .map_or(String::new(), |t| format!(" {t} tests"));
+        if matches!(step.kind, Kind::Mutants { .. }) {
+            let caught = verdict.mutant_results.iter().filter(|m| m.caught).count();
+            tests.push_str(&format!(
+                ", {caught}/{} mutants caught",
+                verdict.mutant_results.len()
+            ));
+        }
         let elapsed = dur(started.elapsed().as_secs_f64());
         if ok {
             println!("ok     {:>7}{tests}  (total {elapsed})", dur(seconds));
