@@ -208,6 +208,12 @@ mod real {
             r.gap_cross,
             r.wait
         );
+        if r.overlaps > 0 {
+            println!(
+                "{id}: MUTUAL EXCLUSION VIOLATED: {} overlapping holds",
+                r.overlaps
+            );
+        }
     }
 
     fn bench_contended_in_process(c: &mut Criterion) {

@@ -6,6 +6,8 @@
 //! features: under those features lockcore's primitives belong to a model checker and cannot run
 //! in a plain process, so the benches build but measure nothing.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod stats;
 
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]

@@ -135,6 +135,9 @@ pub struct Contention {
     pub gap_all: Summary,
     /// The same, only where the next holder is another contender (a real handoff).
     pub gap_cross: Summary,
+    /// Consecutive holds that overlapped (the next guard returned before the previous release
+    /// started): a broken lock. Always 0 for a correct one.
+    pub overlaps: usize,
 }
 
 impl Contention {
@@ -161,7 +164,11 @@ pub fn analyse(mut holds: Vec<HoldRecord>) -> Contention {
     let wait = holds.iter().map(|h| h.acquired.saturating_sub(h.asked));
     let mut gap_all = Vec::with_capacity(holds.len());
     let mut gap_cross = Vec::new();
+    let mut overlaps = 0;
     for pair in holds.windows(2) {
+        if pair[1].acquired < pair[0].released {
+            overlaps += 1;
+        }
         let gap = pair[1].acquired.saturating_sub(pair[0].released);
         gap_all.push(gap);
         if pair[1].who != pair[0].who {
@@ -174,12 +181,15 @@ pub fn analyse(mut holds: Vec<HoldRecord>) -> Contention {
         wait: Summary::of(wait.collect()),
         gap_all: Summary::of(gap_all),
         gap_cross: Summary::of(gap_cross),
+        overlaps,
     }
 }
 
 /// Runs one contender per manager (threads; pass clones of one manager for in-process
 /// contention, distinct managers for instance contention), all on `session`, until `handoffs`
 /// holds are done: each thread loops `acquire` → release with no work inside or between.
+/// Acquisitions are not reentrant: reentry is per instance, so with the default options a
+/// second thread of one manager would re-enter the held lock instead of waiting for it.
 /// Returns the time from the start to the end of the `handoffs`-th hold, and the holds if
 /// `record` (holds taken after the count is reached are not counted).
 ///
@@ -192,7 +202,7 @@ pub fn contend<E: Env>(
     record: bool,
 ) -> (Duration, Vec<HoldRecord>) {
     let opts = AcquireOptions {
-        reentrant: true,
+        reentrant: false,
         timeout: Some(CONTENDED_TIMEOUT),
     };
     let tickets = AtomicU64::new(0);

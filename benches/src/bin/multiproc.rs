@@ -11,6 +11,8 @@
 //! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
 //! across processes).
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 fn main() {
     if let Err(e) = imp::main() {
@@ -267,6 +269,12 @@ mod imp {
             println!("  wait (acquire call -> guard):      {}", r.wait);
             println!("  handoff (release -> next holder): {}", r.gap_all);
             println!("  ... to another process:           {}", r.gap_cross);
+        }
+        if r.overlaps > 0 {
+            return Err(format!(
+                "MUTUAL EXCLUSION VIOLATED: {} overlapping holds",
+                r.overlaps
+            ));
         }
         Ok(())
     }
