@@ -179,7 +179,11 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
                 let _ = writeln!(md, "  - log: `{l}`");
             }
             if let Some(t) = &f.trace {
-                let _ = writeln!(md, "\n```text\n{}\n```", t.trim_end());
+                let _ = writeln!(md, "\n  ```text");
+                for l in t.trim_end().lines() {
+                    let _ = writeln!(md, "  {l}");
+                }
+                let _ = writeln!(md, "  ```\n");
             }
         }
         md.push('\n');
@@ -212,7 +216,13 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
             "| test binary | result | passed | failed | ignored | seconds |"
         );
         let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: |");
-        for b in &l.binaries {
+        // Binaries where the filter selected nothing are noise (e.g. the mutant steps).
+        let shown: Vec<&BinaryResult> = l
+            .binaries
+            .iter()
+            .filter(|b| b.summary.ran() + b.summary.ignored > 0 || !b.summary.ok)
+            .collect();
+        for b in shown {
             let s = &b.summary;
             let _ = writeln!(
                 md,
