@@ -294,6 +294,13 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             timeout_secs: t,
         });
     }
+    // Every test binary runs even after one fails: the report stays complete and no mutant
+    // line is lost.
+    for s in &mut steps {
+        if matches!(s.kind, Kind::Tests { .. } | Kind::Mutants { .. }) {
+            s.base.insert(1, "--no-fail-fast".to_string());
+        }
+    }
     if o.mutants {
         if !have_cargo_mutants {
             steps.push(Step {
@@ -508,8 +515,34 @@ fn first_property(text: &str) -> Option<String> {
         .map(|n| format!("P{n}"))
 }
 
+/// Drops `stack backtrace:` blocks (up to their closing `note:` line) and leading blank lines:
+/// the trace that matters is the test's own message.
+pub fn trim_backtrace(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut in_bt = false;
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.starts_with("stack backtrace:") {
+            in_bt = true;
+            continue;
+        }
+        if in_bt {
+            if t.starts_with("note: ") {
+                in_bt = false;
+            }
+            continue;
+        }
+        if out.is_empty() && t.is_empty() {
+            continue;
+        }
+        out.push(l);
+    }
+    out.join("\n")
+}
+
 /// Caps a trace so a runaway test cannot flood the report.
 fn cap_lines(text: &str, n: usize) -> String {
+    let text = &trim_backtrace(text);
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() <= n {
         text.trim_end().to_string()
@@ -1023,19 +1056,19 @@ mod tests {
         );
         assert_eq!(
             by("proptest"),
-            "PROPTEST_CASES=256 cargo test --release -p proptests -- --skip mutant_ --nocapture"
+            "PROPTEST_CASES=256 cargo test --no-fail-fast --release -p proptests -- --skip mutant_ --nocapture"
         );
         assert_eq!(
             by("shuttle"),
-            "LOCKCORE_SHUTTLE_ITERATIONS=100 cargo test --release --features shuttle -p loom-tests -- --skip mutant_"
+            "LOCKCORE_SHUTTLE_ITERATIONS=100 cargo test --no-fail-fast --release --features shuttle -p loom-tests -- --skip mutant_"
         );
         assert_eq!(
             by("mutants-loom"),
-            "cargo test --release --features loom -p loom-tests mutant_ -- --nocapture"
+            "cargo test --no-fail-fast --release --features loom -p loom-tests mutant_ -- --nocapture"
         );
         assert_eq!(
             by("real-processes"),
-            "cargo test -p lockcore --test real_processes --test cli"
+            "cargo test --no-fail-fast -p lockcore --test real_processes --test cli"
         );
         assert_eq!(
             mutant_command("loom", "mutant_naive_reclaim", "naive-reclaim"),
@@ -1052,7 +1085,7 @@ mod tests {
         assert!(s.env.is_empty());
         assert_eq!(
             p.replay("machine::lock_vs_model"),
-            "PROPTEST_CASES=2048 cargo test --release -p proptests machine::lock_vs_model -- --exact --nocapture"
+            "PROPTEST_CASES=2048 cargo test --no-fail-fast --release -p proptests machine::lock_vs_model -- --exact --nocapture"
         );
         assert_eq!(shell_word("a b'c"), r"'a b'\''c'");
     }
@@ -1153,7 +1186,7 @@ mod tests {
         assert!(f.trace.as_deref().unwrap().contains("1. t0: create a.lock"));
         assert_eq!(
             f.reproduce.as_deref(),
-            Some("cargo test --release --features loom -p loom-tests release_all::two -- --exact --nocapture")
+            Some("cargo test --no-fail-fast --release --features loom -p loom-tests release_all::two -- --exact --nocapture")
         );
         // A failing loom layer no longer counts as checking P3 by mention.
         assert!(r.properties[2].checked_by.is_empty());
@@ -1285,6 +1318,10 @@ mod tests {
             "-  old\n+  new x"
         );
         assert_eq!(strip_ansi("plain ü \u{1b}"), "plain ü ");
+        assert_eq!(
+            trim_backtrace("\n\nthread 't' panicked at a.rs:1:1:\nP11 fresh temp\nstack backtrace:\n   0: x\n      at y\nnote: Some details are omitted\nafter"),
+            "thread 't' panicked at a.rs:1:1:\nP11 fresh temp\nafter"
+        );
         assert_eq!(first_property("x P12 then P3"), Some("P12".into()));
         assert_eq!(first_property("MP3 P7"), Some("P7".into()));
         assert_eq!(first_property("P12, then P1"), Some("P12".into()));
