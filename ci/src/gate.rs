@@ -652,7 +652,11 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                         *e = e.saturating_add(v);
                     }
                 }
-                if !run.selection_errors.is_empty() {
+                let cut_short =
+                    matches!(o.exit, Exit::TimedOut(_) | Exit::Interrupted | Exit::Signal);
+                if cut_short {
+                    // Said once below; what did not run is no news.
+                } else if !run.selection_errors.is_empty() {
                     errors.push(format!(
                         "layer {name}: no tests found ({})",
                         run.selection_errors.join("; ")
@@ -676,7 +680,7 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                 }
                 if let Kind::Mutants { layer: name } = &o.step.kind {
                     mutant_layers_run.insert(name);
-                    if collected.mutants.is_empty() && total.ran() > 0 {
+                    if collected.mutants.is_empty() && total.ran() > 0 && !cut_short {
                         errors.push(format!(
                             "layer {name}: no mutant results found (no LOCKCORE-MUTANT line)"
                         ));
@@ -713,7 +717,7 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                     }
                 } else {
                     test_layer_ok.insert(name, false);
-                    if *name == "proptest" {
+                    if *name == "proptest" && !cut_short {
                         proptest_ran = true;
                     }
                     // A failing test: its property, its captured output (panic + trace), a replay.
@@ -1307,6 +1311,17 @@ mod tests {
         );
         assert_eq!(narrow_cargo_mutants(loom, &[first, second]), None);
         assert_eq!(regex_escape("a-b (c)|d"), r"a\-b \(c\)\|d");
+    }
+
+    #[test]
+    fn a_timed_out_step_says_so_once() {
+        let mut run = passing_run();
+        let pt = run.iter_mut().find(|o| o.step.name == "proptest").unwrap();
+        pt.exit = Exit::TimedOut(600);
+        pt.log_text = "   Compiling proptests\n".into();
+        let r = analyse(&run, &ctx());
+        let whats: Vec<&str> = r.failures.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(whats, ["step proptest failed: timed out after 600 s"]);
     }
 
     #[test]
