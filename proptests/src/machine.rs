@@ -253,9 +253,17 @@ impl fmt::Debug for RefState {
 }
 
 impl RefState {
-    /// The initial world: every process slot spawned, in slot order.
+    /// The initial world: every process slot spawned, in slot order; the model records its
+    /// trace (for readable counterexamples).
     pub fn initial() -> Self {
+        Self::with_trace(true)
+    }
+
+    /// The initial world, with or without the model's trace (off while hunting: a failing
+    /// history is replayed with it on).
+    pub fn with_trace(record: bool) -> Self {
         let mut model = Model::new(lockcore::Policy::default());
+        model.record = record;
         for i in 0..PROCS.len() {
             model.step(&Op::Spawn(proc_key(i)));
         }
@@ -544,7 +552,7 @@ impl ReferenceStateMachine for LockMachine {
     type Transition = Transition;
 
     fn init_state() -> BoxedStrategy<RefState> {
-        Just(RefState::initial()).boxed()
+        Just(RefState::with_trace(false)).boxed()
     }
 
     fn transitions(state: &RefState) -> BoxedStrategy<Transition> {

@@ -36,10 +36,13 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// The real system plus the model state before the step being checked.
+/// The real system, plus what it takes to rebuild the model state before any step: the
+/// initial state and the transitions so far (replayed only when a step diverges, so a passing
+/// step costs no copy of the model).
 pub struct Harness {
     sys: System,
-    before: Model,
+    init: RefState,
+    history: Vec<Transition>,
     step: usize,
 }
 
@@ -75,15 +78,31 @@ impl Harness {
             .map_err(|e| fail(0, "P12", format!("temp dir: {e}"), &init.model))?;
         Ok(Harness {
             sys,
-            before: init.model.clone(),
+            init: init.clone(),
+            history: Vec::new(),
             step: 0,
         })
     }
 
+    /// The model as it was before the current step.
+    fn model_before(&self) -> Model {
+        let mut state = self.init.clone();
+        for t in &self.history[..self.history.len().saturating_sub(1)] {
+            state = LockMachine::apply(state, t);
+        }
+        state.model
+    }
+
     /// Applies the step the reference state `after` has just taken to the real system and checks
     /// everything; counts coverage into `counts`.
-    pub fn step(&mut self, after: &RefState, counts: Option<&mut Counts>) -> Result<(), Failure> {
+    pub fn step(
+        &mut self,
+        transition: &Transition,
+        after: &RefState,
+        counts: Option<&mut Counts>,
+    ) -> Result<(), Failure> {
         self.step += 1;
+        self.history.push(transition.clone());
         let step = self.step;
         let (Some(op), Some(expected)) = (&after.last_op, &after.last) else {
             return Err(fail(step, "P12", "no step recorded".into(), &after.model));
@@ -101,9 +120,7 @@ impl Harness {
             }
             *counts.entry(outcome_label(&expected.outcome)).or_default() += 1;
         }
-        let result = self.check(step, op, &expected.outcome, expected.guard, after);
-        self.before = after.model.clone();
-        result
+        self.check(step, op, &expected.outcome, expected.guard, after)
     }
 
     fn check(
@@ -124,7 +141,7 @@ impl Harness {
         if actual != *expected {
             return Err(Failure {
                 step,
-                violation: diagnose(&self.before, op, expected, &actual),
+                violation: diagnose(&self.model_before(), op, expected, &actual),
             });
         }
         // 2. Start times agree (the harness's own consistency).
@@ -260,7 +277,7 @@ pub fn run_case(
             s.fetch_add(1, Ordering::SeqCst);
         }
         state = LockMachine::apply(state, t);
-        harness.step(&state, counts.as_deref_mut())?;
+        harness.step(t, &state, counts.as_deref_mut())?;
     }
     Ok(())
 }
@@ -374,8 +391,10 @@ pub fn run_machine(policy: &Policy, config: Config, max_len: usize) -> RunReport
         .unwrap_or((cases.get(), clock.elapsed().as_secs_f64()));
     let failure = match result {
         Ok(()) => None,
-        Err(TestError::Fail(reason, (init, transitions, _))) => {
-            // Re-run the shrunk history for its violation (deterministic).
+        Err(TestError::Fail(reason, (_, transitions, _))) => {
+            // Re-run the shrunk history for its violation (deterministic), now with the model's
+            // trace recorded.
+            let init = RefState::initial();
             let replay = run_case(policy, init.clone(), &transitions, None, None);
             let (property, message) = match replay {
                 Err(f) => (f.violation.property.to_string(), f.to_string()),
@@ -423,9 +442,9 @@ impl StateMachineTest for LockcoreTest {
         }
     }
 
-    fn apply(mut sut: Sut, ref_state: &RefState, _t: Transition) -> Sut {
+    fn apply(mut sut: Sut, ref_state: &RefState, t: Transition) -> Sut {
         if let Some(h) = sut.harness.as_mut() {
-            if let Err(f) = h.step(ref_state, None) {
+            if let Err(f) = h.step(&t, ref_state, None) {
                 panic!("{f}");
             }
         }

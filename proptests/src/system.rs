@@ -69,6 +69,28 @@ pub struct System {
     dir: tempfile::TempDir,
 }
 
+/// A fresh directory for one case: under `LOCKCORE_PROPTEST_DIR` if set, else on `/dev/shm`
+/// when it is a writable tmpfs (creating and deleting many small files on a disk file system
+/// dominated the run time: ext4 scans recently deleted inodes on every create), else the
+/// system temp directory.
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("lockcore-proptest-");
+        b
+    };
+    if let Some(dir) = std::env::var_os("LOCKCORE_PROPTEST_DIR") {
+        return builder.tempdir_in(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = builder.tempdir_in(shm) {
+            return Ok(d);
+        }
+    }
+    builder.tempdir()
+}
+
 fn ms_to_system_time(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -95,7 +117,7 @@ impl System {
             policy,
             nonces: Translator::default(),
             tokens: Translator::default(),
-            dir: tempfile::tempdir()?,
+            dir: scratch_dir()?,
         };
         for (i, (host, pid)) in PROCS.iter().enumerate() {
             sys.world.spawn(host, *pid);
