@@ -65,6 +65,7 @@ fn expect_flagged(row: &str, good: &Model, bad: Result<(), Violation>, property:
     }
 }
 
+/// P3: rotating the nonce while release_all still has locks to remove is flagged.
 #[test]
 fn rotate_before_cleanup_is_p3() {
     let mut m = world();
@@ -88,6 +89,7 @@ fn rotate_before_cleanup_is_p3() {
     expect_flagged("rotate-before-cleanup", &good, bad.check_invariants(), "P3");
 }
 
+/// P4: a hold taken during release_all and yanked by it is flagged.
 #[test]
 fn release_all_live_iteration_is_p4() {
     let mut m = world();
@@ -130,6 +132,7 @@ fn release_all_live_iteration_is_p4() {
     );
 }
 
+/// P4: a hold left in the registry and on disk after release_all is flagged.
 #[test]
 fn release_all_index_skip_is_p4() {
     let mut m = world();
@@ -181,6 +184,7 @@ fn dead_owner_file(m: &mut Model) {
     });
 }
 
+/// P1: the second reclaimer deleting the first one's fresh lock leaves two owners.
 #[test]
 fn naive_reclaim_is_p1() {
     let mut m = world();
@@ -203,6 +207,7 @@ fn naive_reclaim_is_p1() {
     expect_flagged("naive-reclaim", &good, bad.check_invariants(), "P1");
 }
 
+/// P1: a rename over a just-taken lock leaves two owners.
 #[test]
 fn rename_takeover_is_p1() {
     let mut m = world();
@@ -215,6 +220,7 @@ fn rename_takeover_is_p1() {
     expect_flagged("rename-takeover", &good, bad.check_invariants(), "P1");
 }
 
+/// P2: a release deleting the next owner's lock is flagged.
 #[test]
 fn unchecked_release_is_p2() {
     let mut m = world();
@@ -244,6 +250,7 @@ fn unchecked_release_is_p2() {
     expect_flagged("unchecked-release", &good, bad.check_invariants(), "P2");
 }
 
+/// P5: a revoked guard touching a newer hold is flagged.
 #[test]
 fn release_by_key_is_p5() {
     let mut m = world();
@@ -270,6 +277,7 @@ fn release_by_key_is_p5() {
     expect_flagged("release-by-key", &good, bad.check_invariants(), "P5");
 }
 
+/// P2: the old release deleting the re-acquired lock is flagged.
 #[test]
 fn registry_before_unlink_is_p2() {
     let mut m = world();
@@ -313,6 +321,7 @@ fn registry_before_unlink_is_p2() {
     );
 }
 
+/// P10: an empty file reclaimed inside its grace is flagged.
 #[test]
 fn empty_window_is_p10() {
     let mut m = world();
@@ -333,6 +342,7 @@ fn empty_window_is_p10() {
     expect_flagged("empty-window", &good, bad.check_invariants(), "P10");
 }
 
+/// P2: an EPERM owner's lock reclaimed as dead is flagged.
 #[test]
 fn eperm_is_dead_is_p2() {
     let mut m = world();
@@ -348,6 +358,7 @@ fn eperm_is_dead_is_p2() {
     expect_flagged("eperm-is-dead", &good, bad.check_invariants(), "P2");
 }
 
+/// P6: waiting on our previous iteration's lock is flagged.
 #[test]
 fn ignore_nonce_is_p6() {
     let mut m = world();
@@ -395,6 +406,7 @@ fn ignore_nonce_is_p6() {
     );
 }
 
+/// P8: reclaiming another live pid's lock by nonce mismatch is flagged.
 #[test]
 fn nonce_any_pid_is_p8() {
     let mut m = world();
@@ -409,6 +421,7 @@ fn nonce_any_pid_is_p8() {
     expect_flagged("nonce-any-pid", &good, bad.check_invariants(), "P8");
 }
 
+/// P9: the file gone while a reentrant guard is still out is flagged.
 #[test]
 fn no_reentry_count_is_p9() {
     let mut m = world();

@@ -73,6 +73,7 @@ fn legacy(pid: u32, created_at_ms: i64) -> Payload {
     }
 }
 
+/// The lock path is the session path plus `.lock`.
 #[test]
 fn lock_path_is_session_plus_lock() {
     assert_eq!(
@@ -81,6 +82,7 @@ fn lock_path_is_session_plus_lock() {
     );
 }
 
+/// P1 (owners): every process incarnation is a distinct instance with its own nonce.
 #[test]
 fn spawn_gives_a_fresh_instance_and_start_time() {
     let m = world();
@@ -90,6 +92,7 @@ fn spawn_gives_a_fresh_instance_and_start_time() {
     assert_eq!((a.epoch, a.start_time, b.start_time), (0, 1000, 1001));
 }
 
+/// P9: a fresh acquire publishes exactly our payload.
 #[test]
 fn acquire_fresh_publishes_our_payload() {
     // P9: the file exists iff the count is > 0.
@@ -111,6 +114,7 @@ fn acquire_fresh_publishes_our_payload() {
     assert!(matches!(f.origin, Origin::Lockcore { .. }));
 }
 
+/// P9, P1: reentry counts; non-reentrant reentry is busy.
 #[test]
 fn reentrant_acquire_counts_and_non_reentrant_is_busy() {
     // P9: reentry counts; P1: a non-reentrant second acquire is busy in this instance.
@@ -137,6 +141,7 @@ fn reentrant_acquire_counts_and_non_reentrant_is_busy() {
     assert_eq!(run(&mut m, Op::Release(g1.unwrap())).0, Outcome::NoGuard);
 }
 
+/// P1, P8: a live holder blocks another process.
 #[test]
 fn another_live_process_is_busy_with_the_owner() {
     // P1, P8: a live holder's matching nonce is never reclaimed by another pid.
@@ -148,6 +153,7 @@ fn another_live_process_is_busy_with_the_owner() {
     assert_eq!(owner.pid, 1);
 }
 
+/// P11: a dead owner's lock is reclaimed at once.
 #[test]
 fn dead_owner_is_reclaimed_at_once() {
     // P11: a crash leaves nothing that blocks beyond the dead-pid check.
@@ -161,6 +167,7 @@ fn dead_owner_is_reclaimed_at_once() {
     );
 }
 
+/// P11: a reused pid's old lock is reclaimed as recycled.
 #[test]
 fn reused_pid_is_recycled() {
     let mut m = world();
@@ -173,6 +180,7 @@ fn reused_pid_is_recycled() {
     );
 }
 
+/// P6: exec-restart with the same pid reclaims its predecessor's lock.
 #[test]
 fn exec_restart_reclaims_its_predecessor_by_nonce() {
     // P6: exec-restart with the same pid does not wait for stale_after.
@@ -191,6 +199,7 @@ fn exec_restart_reclaims_its_predecessor_by_nonce() {
     );
 }
 
+/// P3, P4, P5: release_all removes all, rotates after, revokes guards.
 #[test]
 fn release_all_removes_everything_then_rotates() {
     // P3, P4, P5: everything goes, the nonce rotates after, revoked guards are inert.
@@ -219,6 +228,7 @@ fn release_all_removes_everything_then_rotates() {
     assert!(m.files.contains_key(&l(1)));
 }
 
+/// P6: after an in-place restart the session is free at once.
 #[test]
 fn restart_in_place_is_release_all() {
     let mut m = world();
@@ -234,6 +244,7 @@ fn restart_in_place_is_release_all() {
     );
 }
 
+/// P2, P4: release_all leaves a lock reclaimed from it alone.
 #[test]
 fn release_all_reports_not_ours_for_a_reclaimed_lock() {
     let mut m = world();
@@ -254,6 +265,7 @@ fn release_all_reports_not_ours_for_a_reclaimed_lock() {
     assert!(m.files.contains_key(&l(1)), "the new owner's file stays");
 }
 
+/// P2: EPERM means alive.
 #[test]
 fn eperm_is_alive() {
     // P2: an EPERM owner is live.
@@ -266,6 +278,7 @@ fn eperm_is_alive() {
     ));
 }
 
+/// P7: a legacy file of our pid is live until strictly older than stale_after.
 #[test]
 fn legacy_own_pid_waits_for_stale_after() {
     // P7: legacy files keep the pid + age rules; the boundary is strict.
@@ -284,6 +297,7 @@ fn legacy_own_pid_waits_for_stale_after() {
     );
 }
 
+/// P7, P8: another host's lock (same pid) is live until too old.
 #[test]
 fn foreign_host_same_pid_is_live_until_too_old() {
     let mut m = world();
@@ -300,6 +314,7 @@ fn foreign_host_same_pid_is_live_until_too_old() {
     );
 }
 
+/// P10: a malformed file is live inside its grace, stale strictly after.
 #[test]
 fn malformed_is_live_in_grace_then_stale() {
     // P10: never reclaimed inside the grace (strictly greater).
@@ -324,6 +339,7 @@ fn malformed_is_live_in_grace_then_stale() {
     );
 }
 
+/// P7: a future createdAt ages by the file's mtime.
 #[test]
 fn future_created_at_ages_by_mtime() {
     let mut m = world();
@@ -335,6 +351,7 @@ fn future_created_at_ages_by_mtime() {
     );
 }
 
+/// P6: our own current-nonce leftover does not block us.
 #[test]
 fn nonce_matching_leftover_is_reclaimed() {
     // P6: our own current-nonce file that we do not hold does not block us.
@@ -357,6 +374,7 @@ fn nonce_matching_leftover_is_reclaimed() {
     );
 }
 
+/// P2: a release never deletes a file that is no longer ours.
 #[test]
 fn release_of_a_replaced_file_is_not_ours() {
     let mut m = world();
@@ -371,6 +389,7 @@ fn release_of_a_replaced_file_is_not_ours() {
     );
 }
 
+/// P2, P11: the sweep removes stale locks and orphaned temp files only.
 #[test]
 fn clean_stale_and_inspect() {
     let mut m = world();
@@ -433,6 +452,7 @@ fn clean_stale_and_inspect() {
     assert!(m.files.contains_key(&temp("2-young")) && m.files.contains_key(&temp("unknown")));
 }
 
+/// A dead process has no lock manager.
 #[test]
 fn operations_of_a_dead_process_have_no_instance() {
     let mut m = world();
@@ -449,6 +469,7 @@ fn operations_of_a_dead_process_have_no_instance() {
     );
 }
 
+/// The virtual clock moves only when advanced.
 #[test]
 fn advance_moves_the_clock() {
     let mut m = world();
@@ -457,6 +478,7 @@ fn advance_moves_the_clock() {
     assert_eq!(m.now_ms, t + 5);
 }
 
+/// P2: a hold whose file was replaced releases as not-ours.
 #[test]
 fn planting_over_a_held_file_displaces_the_hold() {
     let mut m = world();
