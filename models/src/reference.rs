@@ -1260,6 +1260,17 @@ impl Model {
                             ),
                         ));
                     }
+                    if let (false, Some(Verdict::Live(live))) = (own, d.verdict_then) {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, a live lock ({}) it did not own",
+                                d.seq,
+                                d.actor,
+                                live.as_str()
+                            ),
+                        ));
+                    }
                     if !own {
                         return Err(self.violation(
                             "P4",
