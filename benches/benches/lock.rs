@@ -34,17 +34,21 @@ mod real {
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 
+    /// Modest times so that `--quick` over every group stays within a few minutes on 2 cores
+    /// (in quick mode the measurement time caps each id); no plots, they cost more than the runs.
     fn config() -> Criterion {
         Criterion::default()
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
             .sample_size(20)
+            .without_plots()
     }
 
     criterion_group! {
         name = uncontended;
         config = config();
-        targets = bench_uncontended, bench_reentrant, bench_classify, bench_peer
+        // reclaim runs here, before release_all's 10,000-file churn can slow the file system.
+        targets = bench_uncontended, bench_reentrant, bench_classify, bench_peer, bench_reclaim
     }
     criterion_group! {
         name = contended;
@@ -54,7 +58,7 @@ mod real {
     criterion_group! {
         name = batch;
         config = config();
-        targets = bench_release_all, bench_reclaim
+        targets = bench_release_all
     }
 
     fn tempdir() -> tempfile::TempDir {
@@ -86,6 +90,8 @@ mod real {
 
     fn bench_uncontended(c: &mut Criterion) {
         let mut g = c.benchmark_group("uncontended");
+        // The headline ratio (lockcore over floor): more samples than the other groups.
+        g.measurement_time(Duration::from_secs(2)).sample_size(40);
         let bytes = own_payload();
 
         // The protocol's file-system steps, no logic: temp file, link, unlink temp, unlink lock.
@@ -229,7 +235,7 @@ mod real {
                 if !printed {
                     printed = true;
                     let id = format!("contended_in_process/{threads}");
-                    print_contention(&id, &managers, &session, 4000);
+                    print_contention(&id, &managers, &session, 2000);
                 }
                 b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
             });
@@ -241,7 +247,7 @@ mod real {
         let mut g = c.benchmark_group("contended_instances");
         g.throughput(Throughput::Elements(1));
         g.sample_size(10);
-        g.measurement_time(Duration::from_secs(3));
+        g.measurement_time(Duration::from_secs(2));
         for instances in [2u32, 4, 8] {
             let dir = tempdir();
             let session = dir.path().join("session.json");
@@ -254,7 +260,7 @@ mod real {
                     if !printed {
                         printed = true;
                         let id = format!("contended_instances/{instances}");
-                        print_contention(&id, &managers, &session, 2000);
+                        print_contention(&id, &managers, &session, 1000);
                     }
                     b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
                 },
@@ -267,7 +273,7 @@ mod real {
         let mut g = c.benchmark_group("release_all");
         g.sample_size(10);
         g.sampling_mode(SamplingMode::Flat);
-        g.measurement_time(Duration::from_secs(3));
+        g.measurement_time(Duration::from_secs(2));
         for n in [10usize, 100, 1000, 10_000] {
             let dir = tempdir();
             let sessions: Vec<PathBuf> = (0..n)

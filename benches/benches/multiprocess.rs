@@ -1,7 +1,7 @@
 //! `multiprocess/{2,4,8}`: N real processes contending for one lock file, driven through the
 //! `multiproc` binary of this package. Criterion gets the time per hold as the children measured
 //! it (process start-up is not counted); once per id the bench also prints the wait and handoff
-//! distribution of a fixed run of 200 rounds per process.
+//! distribution of a fixed run of 100 rounds per process.
 
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 criterion::criterion_main!(real::multiprocess);
@@ -24,9 +24,10 @@ mod real {
     criterion_group! {
         name = multiprocess;
         config = Criterion::default()
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(3))
-            .sample_size(10);
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(10)
+            .without_plots();
         targets = bench_multiprocess
     }
 
@@ -63,7 +64,7 @@ mod real {
                         "--procs".into(),
                         procs.to_string(),
                         "--rounds".into(),
-                        "200".into(),
+                        "100".into(),
                     ]);
                     print!("multiprocess/{procs}: {table}");
                 }
