@@ -1,8 +1,26 @@
-//! Oracles for P1–P12: checks over (reference-model state, trace, ghost record of who believes it
-//! holds what) that return a named [`Violation`] carrying the trace.
+//! Oracles for P1–P12: checks over (trace, ghost record of who believes it holds what, simulated
+//! files, lockcore guards' `is_held()`/`how()`, release reports) that return a named
+//! [`Violation`] carrying the trace.
+//!
+//! The centre is the [`Ghost`]: every scenario thread hands the guards it obtains to the ghost
+//! ([`Ghost::acquired`]), releases them through it ([`Ghost::release`]), and runs `release_all`
+//! through it ([`Ghost::release_all`]). Each of these checks the properties that the step can
+//! break, at the moment it happens; [`Ghost::check_quiescent`] checks the end state once every
+//! thread has finished. The ghost's own mutex is the sync shim's, so a model checker sees it; it
+//! is never taken by lockcore, so holding it while asking a guard `is_held()` cannot deadlock.
+//!
+//! Which property a violation names follows DESIGN §5: the most specific one that the observed
+//! harm shows (a nonce-mismatch reclaim of a lock whose release is running is P3 rather than
+//! plain P1, a reclaim of an empty file inside its grace is P10, …).
 
+use crate::sim::{SimEnv, SimWorld};
 use crate::trace::Trace;
+use lockcore::sync::{self, Arc, Mutex};
+use lockcore::StaleReason;
+use lockcore::{Acquired, LockError, LockGuard, LockManager, Payload, ReleaseReport, Released};
+use std::collections::BTreeSet;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// A property violation: which property, what happened, and the steps that led there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,3 +52,587 @@ impl fmt::Display for Violation {
 }
 
 impl std::error::Error for Violation {}
+
+/// Extracts the property id (`P1` … `P12`) from a violation's Display text or a panic message
+/// that contains one (`… P3 violated: …`).
+pub fn property_in(message: &str) -> Option<&str> {
+    let at = message.find(" violated:")?;
+    let head = &message[..at];
+    let start = head.rfind('P')?;
+    let id = &head[start..];
+    (id.len() >= 2 && id[1..].bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+/// The identity of an owner in P1's sense: one process instance epoch (host, pid, nonce).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OwnerId {
+    /// Host of the process.
+    pub host: String,
+    /// Pid of the process.
+    pub pid: u32,
+    /// The instance nonce the lock was taken under.
+    pub nonce: String,
+}
+
+impl OwnerId {
+    fn of(p: &Payload) -> Self {
+        OwnerId {
+            host: p.host.clone().unwrap_or_default(),
+            pid: p.pid,
+            nonce: p.nonce.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} nonce {}",
+            self.host,
+            self.pid,
+            self.nonce.get(..8).unwrap_or(&self.nonce)
+        )
+    }
+}
+
+/// Where a ghost entry is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// Its thread believes it holds the lock.
+    Live,
+    /// Its thread is releasing it right now.
+    Releasing,
+    /// Released by its thread.
+    Released,
+    /// Revoked by a `release_all` that has returned.
+    Revoked,
+    /// Its owner process crashed: nothing is checked of it any more.
+    Crashed,
+    /// Legitimately taken over by another owner (a `too-old` reclaim): no longer checked.
+    Superseded,
+}
+
+/// A handle to one ghost entry (one guard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HoldId(pub u64);
+
+struct Entry {
+    id: HoldId,
+    actor: String,
+    owner: OwnerId,
+    token: String,
+    bytes: Vec<u8>,
+    lock_path: PathBuf,
+    how: Acquired,
+    state: EntryState,
+    guard: Option<LockGuard<SimEnv>>,
+    mgr: LockManager<SimEnv>,
+}
+
+impl Entry {
+    /// The guard still says it holds (false once taken out for release).
+    fn is_held(&self) -> bool {
+        self.guard.as_ref().is_some_and(LockGuard::is_held)
+    }
+}
+
+#[derive(Default)]
+struct GhostState {
+    entries: Vec<Entry>,
+    next: u64,
+    /// Processes (host, pid) whose `release_all` is running.
+    closing: BTreeSet<(String, u32)>,
+    /// Processes whose `release_all` returned at least once, with the old nonces.
+    rotated_out: BTreeSet<OwnerId>,
+    /// Paths whose files were touched by an injected fault (P9/P2 are then not claimed of them).
+    faulted: BTreeSet<PathBuf>,
+}
+
+/// The ghost record: who believes it holds what. Shared by every thread of a scenario.
+#[derive(Clone)]
+pub struct Ghost {
+    world: SimWorld,
+    st: Arc<Mutex<GhostState>>,
+}
+
+impl fmt::Debug for Ghost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ghost")
+    }
+}
+
+fn mgr_key(m: &LockManager<SimEnv>) -> (String, u32) {
+    let id = m.identity();
+    (id.host.clone().unwrap_or_default(), id.pid)
+}
+
+impl Ghost {
+    /// An empty ghost record over `world`.
+    pub fn new(world: &SimWorld) -> Self {
+        Ghost {
+            world: world.clone(),
+            st: Arc::new(Mutex::new(GhostState::default())),
+        }
+    }
+
+    /// The world this ghost watches.
+    pub fn world(&self) -> &SimWorld {
+        &self.world
+    }
+
+    fn violation(&self, property: &'static str, message: impl Into<String>) -> Violation {
+        Violation::new(property, message, self.world.trace())
+    }
+
+    fn file_token(&self, lock_path: &Path) -> Option<Option<String>> {
+        self.world
+            .file(lock_path)
+            .map(|b| Payload::parse(&b).ok().and_then(|p| p.token))
+    }
+
+    /// Records that `actor` obtained `guard` from `mgr`, after checking the acquisition.
+    ///
+    /// **P1 exclusion**: no other owner's guard for the path still `is_held()`. The violation is
+    /// named by how the lock was taken: a `nonce-mismatch` reclaim of our own process's lock while
+    /// its `release_all` runs is **P3** (rotate-after-cleanup); a `nonce-mismatch` reclaim of a
+    /// live lock of another pid is **P8** (nonce rules); a `malformed-expired` reclaim of a live
+    /// lock is **P10** (reclaimed inside the grace); a `dead-pid` reclaim of a live owner's lock
+    /// is **P2** (owner-checked delete); anything else is **P1**. A `too-old` reclaim supersedes
+    /// the previous owner legitimately. When the earlier of the two took the lock by reclaim,
+    /// the violation is named by its reclaim (the order the threads record in does not matter).
+    pub fn acquired(
+        &self,
+        actor: &str,
+        mgr: &LockManager<SimEnv>,
+        guard: LockGuard<SimEnv>,
+    ) -> Result<HoldId, Violation> {
+        let owner = OwnerId::of(guard.payload());
+        let token = guard.payload().token.clone().unwrap_or_default();
+        let lock_path = guard.lock_path().to_path_buf();
+        let how = guard.how();
+        let mut st = sync::lock(&self.st);
+        let id = HoldId(st.next);
+        st.next += 1;
+        let mut result = Ok(id);
+        let owner_closing = st.closing.contains(&(owner.host.clone(), owner.pid));
+        for e in st.entries.iter_mut() {
+            if e.lock_path != lock_path || e.owner == owner || e.state != EntryState::Live {
+                continue;
+            }
+            if !e.is_held() {
+                continue;
+            }
+            if how == Acquired::Reclaimed(StaleReason::TooOld) {
+                e.state = EntryState::Superseded;
+                continue;
+            }
+            // The culprit is whichever of the two took the lock by reclaiming it.
+            let (culprit_how, culprit, victim) = if matches!(how, Acquired::Reclaimed(_)) {
+                (how, actor, e.actor.as_str())
+            } else {
+                (e.how, e.actor.as_str(), actor)
+            };
+            let same_process = e.owner.host == owner.host && e.owner.pid == owner.pid;
+            let victim_eperm = {
+                let (victim_host, victim_pid) = if culprit == actor {
+                    (e.owner.host.as_str(), e.owner.pid)
+                } else {
+                    (owner.host.as_str(), owner.pid)
+                };
+                self.world
+                    .process(victim_host, victim_pid)
+                    .is_some_and(|p| p.alive && p.eperm)
+            };
+            let (property, why) = match culprit_how {
+                Acquired::Reclaimed(StaleReason::NonceMismatch)
+                    if same_process && owner_closing =>
+                {
+                    ("P3", "reclaimed by nonce mismatch a lock whose release_all is still running (the nonce rotated before cleanup)")
+                }
+                Acquired::Reclaimed(StaleReason::NonceMismatch) if !same_process => (
+                    "P8",
+                    "reclaimed by nonce mismatch the live lock of another pid",
+                ),
+                Acquired::Reclaimed(StaleReason::MalformedExpired) => (
+                    "P10",
+                    "reclaimed a malformed/empty lock file inside its grace: it was a live lock being written",
+                ),
+                Acquired::Reclaimed(StaleReason::DeadPid) if victim_eperm => (
+                    "P2",
+                    "deleted as dead-pid the lock of a live owner (its probe answered EPERM)",
+                ),
+                _ => ("P1", "two owners hold the lock at once"),
+            };
+            result = Err(self.violation(
+                property,
+                format!(
+                    "{why}: {actor} acquired {} ({how:?}) as {owner} while {} ({:?}) still holds it as {}; culprit {culprit} ({culprit_how:?}), victim {victim}",
+                    lock_path.display(),
+                    e.actor,
+                    e.how,
+                    e.owner
+                ),
+            ));
+            break;
+        }
+        let bytes = guard.payload().to_bytes();
+        st.entries.push(Entry {
+            id,
+            actor: actor.to_string(),
+            owner,
+            token,
+            bytes,
+            lock_path,
+            how,
+            state: EntryState::Live,
+            guard: Some(guard),
+            mgr: mgr.clone(),
+        });
+        drop(st);
+        result
+    }
+
+    /// Releases the guard of entry `id` (its thread calls this instead of dropping it), then
+    /// checks that the release took nothing from anyone else.
+    ///
+    /// For every other entry on the same path that its thread still believes it holds and that
+    /// `is_held()`, the file must still carry that entry's token afterwards, and a sibling of the
+    /// same hold must still be held. Named: **P9** (reentrancy) when a reentrant sibling of the
+    /// released guard lost its hold or file; **P5** (inert revoked guards) when the released
+    /// guard had been revoked by `release_all`; **P2** (owner-checked delete) otherwise.
+    pub fn release(&self, id: HoldId) -> Result<Result<Released, LockError>, Violation> {
+        let (guard, revoked, lock_path, token, actor) = {
+            let mut st = sync::lock(&self.st);
+            let Some(e) = st.entries.iter_mut().find(|e| e.id == id) else {
+                return Ok(Ok(Released::Inert));
+            };
+            let Some(guard) = e.guard.take() else {
+                return Ok(Ok(Released::Inert));
+            };
+            let revoked = !guard.is_held();
+            e.state = EntryState::Releasing;
+            (
+                guard,
+                revoked,
+                e.lock_path.clone(),
+                e.token.clone(),
+                e.actor.clone(),
+            )
+        };
+        let released = guard.release();
+        let mut st = sync::lock(&self.st);
+        if let Some(e) = st.entries.iter_mut().find(|e| e.id == id) {
+            e.state = EntryState::Released;
+        }
+        let mgr_closing = st.closing.clone();
+        for e in st.entries.iter() {
+            if e.id == id || e.lock_path != lock_path || e.state != EntryState::Live {
+                continue;
+            }
+            let sibling = e.token == token;
+            let held = e.is_held();
+            if !held
+                && (mgr_closing.contains(&(e.owner.host.clone(), e.owner.pid))
+                    || e.mgr.nonce() != e.owner.nonce)
+            {
+                // Revoked by a release_all (running now, or returned): nothing to claim of it.
+                continue;
+            }
+            let file_ok = self.file_token(&lock_path) == Some(Some(e.token.clone()));
+            if held && file_ok {
+                continue;
+            }
+            if st.faulted.contains(&lock_path) {
+                continue;
+            }
+            let (property, why) = if sibling {
+                (
+                    "P9",
+                    "the release of one reentrant hold freed the lock while another hold remains",
+                )
+            } else if revoked {
+                (
+                    "P5",
+                    "dropping a guard revoked by release_all changed what a later holder owns",
+                )
+            } else {
+                ("P2", "a release deleted or revoked a lock it did not own")
+            };
+            return Err(self.violation(
+                property,
+                format!(
+                    "{why}: {actor} released {} ({released:?}); {} still believes it holds it ({:?}) as {} but is_held() = {held}, file {}",
+                    lock_path.display(),
+                    e.actor,
+                    e.how,
+                    e.owner,
+                    if file_ok { "intact" } else { "gone or replaced" }
+                ),
+            ));
+        }
+        Ok(released)
+    }
+
+    /// Runs `mgr.release_all()` and checks it.
+    ///
+    /// **P4** (complete release-all): once it returns, no guard of the old epoch still
+    /// `is_held()` and no file of the old epoch is on disk (unless reported failed); every guard
+    /// of another owner that its thread still holds keeps its file. **P3**: the reported new
+    /// nonce differs from the old one.
+    pub fn release_all(&self, mgr: &LockManager<SimEnv>) -> Result<ReleaseReport, Violation> {
+        let key = mgr_key(mgr);
+        sync::lock(&self.st).closing.insert(key.clone());
+        let report = mgr.release_all();
+        let mut st = sync::lock(&self.st);
+        st.closing.remove(&key);
+        let old = OwnerId {
+            host: key.0.clone(),
+            pid: key.1,
+            nonce: report.old_nonce.clone(),
+        };
+        st.rotated_out.insert(old.clone());
+        let failed: BTreeSet<PathBuf> = report.failed.iter().map(|(p, _)| p.clone()).collect();
+        if report.new_nonce == report.old_nonce {
+            return Err(self.violation("P3", "release_all returned without rotating the nonce"));
+        }
+        let mut violation = None;
+        for e in st.entries.iter_mut() {
+            if e.state != EntryState::Live {
+                continue;
+            }
+            let held = e.is_held();
+            let file_token = self.file_token(&e.lock_path);
+            if e.owner == old {
+                let file_left = file_token == Some(Some(e.token.clone()));
+                if (held || file_left) && !failed.contains(&e.lock_path) {
+                    violation =
+                        Some(self.violation(
+                            "P4",
+                            format!(
+                            "after release_all returned, {}'s lock {} of the old epoch is still {}",
+                            e.actor,
+                            e.lock_path.display(),
+                            if held { "held in the registry" } else { "on disk" }
+                        ),
+                        ));
+                    break;
+                }
+                e.state = EntryState::Revoked;
+            } else if held && file_token != Some(Some(e.token.clone())) {
+                violation = Some(self.violation(
+                    "P4",
+                    format!(
+                        "release_all touched a lock it had not set out to remove: {}'s lock {} ({}) is gone or replaced",
+                        e.actor,
+                        e.lock_path.display(),
+                        e.owner
+                    ),
+                ));
+                break;
+            }
+        }
+        match violation {
+            Some(v) => Err(v),
+            None => Ok(report),
+        }
+    }
+
+    /// Process `pid` on `host` crashes: the world marks it dead, and its guards stop being
+    /// checked (they are never released; their files stay for others to reclaim by dead pid).
+    pub fn crash(&self, host: &str, pid: u32) {
+        self.world.crash(host, pid);
+        let mut st = sync::lock(&self.st);
+        for e in st.entries.iter_mut() {
+            if e.owner.host == host && e.owner.pid == pid && e.state == EntryState::Live {
+                e.state = EntryState::Crashed;
+            }
+        }
+    }
+
+    /// Tells the ghost that an injected fault may have left `lock_path` inconsistent (P12 is
+    /// then checked through the typed error instead).
+    pub fn faulted(&self, lock_path: &Path) {
+        sync::lock(&self.st).faulted.insert(lock_path.to_path_buf());
+    }
+
+    /// The end state, once every scenario thread has finished.
+    ///
+    /// **P2**: every live, unrevoked guard still `is_held()` and its file carries its token.
+    /// **P9**: a reentrant sibling lost its hold → P9; every `.lock` file written by a live
+    /// process of the scenario is held by someone (file exists iff hold count > 0); a file of a
+    /// rotated-out epoch left behind is **P4**. **P11**: no temp files (`.lktmp`) left behind.
+    pub fn check_quiescent(&self) -> Result<(), Violation> {
+        let st = sync::lock(&self.st);
+        for e in st.entries.iter() {
+            if e.state != EntryState::Live || st.faulted.contains(&e.lock_path) {
+                continue;
+            }
+            let held = e.is_held();
+            let file_ok = self.file_token(&e.lock_path) == Some(Some(e.token.clone()));
+            if held && file_ok {
+                continue;
+            }
+            let released_sibling = st
+                .entries
+                .iter()
+                .any(|o| o.id != e.id && o.token == e.token && o.state == EntryState::Released);
+            let property = if released_sibling { "P9" } else { "P2" };
+            return Err(self.violation(
+                property,
+                format!(
+                    "at the end, {} still believes it holds {} ({:?}) as {} but is_held() = {held}, file {}",
+                    e.actor,
+                    e.lock_path.display(),
+                    e.how,
+                    e.owner,
+                    if file_ok { "intact" } else { "gone or replaced" }
+                ),
+            ));
+        }
+        for (path, file) in self.world.files() {
+            let name = path.to_string_lossy().into_owned();
+            if name.ends_with(".lktmp") && st.faulted.is_empty() {
+                return Err(
+                    self.violation("P11", format!("temp file {} left behind", path.display()))
+                );
+            }
+            if !name.ends_with(".lock") || st.faulted.contains(&path) {
+                continue;
+            }
+            let Ok(p) = Payload::parse(&file.bytes) else {
+                continue;
+            };
+            let Some(token) = p.token.as_deref() else {
+                continue;
+            };
+            let alive = self
+                .world
+                .process(p.host.as_deref().unwrap_or_default(), p.pid)
+                .is_some_and(|q| q.alive);
+            if !alive {
+                continue;
+            }
+            let holder = st
+                .entries
+                .iter()
+                .find(|e| e.token == token && e.state == EntryState::Live && e.is_held());
+            if holder.is_none() {
+                let owner = OwnerId::of(&p);
+                let ours = st.entries.iter().any(|e| e.token == token);
+                if !ours {
+                    // Written by someone outside the ghost's view (a planted file).
+                    continue;
+                }
+                let (property, why) = if st.rotated_out.contains(&owner) {
+                    (
+                        "P4",
+                        "a lock file of an epoch that release_all closed is still on disk",
+                    )
+                } else {
+                    ("P9", "a lock file is on disk but nobody holds it")
+                };
+                return Err(
+                    self.violation(property, format!("{why}: {} ({owner})", path.display()))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases every guard the ghost still keeps (without checks), so a model ends with no live
+    /// shim objects besides the world.
+    pub fn finish(&self) {
+        let guards: Vec<LockGuard<SimEnv>> = {
+            let mut st = sync::lock(&self.st);
+            st.entries
+                .iter_mut()
+                .filter_map(|e| e.guard.take())
+                .collect()
+        };
+        drop(guards);
+    }
+
+    /// Bytes the entry's guard wrote (for tests).
+    pub fn bytes_of(&self, id: HoldId) -> Option<Vec<u8>> {
+        sync::lock(&self.st)
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.bytes.clone())
+    }
+
+    /// The state of an entry.
+    pub fn state_of(&self, id: HoldId) -> Option<EntryState> {
+        sync::lock(&self.st)
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.state)
+    }
+}
+
+/// **P6 no 30-minute block**: after an in-place or crash restart with the same pid, the next
+/// acquire of a previously held session succeeds at once. `result` is that acquisition (one
+/// `try_acquire`, in model time).
+pub fn check_no_block<T>(
+    world: &SimWorld,
+    session: &Path,
+    result: &Result<T, LockError>,
+) -> Result<(), Violation> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Violation::new(
+            "P6",
+            format!(
+                "after a restart with the same pid, acquiring {} did not succeed at once: {e}",
+                session.display()
+            ),
+            world.trace(),
+        )),
+    }
+}
+
+/// **P12 I/O faults**: after a fault was injected, the operation's outcome is typed (an
+/// `LockError::Io`, or success when the fault hit a step whose failure is tolerated) and the
+/// registry is consistent with the guards: every path the manager lists as held belongs to a
+/// guard in `guards` that `is_held()`, and no guard that `is_held()` is missing from it.
+pub fn check_registry_consistent(
+    world: &SimWorld,
+    mgr: &LockManager<SimEnv>,
+    guards: &[&LockGuard<SimEnv>],
+) -> Result<(), Violation> {
+    let held: BTreeSet<PathBuf> = mgr.held().into_iter().map(|(p, _)| p).collect();
+    let live: BTreeSet<PathBuf> = guards
+        .iter()
+        .filter(|g| g.is_held())
+        .map(|g| g.lock_path().to_path_buf())
+        .collect();
+    if held != live {
+        return Err(Violation::new(
+            "P12",
+            format!("registry {held:?} disagrees with the live guards {live:?}"),
+            world.trace(),
+        ));
+    }
+    Ok(())
+}
+
+/// **P12**: an operation that met an injected fault failed with a typed `Io` error (never a
+/// panic, never `Busy`, never success by pretending).
+pub fn check_typed_io<T>(world: &SimWorld, result: &Result<T, LockError>) -> Result<(), Violation> {
+    match result {
+        Err(LockError::Io { .. }) => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Violation::new(
+            "P12",
+            format!("an injected I/O fault surfaced as {e:?}, not as LockError::Io"),
+            world.trace(),
+        )),
+    }
+}
+
+/// Shared ownership helper for scenario code: an `Arc` of the shim.
+pub fn shared<T>(t: T) -> Arc<T> {
+    Arc::new(t)
+}

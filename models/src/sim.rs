@@ -109,6 +109,8 @@ pub struct FaultRule {
     pub path_contains: Option<String>,
     /// Fire on the nth match only.
     pub nth: Option<u64>,
+    /// Only operations for which this predicate holds (any if `None`).
+    pub predicate: Option<fn(SimOp, &Path) -> bool>,
     /// What to inject.
     pub kind: FaultKind,
     seen: u64,
@@ -121,9 +123,15 @@ impl FaultRule {
             op,
             path_contains: None,
             nth: None,
+            predicate: None,
             kind,
             seen: 0,
         }
+    }
+    /// Restrict to operations for which `f(op, path)` holds.
+    pub fn when(mut self, f: fn(SimOp, &Path) -> bool) -> Self {
+        self.predicate = Some(f);
+        self
     }
     /// Restrict to paths containing `s`.
     pub fn on_path(mut self, s: &str) -> Self {
@@ -143,6 +151,9 @@ impl FaultRule {
             if !path.to_string_lossy().contains(s.as_str()) {
                 return false;
             }
+        }
+        if self.predicate.is_some_and(|f| !f(op, path)) {
+            return false;
         }
         self.seen += 1;
         self.nth.is_none_or(|n| n == self.seen)

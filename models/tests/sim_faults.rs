@@ -1,0 +1,256 @@
+//! P12 I/O faults: an error injected at each file step of acquire (fresh and reclaiming),
+//! release and release_all yields a typed `LockError::Io` (or a `failed` entry in the release
+//! report) and a consistent registry, and the next acquire after the fault clears succeeds at
+//! once. Each case prints the trace when it fails.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+use lockcore::{LockError, LockGuard, LockManager, Payload, Policy};
+use models::oracle::{check_registry_consistent, check_typed_io, Violation};
+use models::sim::{FaultKind, FaultRule, SimEnv, SimWorld};
+use std::path::{Path, PathBuf};
+
+const KINDS: [FaultKind; 4] = [
+    FaultKind::Eio,
+    FaultKind::Enospc,
+    FaultKind::Eacces,
+    FaultKind::ShortWrite,
+];
+
+fn s(i: usize) -> PathBuf {
+    PathBuf::from(format!("/s/s{i}.jsonl"))
+}
+
+fn lock(i: usize) -> PathBuf {
+    PathBuf::from(format!("/s/s{i}.jsonl.lock"))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    AcquireFresh,
+    AcquireReclaim,
+    Release,
+    ReleaseReentrant,
+    ReleaseAll,
+}
+
+struct Setup {
+    world: SimWorld,
+    m: LockManager<SimEnv>,
+    guards: Vec<LockGuard<SimEnv>>,
+}
+
+fn setup(op: Op) -> Setup {
+    let world = SimWorld::new(11);
+    world.spawn("h", 1);
+    let m = LockManager::new(world.env("h", 1), Policy::default());
+    let mut guards = Vec::new();
+    match op {
+        Op::AcquireFresh => {}
+        Op::AcquireReclaim => {
+            world.spawn("h", 9);
+            world.crash("h", 9);
+            let p = Payload {
+                pid: 9,
+                nonce: Some("n9".into()),
+                created_at_ms: world.now_wall_ms(),
+                starttime: None,
+                host: Some("h".into()),
+                token: Some("t9".into()),
+            };
+            world.plant(&lock(1), &p.to_bytes(), world.now_wall_ms());
+        }
+        Op::Release => guards.push(m.try_acquire(&s(1)).expect("setup")),
+        Op::ReleaseReentrant => {
+            guards.push(m.try_acquire(&s(1)).expect("setup"));
+            guards.push(m.try_acquire(&s(1)).expect("setup reentry"));
+        }
+        Op::ReleaseAll => {
+            guards.push(m.try_acquire(&s(1)).expect("setup"));
+            guards.push(m.try_acquire(&s(2)).expect("setup"));
+        }
+    }
+    Setup { world, m, guards }
+}
+
+/// Runs the operation; returns a violation if its outcome is not typed or leaves the registry
+/// inconsistent with the guards.
+fn run(op: Op, st: &mut Setup) -> Result<(), Violation> {
+    let world = &st.world;
+    match op {
+        Op::AcquireFresh | Op::AcquireReclaim => {
+            let r = st.m.try_acquire(&s(1));
+            check_typed_io(world, &r)?;
+            match r {
+                Ok(g) => {
+                    let on_disk = world
+                        .file(&lock(1))
+                        .and_then(|b| Payload::parse(&b).ok())
+                        .and_then(|p| p.token);
+                    if on_disk != g.payload().token {
+                        return Err(Violation::new(
+                            "P12",
+                            "acquire succeeded but the file is not the guard's",
+                            world.trace(),
+                        ));
+                    }
+                    st.guards.push(g);
+                }
+                Err(LockError::Io { .. }) => {}
+                Err(e) => {
+                    return Err(Violation::new("P12", format!("{e:?}"), world.trace()));
+                }
+            }
+        }
+        Op::Release | Op::ReleaseReentrant => {
+            let g = st.guards.pop().expect("a guard");
+            let r = g.release();
+            check_typed_io(world, &r)?;
+        }
+        Op::ReleaseAll => {
+            let old = st.m.nonce();
+            let report = st.m.release_all();
+            if report.new_nonce == old || st.m.nonce() == old {
+                return Err(Violation::new("P3", "nonce not rotated", world.trace()));
+            }
+            let accounted = report.released.len() + report.not_ours.len() + report.failed.len();
+            if accounted != 2 {
+                return Err(Violation::new(
+                    "P4",
+                    format!("release_all accounted for {accounted} of 2 locks: {report:?}"),
+                    world.trace(),
+                ));
+            }
+            for (path, e) in &report.failed {
+                if !matches!(e, LockError::Io { .. }) {
+                    return Err(Violation::new(
+                        "P12",
+                        format!("failed entry for {} is not typed Io: {e:?}", path.display()),
+                        world.trace(),
+                    ));
+                }
+            }
+            for i in [1, 2] {
+                let failed = report.failed.iter().any(|(p, _)| *p == lock(i));
+                if world.file(&lock(i)).is_some() && !failed {
+                    return Err(Violation::new(
+                        "P4",
+                        format!("{} left on disk but not reported failed", lock(i).display()),
+                        world.trace(),
+                    ));
+                }
+            }
+            if st.guards.iter().any(LockGuard::is_held) {
+                return Err(Violation::new(
+                    "P4",
+                    "a guard is still held after release_all",
+                    world.trace(),
+                ));
+            }
+        }
+    }
+    let refs: Vec<&LockGuard<SimEnv>> = st.guards.iter().collect();
+    check_registry_consistent(world, &st.m, &refs)
+}
+
+/// Fault cleared: the session must be acquirable again at once (nothing stuck), for the
+/// operations that leave it free.
+fn recover(op: Op, st: &mut Setup) -> Result<(), Violation> {
+    st.world.clear_faults();
+    let still_held = st.guards.iter().any(LockGuard::is_held);
+    if still_held {
+        return Ok(());
+    }
+    match st.m.try_acquire(&s(1)) {
+        Ok(g) => {
+            drop(g);
+            Ok(())
+        }
+        Err(e) => Err(Violation::new(
+            "P12",
+            format!("{op:?}: after the fault cleared, acquire failed: {e}"),
+            st.world.trace(),
+        )),
+    }
+}
+
+/// The file steps an operation takes without faults (each a fault point).
+fn steps(op: Op) -> usize {
+    let mut st = setup(op);
+    let before = st.world.trace().events.len();
+    run(op, &mut st).unwrap_or_else(|v| panic!("{v}"));
+    st.world.trace().events[before..]
+        .iter()
+        .filter(|e| e.op != "unlock-dir")
+        .count()
+}
+
+fn sweep(op: Op) {
+    let n = steps(op);
+    assert!(n >= 2, "{op:?} takes {n} steps");
+    let mut cases = 0;
+    for k in 1..=n as u64 {
+        for kind in KINDS {
+            let mut st = setup(op);
+            st.world.inject(FaultRule::new(None, kind).nth(k));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(op, &mut st).and_then(|()| recover(op, &mut st))
+            }));
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(v)) => panic!("{op:?}, {kind:?} at step {k}: {v}"),
+                Err(_) => panic!(
+                    "P12 violated: {op:?}, {kind:?} at step {k} panicked\n{}",
+                    st.world.trace()
+                ),
+            }
+            cases += 1;
+        }
+    }
+    println!(
+        "{op:?}: {n} fault points x {} kinds = {cases} cases",
+        KINDS.len()
+    );
+}
+
+#[test]
+fn fault_at_each_step_of_a_fresh_acquire() {
+    sweep(Op::AcquireFresh);
+}
+
+#[test]
+fn fault_at_each_step_of_a_reclaiming_acquire() {
+    sweep(Op::AcquireReclaim);
+}
+
+#[test]
+fn fault_at_each_step_of_a_release() {
+    sweep(Op::Release);
+}
+
+#[test]
+fn fault_at_each_step_of_a_reentrant_release() {
+    // The inner release of a reentrant hold touches no file: nothing to fault, and it must not
+    // fail.
+    let mut st = setup(Op::ReleaseReentrant);
+    st.world.inject(FaultRule::new(None, FaultKind::Eio));
+    run(Op::ReleaseReentrant, &mut st).unwrap_or_else(|v| panic!("{v}"));
+    assert!(st.guards[0].is_held());
+}
+
+#[test]
+fn fault_at_each_step_of_release_all() {
+    sweep(Op::ReleaseAll);
+}
+
+#[test]
+fn a_persistent_fault_is_typed_every_time() {
+    let world = SimWorld::new(2);
+    world.spawn("h", 1);
+    let m = LockManager::new(world.env("h", 1), Policy::default());
+    world.inject(FaultRule::new(None, FaultKind::Eio));
+    for _ in 0..3 {
+        let r = m.try_acquire(Path::new("/s/s1.jsonl"));
+        assert!(matches!(r, Err(LockError::Io { .. })), "{}", world.trace());
+    }
+    assert!(m.held().is_empty());
+}
