@@ -386,10 +386,12 @@ pub fn narrow_cargo_mutants(step: &Step, earlier: &[Outcomes]) -> Option<Step> {
         return Some(step.clone());
     }
     let mut pending: Vec<String> = Vec::new();
-    let mut names: BTreeSet<&str> = BTreeSet::new();
-    for run in earlier {
-        names.extend(run.mutants.keys().map(String::as_str));
-    }
+    // The first run that tested anything defines the mutants (see `mutants_out::merge`).
+    let names: Vec<&str> = earlier
+        .iter()
+        .find(|r| !r.mutants.is_empty())
+        .map(|r| r.mutants.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     for name in names {
         let caught_or_unviable = earlier.iter().any(|r| {
             matches!(

@@ -180,7 +180,14 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             } => {
                 let earlier: Vec<mutants_out::Outcomes> = outcomes
                     .iter()
-                    .filter_map(|o| o.outcomes.as_ref().and_then(|r| r.as_ref().ok()).cloned())
+                    .filter_map(|o| o.outcomes.as_ref().and_then(|r| r.as_ref().ok()))
+                    // A run whose baseline failed tested nothing: it narrows nothing.
+                    .filter(|o| {
+                        o.baseline
+                            .as_ref()
+                            .is_none_or(|b| *b == mutants_out::Outcome::Success)
+                    })
+                    .cloned()
                     .collect();
                 gate::narrow_cargo_mutants(step, &earlier)
             }
@@ -201,6 +208,13 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             continue;
         };
         let step = &step;
+        if let Kind::CargoMutants { out, .. } = &step.kind {
+            // cargo-mutants wants its --output directory to exist, and an outcomes.json of an
+            // earlier gate run must not pass for this one's.
+            let dir = root.join(out);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::remove_file(dir.join("mutants.out").join("outcomes.json"));
+        }
         let (exit, seconds) = runner::run(step, &root, &log, opts.verbose, &stop);
         let log_text = std::fs::read(&log)
             .map(|b| gate::strip_ansi(&String::from_utf8_lossy(&b)))

@@ -136,10 +136,18 @@ pub struct Merged {
     pub timeouts: Vec<String>,
 }
 
+///
+/// The mutants counted are those of the first run that tested any: the follow-up runs only
+/// retest what it did not catch, and cargo-mutants 27 lets some mutants (struct-field deletions)
+/// through a `--re` filter, which must not add mutants of other shards.
 pub fn merge(runs: &[Outcomes]) -> Merged {
+    let universe = runs.iter().find(|r| !r.mutants.is_empty());
     let mut best: BTreeMap<&str, u8> = BTreeMap::new();
     for run in runs {
         for (name, o) in &run.mutants {
+            if universe.is_some_and(|u| !u.mutants.contains_key(name)) {
+                continue;
+            }
             // Rank: caught 4 > timeout 3 > missed 2 > unviable/other 1.
             let rank = match o {
                 Outcome::CaughtMutant => 4,
@@ -230,6 +238,24 @@ mod tests {
             }
         );
         assert_eq!(m.missed, vec!["m2"]);
+    }
+
+    #[test]
+    fn follow_ups_cannot_add_mutants() {
+        let mut first = Outcomes::default();
+        first.mutants.insert("m1".into(), Outcome::MissedMutant);
+        let mut loom = Outcomes::default();
+        loom.mutants.insert("m1".into(), Outcome::CaughtMutant);
+        loom.mutants.insert("stray".into(), Outcome::MissedMutant);
+        let m = merge(&[Outcomes::default(), first, loom]);
+        assert_eq!(
+            m.counts,
+            Counts {
+                caught: 1,
+                ..Counts::default()
+            }
+        );
+        assert!(m.missed.is_empty());
     }
 
     #[test]
