@@ -9,8 +9,8 @@ Runs every verification layer of the workspace within a budget and writes
 target/gate/report.json and target/gate/report.md. Exit 0 only if every step passes, every
 catalogue mutant is caught by at least one layer and the proptest coverage is complete.
 
-  --quick                    pull-request budget: small PROPTEST_CASES and
-                             LOCKCORE_SHUTTLE_ITERATIONS (target: < 3 min warm on 2 cores)
+  --quick                    pull-request budget: PROPTEST_CASES=256 (full: 2048) and
+                             LOCKCORE_SHUTTLE_ITERATIONS=100 (target: < 3 min warm on 2 cores)
   --mutants                  also run cargo-mutants over lockcore (default features, then
                              --features loom, then --features shuttle); installs it if missing
   --mutants-shard K/N        cargo-mutants: only shard K of N (0-based), for parallel CI jobs
