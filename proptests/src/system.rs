@@ -359,9 +359,14 @@ impl System {
     pub fn files(&self) -> Result<BTreeMap<PathBuf, Content>, String> {
         let mut out = BTreeMap::new();
         let entries = std::fs::read_dir(self.dir.path()).map_err(|e| e.to_string())?;
+        let mut buf = Vec::with_capacity(512);
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            buf.clear();
+            std::fs::File::open(&path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf))
+                .map_err(|e| e.to_string())?;
+            let bytes = buf.clone();
             let content = match Payload::parse(&bytes) {
                 Ok(p) => Content::Payload(self.to_model_payload(&p)),
                 Err(_) => Content::Malformed(bytes),
