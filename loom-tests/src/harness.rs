@@ -115,9 +115,9 @@ pub fn loom_model(
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = preemption_bound;
     builder.max_branches = 100_000;
-    reset_executions();
+    let before = executions();
     builder.check(move || model_body(|| scenario(&cfg)));
-    executions()
+    executions() - before
 }
 
 /// Runs `scenario` under shuttle's PCT scheduler with a fixed seed: `iterations` schedules of
@@ -155,7 +155,37 @@ pub fn shuttle_run<S: shuttle::scheduler::Scheduler + 'static>(
     scenario: crate::scenarios::Scenario,
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
-    reset_executions();
+    let before = executions();
     shuttle::Runner::new(scheduler, config).run(move || model_body(|| scenario(&cfg)));
-    executions()
+    executions() - before
+}
+
+/// A loom mutant twin: explores the mutant's scenario (see
+/// [`crate::scenarios::scenario_for`]) with `cfg` (whose `mutant` is set here) within
+/// `preemption_bound`, and asserts that loom finds a violation of the expected property.
+#[cfg(feature = "loom")]
+pub fn loom_twin(
+    test: &str,
+    mutant: Mutant,
+    preemption_bound: Option<usize>,
+    mut cfg: crate::scenarios::Cfg,
+) {
+    let (_, scenario, expected) = crate::scenarios::scenario_for(mutant);
+    cfg.mutant = Some(mutant);
+    expect_caught("loom", test, mutant, expected, move || {
+        loom_model(preemption_bound, scenario, cfg);
+    });
+}
+
+/// A shuttle mutant twin: runs the mutant's scenario at shuttle size under PCT (seed, depth 3)
+/// and then, if PCT did not fail it, under the random scheduler (same seed), and asserts that a
+/// violation of the expected property is found.
+#[cfg(feature = "shuttle")]
+pub fn shuttle_twin(test: &str, mutant: Mutant, seed: u64, schedules: usize) {
+    let (_, scenario, expected) = crate::scenarios::scenario_for(mutant);
+    let cfg = crate::scenarios::Cfg::shuttle(Some(mutant));
+    expect_caught("shuttle", test, mutant, expected, move || {
+        shuttle_pct(seed, 3, schedules, scenario, cfg);
+        shuttle_random(seed, schedules, scenario, cfg);
+    });
 }

@@ -368,9 +368,14 @@ pub fn m5_release_all_vs_other(cfg: &Cfg) -> Result<(), Violation> {
     }
     for k in 0..cfg.scale {
         let (ghost, m, tries, i) = (ghost.clone(), m.clone(), cfg.tries, held + 1 + k);
+        let releases = cfg.extra || k > 0;
         hs.push(spawn(move || {
+            // Arrive late: under loom a first yield lets release_all run ahead.
+            thread::yield_now();
             if let Some(id) = take(&ghost, "other", &m, i, true, tries)? {
-                release(&ghost, "other", id)?;
+                if releases {
+                    release(&ghost, "other", id)?;
+                }
             }
             Ok(())
         }));
