@@ -204,6 +204,23 @@ pub enum Transition {
         /// Mtime age.
         mtime_age_ms: i64,
     },
+    /// Another writer replaces an existing lock file (a new file renamed over it).
+    Replace {
+        /// Session index.
+        session: usize,
+        /// The new payload.
+        spec: PayloadSpec,
+        /// Mtime age.
+        mtime_age_ms: i64,
+    },
+    /// Copy an existing lock file, bytes and all (token included), to another session's free
+    /// lock path: the same acquisition seen under a second name.
+    Copy {
+        /// Source session.
+        from: usize,
+        /// Target session.
+        to: usize,
+    },
     /// Plant a publish temp file (its publisher may be dead, alive, or unreadable).
     PlantTemp {
         /// Session index.
@@ -326,6 +343,38 @@ pub fn resolve(m: &Model, t: &Transition) -> (Op, Vec<&'static str>) {
                     mtime_ms: now - mtime_age_ms,
                 },
                 labels,
+            )
+        }
+        Transition::Replace {
+            session: s,
+            spec,
+            mtime_age_ms,
+        } => {
+            let (payload, _) = resolve_payload(m, spec);
+            (
+                Op::Plant {
+                    path: lock_of(*s),
+                    content: Content::Payload(payload),
+                    mtime_ms: now - mtime_age_ms,
+                },
+                vec!["replace-file"],
+            )
+        }
+        Transition::Copy { from, to } => {
+            let source = m.files.get(&lock_of(*from));
+            let label = match source.map(|f| &f.origin) {
+                Some(models::reference::Origin::Lockcore { .. }) => "copy-lockcore-file",
+                _ => "copy-planted-file",
+            };
+            (
+                Op::Plant {
+                    path: lock_of(*to),
+                    content: source
+                        .map(|f| f.content.clone())
+                        .unwrap_or(Content::Malformed(Vec::new())),
+                    mtime_ms: now,
+                },
+                vec![label],
             )
         }
         Transition::PlantMalformed {
@@ -650,6 +699,31 @@ impl ReferenceStateMachine for LockMachine {
         if !taken.is_empty() {
             options.push((
                 2,
+                (
+                    proptest::sample::select(taken.clone()),
+                    payload_spec(),
+                    mtime_age(),
+                )
+                    .prop_map(|(session, spec, mtime_age_ms)| Transition::Replace {
+                        session,
+                        spec,
+                        mtime_age_ms,
+                    })
+                    .boxed(),
+            ));
+            if !free.is_empty() {
+                options.push((
+                    3,
+                    (
+                        proptest::sample::select(taken.clone()),
+                        proptest::sample::select(free.clone()),
+                    )
+                        .prop_map(|(from, to)| Transition::Copy { from, to })
+                        .boxed(),
+                ));
+            }
+            options.push((
+                2,
                 (proptest::sample::select(taken), mtime_age())
                     .prop_map(|(session, age_ms)| Transition::AgeMtime { session, age_ms })
                     .boxed(),
@@ -674,7 +748,12 @@ impl ReferenceStateMachine for LockMachine {
             | Transition::PlantMalformed { session, .. } => {
                 !m.files.contains_key(&lock_of(*session))
             }
-            Transition::AgeMtime { session, .. } => m.files.contains_key(&lock_of(*session)),
+            Transition::AgeMtime { session, .. } | Transition::Replace { session, .. } => {
+                m.files.contains_key(&lock_of(*session))
+            }
+            Transition::Copy { from, to } => {
+                m.files.contains_key(&lock_of(*from)) && !m.files.contains_key(&lock_of(*to))
+            }
             Transition::SetEperm(..) | Transition::PlantTemp { .. } | Transition::Advance(_) => {
                 true
             }

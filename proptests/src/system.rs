@@ -293,11 +293,16 @@ impl System {
                     Content::Payload(p) => self.to_real_payload(p).to_bytes(),
                     Content::Malformed(b) => b.clone(),
                 };
+                // Written aside and renamed into place: a replaced file is a new file (new
+                // inode), as another writer's would be.
                 let real = self.real_path(path);
-                let mut f = std::fs::File::create(&real).map_err(|e| e.to_string())?;
+                let aside = self.dir.path().join("planting.tmp");
+                let mut f = std::fs::File::create(&aside).map_err(|e| e.to_string())?;
                 f.write_all(&bytes).map_err(|e| e.to_string())?;
                 f.set_modified(ms_to_system_time(*mtime_ms))
                     .map_err(|e| e.to_string())?;
+                drop(f);
+                std::fs::rename(&aside, &real).map_err(|e| e.to_string())?;
                 Ok(Outcome::Done)
             }
             Op::SetMtime(path, mtime_ms) => {
