@@ -29,7 +29,7 @@ mod real {
     use lockcore_benches::{analyse, contend, dead_pid, instance, payload_bytes};
     use std::fs::{self, File, OpenOptions};
     use std::hint::black_box;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
@@ -88,41 +88,119 @@ mod real {
             .expect("floor: exclusive create")
     }
 
+    /// The protocol's file-system steps, no logic: temp file, link, unlink temp, unlink lock.
+    fn floor_once(tmp: &Path, lock: &Path, bytes: &[u8]) {
+        let mut f = create_new(tmp);
+        f.write_all(bytes).expect("floor: write");
+        drop(f);
+        fs::hard_link(tmp, lock).expect("floor: link");
+        fs::remove_file(tmp).expect("floor: unlink temp");
+        fs::remove_file(lock).expect("floor: unlink lock");
+    }
+
+    /// The historic TypeScript sequence: exclusive create, write, close, unlink.
+    fn floor_excl_once(lock: &Path, bytes: &[u8]) {
+        let mut f = create_new(lock);
+        f.write_all(bytes).expect("floor_excl: write");
+        drop(f);
+        fs::remove_file(lock).expect("floor_excl: unlink");
+    }
+
+    /// The floor plus the checked release lockcore does (directory `flock`, read back, compare,
+    /// unlink, close): every system call of an uncontended acquire + release, still no logic.
+    /// Used only in the interleaved comparison, to split lockcore's cost over the floor.
+    fn floor_checked_once(dir: &Path, tmp: &Path, lock: &Path, bytes: &[u8]) {
+        let mut f = create_new(tmp);
+        f.write_all(bytes).expect("floor: write");
+        drop(f);
+        fs::hard_link(tmp, lock).expect("floor: link");
+        fs::remove_file(tmp).expect("floor: unlink temp");
+        let d = File::open(dir).expect("open dir");
+        d.lock().expect("flock dir");
+        let mut back = Vec::new();
+        File::open(lock)
+            .and_then(|f| f.take(4097).read_to_end(&mut back))
+            .expect("read back");
+        assert_eq!(back, bytes, "read back what was written");
+        fs::remove_file(lock).expect("floor: unlink lock");
+        drop(d);
+    }
+
+    /// Median per-op time of each variant over interleaved blocks (rotating the order every
+    /// block), so that every variant sees the same machine load: the ratio stays meaningful on a
+    /// busy machine where sequential criterion runs drift.
+    fn interleaved(variants: &mut [(&str, &mut dyn FnMut())], blocks: usize, per_block: u32) {
+        let k = variants.len();
+        let mut times = vec![Vec::with_capacity(blocks); k];
+        for block in 0..blocks {
+            for j in 0..k {
+                let v = (block + j) % k;
+                let t0 = Instant::now();
+                for _ in 0..per_block {
+                    (variants[v].1)();
+                }
+                times[v].push(t0.elapsed() / per_block);
+            }
+        }
+        let medians: Vec<Duration> = times
+            .into_iter()
+            .map(|t| lockcore_benches::stats::Summary::of(t).p50)
+            .collect();
+        let base = medians[0].as_secs_f64().max(1e-12);
+        let parts: Vec<String> = variants
+            .iter()
+            .zip(&medians)
+            .map(|((name, _), m)| format!("{name} {} ({:.2}x)", Human(*m), m.as_secs_f64() / base))
+            .collect();
+        println!(
+            "uncontended interleaved ({blocks} blocks of {per_block}, median per op, x {}): {}",
+            variants[0].0,
+            parts.join(", ")
+        );
+    }
+
     fn bench_uncontended(c: &mut Criterion) {
         let mut g = c.benchmark_group("uncontended");
         // The headline ratio (lockcore over floor): more samples than the other groups.
         g.measurement_time(Duration::from_secs(2)).sample_size(40);
         let bytes = own_payload();
-
-        // The protocol's file-system steps, no logic: temp file, link, unlink temp, unlink lock.
+        // One directory for every variant: ext4 allocates a new file's inode near its
+        // directory's, and that allocation (skipping recently deleted inodes) is most of the
+        // cost, so variants in different directories would not be comparable.
         let dir = tempdir();
         let tmp = dir.path().join(".session.json.lock.tmp");
         let lock = dir.path().join("session.json.lock");
-        g.bench_function("floor", |b| {
-            b.iter(|| {
-                let mut f = create_new(&tmp);
-                f.write_all(&bytes).expect("floor: write");
-                drop(f);
-                fs::hard_link(&tmp, &lock).expect("floor: link");
-                fs::remove_file(&tmp).expect("floor: unlink temp");
-                fs::remove_file(&lock).expect("floor: unlink lock");
-            })
-        });
-
-        // The historic TypeScript sequence: exclusive create, write, close, unlink.
-        g.bench_function("floor_excl", |b| {
-            b.iter(|| {
-                let mut f = create_new(&lock);
-                f.write_all(&bytes).expect("floor_excl: write");
-                drop(f);
-                fs::remove_file(&lock).expect("floor_excl: unlink");
-            })
-        });
-
-        let dir = tempdir();
         let session = dir.path().join("session.json");
         let mgr = os_manager();
+
+        g.bench_function("floor", |b| b.iter(|| floor_once(&tmp, &lock, &bytes)));
+        g.bench_function("floor_excl", |b| b.iter(|| floor_excl_once(&lock, &bytes)));
+        let mut printed = false;
         g.bench_function("lockcore", |b| {
+            if !printed {
+                printed = true;
+                let fd = dir.path();
+                let mut unique = 0u64;
+                interleaved(
+                    &mut [
+                        ("floor", &mut || floor_once(&tmp, &lock, &bytes)),
+                        ("floor_excl", &mut || floor_excl_once(&lock, &bytes)),
+                        ("floor+checked release", &mut || {
+                            floor_checked_once(fd, &tmp, &lock, &bytes)
+                        }),
+                        ("... + unique temp names", &mut || {
+                            unique += 1;
+                            let tmp = fd.join(format!(".session.json.lock.{unique:016x}.lktmp"));
+                            floor_checked_once(fd, &tmp, &lock, &bytes)
+                        }),
+                        ("lockcore", &mut || {
+                            drop(mgr.try_acquire(&session).expect("try_acquire"))
+                        }),
+                    ],
+                    100,
+                    10,
+                );
+            }
             b.iter(|| {
                 let guard = mgr.try_acquire(&session).expect("uncontended try_acquire");
                 drop(black_box(guard));
