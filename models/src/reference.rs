@@ -224,6 +224,9 @@ pub struct Deletion {
     /// The live, not displaced hold whose file it was, if any: (process, hold id, in a
     /// `release_all` in progress).
     pub live_owner: Option<(ProcKey, u64, bool)>,
+    /// For a release: the file was byte for byte the payload of the hold being released (even
+    /// if that hold had been displaced and the very same bytes were put back since).
+    pub own_payload: bool,
 }
 
 /// Who a busy lock belongs to.
@@ -669,6 +672,16 @@ impl Model {
         let file = self.files.get(path)?.clone();
         let verdict_then = self.verdict(actor, path, &file);
         let live_owner = self.live_owner_of(path, &file.content);
+        let own_payload = match &cause {
+            Cause::Release { hold, .. } | Cause::ReleaseAll { hold } => {
+                self.instance(actor).is_some_and(|inst| {
+                    inst.holds.values().chain(inst.releasing.values()).any(|h| {
+                        h.id == *hold && file.content == Content::Payload(h.payload.clone())
+                    })
+                })
+            }
+            _ => false,
+        };
         self.files.remove(path);
         let judged_stale = verdict_then.is_some_and(Verdict::is_stale);
         if let (Some((owner, hold, _)), Cause::Reclaim(r) | Cause::Sweep(r), true) =
@@ -695,6 +708,7 @@ impl Model {
             cause,
             verdict_then,
             live_owner,
+            own_payload,
         });
         Some(file)
     }
@@ -1232,10 +1246,10 @@ impl Model {
                             ),
                         ));
                     }
-                    let own = d
-                        .live_owner
-                        .as_ref()
-                        .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    let own = d.own_payload
+                        || d.live_owner
+                            .as_ref()
+                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
                     if !own {
                         return Err(self.violation(
                             "P2",
@@ -1247,11 +1261,13 @@ impl Model {
                     }
                 }
                 Cause::ReleaseAll { hold } => {
-                    let own = d
-                        .live_owner
-                        .as_ref()
-                        .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
-                    if let Some((owner, _, _)) = d.live_owner.as_ref().filter(|o| o.0 != d.actor) {
+                    let own = d.own_payload
+                        || d.live_owner
+                            .as_ref()
+                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if let Some((owner, _, _)) =
+                        d.live_owner.as_ref().filter(|o| !own && o.0 != d.actor)
+                    {
                         return Err(self.violation(
                             "P2",
                             format!(

@@ -97,3 +97,29 @@ fn regression_release_all_leaves_a_reclaimed_lock_alone() {
     };
     assert_eq!(property_of(&buggy, &history), Some("P2"));
 }
+
+/// P2 (model): releasing a file that is byte for byte our payload is legitimate even after the
+/// hold was displaced and the very bytes were put back. (Shrunk by the 30 000-case release
+/// campaign: the model's own invariant wrongly called this a P2; lockcore was right.)
+#[test]
+fn regression_release_all_of_restored_bytes_is_legitimate() {
+    let history = [
+        Transition::Acquire {
+            proc: 2,
+            session: 0,
+            reentrant: true,
+        },
+        Transition::Copy { from: 0, to: 1 },
+        Transition::Advance(1_860_000),
+        Transition::Acquire {
+            proc: 3,
+            session: 0,
+            reentrant: true,
+        },
+        Transition::Advance(1_860_000),
+        Transition::CleanStale(2),
+        Transition::Copy { from: 1, to: 0 },
+        Transition::ReleaseAll(2),
+    ];
+    assert_eq!(replay(&Policy::default(), &history), Ok(()));
+}
