@@ -138,11 +138,17 @@ pub fn twin_filter(id: &str) -> String {
 }
 
 /// The command that replays one mutant twin (prints its `LOCKCORE-MUTANT` line and trace).
+/// A twin may name itself `<test binary>::<fn>` (e.g. `loom_reclaim::mutant_naive_reclaim`);
+/// libtest knows it as `<fn>` inside that binary, so the first segment is dropped from the filter.
 pub fn mutant_command(layer: &str, test: &str, id: &str) -> String {
-    let filter = if test.trim().is_empty() {
+    let test = test.trim();
+    let filter = if test.is_empty() {
         twin_filter(id)
     } else {
-        test.to_string()
+        match test.split_once("::") {
+            Some((_, rest)) if !rest.is_empty() => rest.to_string(),
+            _ => test.to_string(),
+        }
     };
     let mut words = vec!["cargo".to_string()];
     words.extend(mutant_base(layer));
@@ -1078,6 +1084,10 @@ mod tests {
         );
         assert_eq!(
             mutant_command("loom", "mutant_naive_reclaim", "naive-reclaim"),
+            "cargo test --release --features loom -p loom-tests mutant_naive_reclaim -- --nocapture"
+        );
+        assert_eq!(
+            mutant_command("loom", "loom_reclaim::mutant_naive_reclaim", "naive-reclaim"),
             "cargo test --release --features loom -p loom-tests mutant_naive_reclaim -- --nocapture"
         );
         assert_eq!(

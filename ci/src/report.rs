@@ -334,7 +334,21 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
     }
 
     let _ = writeln!(md, "## Counterexamples\n");
-    let caught: Vec<&MutantLine> = r.mutant_results.iter().filter(|m| m.caught).collect();
+    // Catalogue order, then loom, shuttle, proptest.
+    let order = |m: &MutantLine| {
+        (
+            r.mutants
+                .iter()
+                .position(|x| x.id == m.id)
+                .unwrap_or(usize::MAX),
+            crate::gate::MUTANT_LAYERS
+                .iter()
+                .position(|l| *l == m.layer)
+                .unwrap_or(usize::MAX),
+        )
+    };
+    let mut caught: Vec<&MutantLine> = r.mutant_results.iter().filter(|m| m.caught).collect();
+    caught.sort_by_key(|m| order(m));
     if caught.is_empty() {
         let _ = writeln!(md, "(none)\n");
     }
