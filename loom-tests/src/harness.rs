@@ -12,6 +12,18 @@ std::thread_local! {
     /// the test's own OS thread (as coroutines), so a thread-local counts one test's executions
     /// even while other tests run in parallel.
     static EXECUTIONS: Cell<u64> = const { Cell::new(0) };
+    /// The trace of the last scenario execution that finished on this OS thread.
+    static LAST_TRACE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Records the trace of a finished scenario execution (called by the scenarios).
+pub fn record_trace(trace: String) {
+    LAST_TRACE.with(|t| *t.borrow_mut() = trace);
+}
+
+/// The trace of the last scenario execution that finished on this thread.
+pub fn last_trace() -> String {
+    LAST_TRACE.with(|t| t.borrow().clone())
 }
 
 /// Call at the start of every model execution.

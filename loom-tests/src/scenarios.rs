@@ -151,6 +151,7 @@ fn join_all(handles: Vec<Handle>) -> Result<(), Violation> {
 /// Joins, checks the end state, and drops every guard.
 fn conclude(ghost: &Ghost, handles: Vec<Handle>) -> Result<(), Violation> {
     let r = join_all(handles).and_then(|()| ghost.check_quiescent());
+    crate::harness::record_trace(ghost.world().trace().to_string());
     ghost.finish();
     r
 }
@@ -368,10 +369,24 @@ pub fn m5_release_all_vs_other(cfg: &Cfg) -> Result<(), Violation> {
     }
     for k in 0..cfg.scale {
         let (ghost, m, tries, i) = (ghost.clone(), m.clone(), cfg.tries, held + 1 + k);
-        let releases = cfg.extra || k > 0;
+        // At loom size the one other-path acquirer releases when `extra` is set; at shuttle
+        // size the first keeps its lock (a late acquisition that must not outlive the epoch)
+        // and the others release.
+        let releases = if cfg.scale >= 2 { k > 0 } else { cfg.extra };
         hs.push(spawn(move || {
-            // Arrive late: under loom a first yield lets release_all run ahead.
+            // Arrive late: under loom a first yield lets release_all run ahead; at shuttle
+            // size the late acquirer waits (yielding, bounded) until release_all has removed
+            // every held file, so it targets the end of the registry walk.
             thread::yield_now();
+            if !releases {
+                let world = ghost.world().clone();
+                for _ in 0..64 {
+                    if (1..=held).all(|j| world.file(&lock_file(j)).is_none()) {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
             if let Some(id) = take(&ghost, "other", &m, i, true, tries)? {
                 if releases {
                     release(&ghost, "other", id)?;

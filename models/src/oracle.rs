@@ -277,6 +277,13 @@ impl Ghost {
             break;
         }
         let bytes = guard.payload().to_bytes();
+        // Taken before a release_all that has already returned and revoked it (the thread only
+        // records it now): it was revoked legitimately.
+        let state = if st.rotated_out.contains(&owner) && !guard.is_held() {
+            EntryState::Revoked
+        } else {
+            EntryState::Live
+        };
         st.entries.push(Entry {
             id,
             actor: actor.to_string(),
@@ -285,7 +292,7 @@ impl Ghost {
             bytes,
             lock_path,
             how,
-            state: EntryState::Live,
+            state,
             guard: Some(guard),
             mgr: mgr.clone(),
         });
@@ -469,6 +476,19 @@ impl Ghost {
                 continue;
             }
             let held = e.is_held();
+            if st.rotated_out.contains(&e.owner) {
+                if held {
+                    return Err(self.violation(
+                        "P4",
+                        format!(
+                            "at the end, {}'s lock {} of an epoch that release_all closed is still held",
+                            e.actor,
+                            e.lock_path.display()
+                        ),
+                    ));
+                }
+                continue;
+            }
             let file_ok = self.file_token(&e.lock_path) == Some(Some(e.token.clone()));
             if held && file_ok {
                 continue;
