@@ -283,14 +283,17 @@ mod real {
         let (elapsed, records) = contend(managers, session, holds, true);
         let r = analyse(records);
         println!(
-            "{id}: {} holds in {} ({:.0}/s); handoff (release → next holder) all: {}; \
-             to another contender: {}; wait (acquire call → guard): {}",
+            "{id}: {} holds in {} ({:.0}/s)\n  wait (acquire call → guard): {}\n  \
+             handoff, all holds (release call → next guard): {}\n  \
+             handoff to another contender (release call → its guard): {}\n  \
+             handoff to another contender (release returned → its guard): {}",
             r.holds,
             Human(elapsed),
             r.holds as f64 / elapsed.as_secs_f64().max(1e-9),
+            r.wait,
             r.gap_all,
             r.gap_cross,
-            r.wait
+            r.free_cross
         );
         if r.overlaps > 0 {
             println!(

@@ -135,6 +135,9 @@ pub struct Contention {
     pub gap_all: Summary,
     /// The same, only where the next holder is another contender (a real handoff).
     pub gap_cross: Summary,
+    /// Release returned (the lock is free) to another contender's guard: the wake-up plus the
+    /// new holder's publish.
+    pub free_cross: Summary,
     /// Consecutive holds that overlapped (the next guard returned before the previous release
     /// started): a broken lock. Always 0 for a correct one.
     pub overlaps: usize,
@@ -164,6 +167,7 @@ pub fn analyse(mut holds: Vec<HoldRecord>) -> Contention {
     let wait = holds.iter().map(|h| h.acquired.saturating_sub(h.asked));
     let mut gap_all = Vec::with_capacity(holds.len());
     let mut gap_cross = Vec::new();
+    let mut free_cross = Vec::new();
     let mut overlaps = 0;
     for pair in holds.windows(2) {
         if pair[1].acquired < pair[0].released {
@@ -173,6 +177,7 @@ pub fn analyse(mut holds: Vec<HoldRecord>) -> Contention {
         gap_all.push(gap);
         if pair[1].who != pair[0].who {
             gap_cross.push(gap);
+            free_cross.push(pair[1].acquired.saturating_sub(pair[0].done));
         }
     }
     Contention {
@@ -181,6 +186,7 @@ pub fn analyse(mut holds: Vec<HoldRecord>) -> Contention {
         wait: Summary::of(wait.collect()),
         gap_all: Summary::of(gap_all),
         gap_cross: Summary::of(gap_cross),
+        free_cross: Summary::of(free_cross),
         overlaps,
     }
 }

@@ -243,7 +243,7 @@ mod imp {
         if o.machine {
             println!(
                 "procs={} holds={} span_ns={} wait_p50_ns={} wait_p90_ns={} wait_p99_ns={} \
-                 gap_p50_ns={} cross_gap_p50_ns={}",
+                 gap_p50_ns={} cross_gap_p50_ns={} cross_free_p50_ns={}",
                 o.procs,
                 r.holds,
                 r.span.as_nanos(),
@@ -251,7 +251,8 @@ mod imp {
                 r.wait.p90.as_nanos(),
                 r.wait.p99.as_nanos(),
                 r.gap_all.p50.as_nanos(),
-                r.gap_cross.p50.as_nanos()
+                r.gap_cross.p50.as_nanos(),
+                r.free_cross.p50.as_nanos()
             );
         } else {
             println!(
@@ -261,14 +262,24 @@ mod imp {
                 session.display()
             );
             println!(
-                "  {} handoffs in {} -> {:.0} handoffs/s",
+                "  {} holds in {} → {:.0} handoffs/s",
                 r.holds,
                 Human(r.span),
                 r.per_second()
             );
-            println!("  wait (acquire call -> guard):      {}", r.wait);
-            println!("  handoff (release -> next holder): {}", r.gap_all);
-            println!("  ... to another process:           {}", r.gap_cross);
+            println!("  wait (acquire call → guard): {}", r.wait);
+            println!(
+                "  handoff, all holds (release call → next guard): {}",
+                r.gap_all
+            );
+            println!(
+                "  handoff to another process (release call → its guard): {}",
+                r.gap_cross
+            );
+            println!(
+                "  handoff to another process (release returned → its guard): {}",
+                r.free_cross
+            );
         }
         if r.overlaps > 0 {
             return Err(format!(
