@@ -142,7 +142,7 @@ fn dir_lock_is_exclusive_until_dropped() {
     let again = fs.lock_dir(Path::new("/d")).expect("lock again after drop");
     drop(again);
     let trace = world.trace().to_string();
-    assert_eq!(trace.matches("lock-dir").count(), 2, "{trace}");
+    assert_eq!(trace.matches(" lock-dir ").count(), 2, "{trace}");
     assert_eq!(trace.matches("unlock-dir").count(), 2, "{trace}");
 }
 
