@@ -268,6 +268,28 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             }
         }
         outcomes.push(outcome);
+        // A partial report after every step: a gate killed outright still leaves one.
+        if i + 1 < n {
+            let so_far = gate::Context {
+                catalogue: catalogue.clone(),
+                mode: if opts.quick { "quick" } else { "full" }.to_string(),
+                partial: true,
+                commit: None,
+                seconds: started.elapsed().as_secs_f64(),
+                budget: budget.clone(),
+                mentions: Default::default(),
+            };
+            let mut r = gate::analyse(&outcomes, &so_far);
+            r.ok = false;
+            r.failures.insert(
+                0,
+                report::Failure {
+                    what: format!("in progress: {} of {n} steps done", i + 1),
+                    ..report::Failure::default()
+                },
+            );
+            let _ = write_report(&gate_dir, &r);
+        }
         if exit == Exit::Interrupted || stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
@@ -305,16 +327,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         });
     }
 
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    let json_path = gate_dir.join("report.json");
-    let md_path = gate_dir.join("report.md");
-    std::fs::write(&json_path, json + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
-    std::fs::write(
-        &md_path,
-        report::render_markdown(&report, &gate::MUTANT_LAYERS),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
+    let (json_path, md_path) = write_report(&gate_dir, &report)?;
 
     print_summary(&report, &rel(&md_path), &rel(&json_path));
     Ok(if interrupted {
@@ -324,6 +337,21 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes report.json and report.md; returns their paths.
+fn write_report(gate_dir: &Path, report: &report::Report) -> Result<(PathBuf, PathBuf), String> {
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let json_path = gate_dir.join("report.json");
+    let md_path = gate_dir.join("report.md");
+    std::fs::write(&json_path, json + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
+    std::fs::write(
+        &md_path,
+        report::render_markdown(report, &gate::MUTANT_LAYERS),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
+    Ok((json_path, md_path))
 }
 
 fn print_summary(r: &report::Report, md: &str, json: &str) {
