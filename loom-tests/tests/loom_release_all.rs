@@ -2,11 +2,11 @@
 //! the mutants it exposes. Budgets were measured with `--release` on 2 cores.
 #![cfg(feature = "loom")]
 
+use lockcore::Mutant;
 use loom_tests::harness::{loom_model, loom_twin};
 use loom_tests::scenarios::{
     m1_release_all_vs_reclaim, m4_revoked_drop, m5_release_all_vs_other, m9_restart_leftover, Cfg,
 };
-use lockcore::Mutant;
 
 /// M1: no preemption bound (exhaustive).
 const M1_BOUND: Option<usize> = None;

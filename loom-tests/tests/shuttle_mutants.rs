@@ -33,7 +33,10 @@ macro_rules! twin {
 }
 
 twin!(mutant_rotate_before_cleanup, Mutant::RotateBeforeCleanup);
-twin!(mutant_release_all_live_iteration, Mutant::ReleaseAllLiveIteration);
+twin!(
+    mutant_release_all_live_iteration,
+    Mutant::ReleaseAllLiveIteration
+);
 twin!(mutant_release_all_index_skip, Mutant::ReleaseAllIndexSkip);
 twin!(mutant_naive_reclaim, Mutant::NaiveReclaim);
 twin!(mutant_rename_takeover, Mutant::RenameTakeover);

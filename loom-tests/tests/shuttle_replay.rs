@@ -54,7 +54,10 @@ fn failing_schedule_is_persisted_and_replays_to_the_same_trace() {
     let original = panic_text(panic::catch_unwind(AssertUnwindSafe(|| {
         Runner::new(RandomScheduler::new_from_seed(0x5eed_3003, 2_000), config()).run(buggy);
     })));
-    assert!(original.starts_with("P3 violated:"), "not caught: {original}");
+    assert!(
+        original.starts_with("P3 violated:"),
+        "not caught: {original}"
+    );
     #[allow(clippy::disallowed_methods)]
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("schedule dir")
@@ -70,10 +73,7 @@ fn failing_schedule_is_persisted_and_replays_to_the_same_trace() {
         replayed, original,
         "the saved schedule replays to the same violation and trace"
     );
-    println!(
-        "schedule {} replays to:\n{original}",
-        files[0].display()
-    );
+    println!("schedule {} replays to:\n{original}", files[0].display());
 }
 
 fn traces(seed: u64) -> Vec<String> {
@@ -95,6 +95,9 @@ fn same_seed_same_trace() {
     let a = traces(42);
     let b = traces(42);
     assert_eq!(a.len(), 5);
-    assert_eq!(a, b, "the same seed must give the same schedules and traces");
+    assert_eq!(
+        a, b,
+        "the same seed must give the same schedules and traces"
+    );
     assert_ne!(a, traces(43), "another seed explores other schedules");
 }

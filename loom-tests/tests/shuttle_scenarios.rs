@@ -8,7 +8,7 @@
 #![cfg(feature = "shuttle")]
 
 use lockcore::Mutant;
-use loom_tests::harness::{expect_caught, shuttle_pct, shuttle_random, shuttle_run};
+use loom_tests::harness::{expect_caught, shuttle_pct, shuttle_random};
 use loom_tests::scenarios::*;
 
 const SCHEDULES: usize = 300;
@@ -57,7 +57,13 @@ scaled!(m10_pct, m10_random, m10_concurrent_publish);
 /// The bug-bearing helper: M1 at shuttle size with rotate-before-cleanup, under a scheduler.
 fn rotate_before_cleanup_under(test: &str, run: impl FnOnce(Cfg)) {
     let cfg = Cfg::shuttle(Some(Mutant::RotateBeforeCleanup));
-    expect_caught("shuttle", test, Mutant::RotateBeforeCleanup, "P3", move || run(cfg));
+    expect_caught(
+        "shuttle",
+        test,
+        Mutant::RotateBeforeCleanup,
+        "P3",
+        move || run(cfg),
+    );
 }
 
 #[test]

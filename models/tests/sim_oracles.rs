@@ -32,7 +32,10 @@ fn l1() -> PathBuf {
 fn assert_names(v: &Violation, property: &str) {
     let text = v.to_string();
     assert_eq!(v.property, property, "{text}");
-    assert!(text.starts_with(&format!("{property} violated: ")), "{text}");
+    assert!(
+        text.starts_with(&format!("{property} violated: ")),
+        "{text}"
+    );
     assert!(text.contains("\n#1 "), "the trace is printed: {text}");
     assert_eq!(property_in(&text), Some(property));
 }
@@ -91,7 +94,9 @@ fn p4_tolerates_a_reported_failure() {
     let a = ms[0].try_acquire(s1()).expect("a");
     g.acquired("a", &ms[0], a).expect("ok");
     w.inject(FaultRule::new(Some(SimOp::Remove), FaultKind::Eio).on_path("/s/s1.jsonl.lock"));
-    let report = g.release_all(&ms[0]).expect("a reported failure is not a P4 violation");
+    let report = g
+        .release_all(&ms[0])
+        .expect("a reported failure is not a P4 violation");
     assert_eq!(report.failed.len(), 1);
 }
 
