@@ -1605,6 +1605,20 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
                 .iter()
                 .zip(act.iter())
                 .find(|((p, v), (q, w))| p == q && v != w);
+            // A difference where one side rests on the nonce (held-here, leftover,
+            // nonce-mismatch) and the other does not is a breach of the nonce rules.
+            let nonce_based = |v: &Verdict| {
+                matches!(
+                    v,
+                    Verdict::Live(LiveReason::HeldHere)
+                        | Verdict::Stale(StaleReason::Leftover | StaleReason::NonceMismatch)
+                )
+            };
+            if let Some(((_, v), (_, w))) = differing {
+                if nonce_based(v) != nonce_based(w) && !(v.is_stale() && !w.is_stale()) {
+                    return with("P8");
+                }
+            }
             match differing {
                 Some(((_, Verdict::Live(_)), (_, Verdict::Live(_)))) => with("P7"),
                 Some(((_, Verdict::Live(l)), (_, Verdict::Stale(s)))) => {
