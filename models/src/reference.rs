@@ -1615,7 +1615,7 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
                 )
             };
             if let Some(((_, v), (_, w))) = differing {
-                if nonce_based(v) != nonce_based(w) && !(v.is_stale() && !w.is_stale()) {
+                if nonce_based(v) != nonce_based(w) && (!v.is_stale() || w.is_stale()) {
                     return with("P8");
                 }
             }
