@@ -1,4 +1,12 @@
 //! Every catalogue mutant a sequential history can expose, caught by the state machine.
+//!
+//! Not here, because no sequential history can tell them from the correct lock (their harm
+//! needs two steps of different actors interleaved, which the loom and shuttle layers explore):
+//! `rotate-before-cleanup` (the nonce changes before the loop, but the loop's deletes are
+//! ownership-checked and nothing runs in between), `naive-reclaim` and `rename-takeover` (with
+//! one actor at a time the unchecked delete or the rename hits exactly the file judged stale).
+//! Each test searches with a fixed seed, stops at the first counterexample, shrinks it, and
+//! prints it as numbered steps in a `LOCKCORE-MUTANT` line.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::{Mutant, Policy};
