@@ -1141,6 +1141,24 @@ impl Model {
         Outcome::ReleasedAll { released, not_ours }
     }
 
+    /// The age an `inspect` reports for each lock file in `dir`: from `createdAt`, or from the
+    /// mtime for a malformed file or a `createdAt` in the future.
+    pub fn ages(&self, dir: &Path) -> Vec<(PathBuf, i64)> {
+        self.files
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir) && is_lock_name(p))
+            .map(|(p, f)| {
+                let age = match &f.content {
+                    Content::Payload(pl) if pl.created_at_ms <= self.now_ms => {
+                        self.now_ms - pl.created_at_ms
+                    }
+                    _ => self.now_ms - f.mtime_ms,
+                };
+                (p.clone(), age)
+            })
+            .collect()
+    }
+
     fn inspect(&self, me: &ProcKey, dir: &Path) -> Option<Vec<(PathBuf, Verdict)>> {
         self.instance(me)?;
         let mut seen = Vec::new();

@@ -144,6 +144,22 @@ impl Harness {
                 violation: diagnose(&self.model_before(), op, expected, &actual),
             });
         }
+        // 1b. inspect reports the ages the model computes (P7: createdAt, or the mtime for a
+        //     malformed file or a future createdAt).
+        if let Op::Inspect(_, dir) = op {
+            let want = model.ages(dir);
+            if self.sys.last_ages != want {
+                return Err(fail(
+                    step,
+                    "P7",
+                    format!(
+                        "{op}: inspect ages {:?}, the model's {want:?}",
+                        self.sys.last_ages
+                    ),
+                    model,
+                ));
+            }
+        }
         // 2. Start times agree (the harness's own consistency).
         if let Op::Spawn(p) | Op::ExecRestart(p) | Op::ReusePid(p) = op {
             let model_start = model.procs.get(p).map(|pr| pr.start_time);

@@ -66,6 +66,8 @@ pub struct System {
     policy: Policy,
     nonces: Translator,
     tokens: Translator,
+    /// The ages the last `inspect` reported, by model path.
+    pub last_ages: Vec<(PathBuf, i64)>,
     dir: tempfile::TempDir,
 }
 
@@ -117,6 +119,7 @@ impl System {
             policy,
             nonces: Translator::default(),
             tokens: Translator::default(),
+            last_ages: Vec::new(),
             dir: scratch_dir()?,
         };
         for (i, (host, pid)) in PROCS.iter().enumerate() {
@@ -350,6 +353,12 @@ impl System {
                     .manager(p)?
                     .inspect(self.dir.path())
                     .map_err(|e| format!("inspect failed: {e}"))?;
+                let mut ages: Vec<(PathBuf, i64)> = seen
+                    .iter()
+                    .map(|i| (model_path(&i.path), i.age_ms))
+                    .collect();
+                ages.sort();
+                self.last_ages = ages;
                 let mut seen: Vec<(PathBuf, Verdict)> = seen
                     .into_iter()
                     .map(|i| (model_path(&i.path), i.verdict))
