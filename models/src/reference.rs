@@ -10,6 +10,11 @@
 //! Besides the state, the model keeps a ghost record — every file deletion with who did it, why,
 //! and what the model's own classification said at that moment; which guards were revoked — so
 //! that [`Model::check_invariants`] can name the property (P1…P12) a buggy history violates.
+//!
+//! `clean_stale` follows lockcore's refined sweep (commit e669087) rather than the first
+//! wording: dot-named sessions' locks are locks too, and a publish temp file is litter only when
+//! its publisher is this process or dead, or it is older than `stale_after` (removing a live
+//! publisher's temp file would break its publish; DESIGN is silent, P11 still holds).
 
 use crate::oracle::Violation;
 use crate::trace::{describe_bytes, Event, Trace};
