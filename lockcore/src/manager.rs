@@ -3,6 +3,11 @@
 //!
 //! **Ordering that the suite proves:** `release_all` removes every lock it set out to remove and only
 //! then rotates the nonce (P3); until then, acquisitions inside this instance wait at the gate.
+//! **Reentrancy is per instance, not per thread:** with the default options a second thread of
+//! the same process that acquires a held session re-enters it and does *not* wait — the lock
+//! serialises processes, as the historic lock did. Threads that must exclude each other pass
+//! `AcquireOptions { reentrant: false, .. }`. **Waiting is not fair:** a releasing thread or
+//! process may take the lock straight back; waiters retry with backoff until their timeout.
 //! **Caveat:** the registry is keyed by the lock path as given; spell one session the same way
 //! everywhere in a process (a second spelling is detected through the file's token and waits,
 //! it is never reclaimed, but it does not count as reentry).
@@ -135,6 +140,8 @@ pub(crate) struct State {
     /// Holds a `release_all` has taken and not yet removed, by hold id.
     pub(crate) releasing: BTreeMap<u64, (PathBuf, Hold)>,
     next_hold_id: u64,
+    /// Threads blocked on the condition variable; releases notify only when there are any.
+    waiters: usize,
 }
 
 impl State {
@@ -220,6 +227,7 @@ impl<E: Env> LockManager<E> {
                     holds: BTreeMap::new(),
                     releasing: BTreeMap::new(),
                     next_hold_id: 1,
+                    waiters: 0,
                 }),
                 changed: Condvar::new(),
             }),
@@ -281,7 +289,9 @@ impl<E: Env> LockManager<E> {
         }
     }
 
-    /// Locks `session_file` (reentrant), waiting up to the policy's timeout.
+    /// Locks `session_file`, waiting up to the policy's timeout. Reentrant: a thread of this
+    /// instance that already holds it — or *any* thread of this instance — gets in at once (see
+    /// the module doc; use [`LockManager::acquire_with`] with `reentrant: false` to exclude threads).
     pub fn acquire(&self, session_file: &Path) -> Result<LockGuard<E>, LockError> {
         self.acquire_with(session_file, AcquireOptions::default())
     }
@@ -316,7 +326,7 @@ impl<E: Env> LockManager<E> {
             let remaining = timeout - waited;
             if in_instance && !clock.is_virtual() && !sync::MODEL_CHECKED {
                 // The holder is in this instance: its release notifies us, no polling.
-                st = sync::wait_timeout(&self.inner.changed, st, remaining.min(HANDOFF_WAIT_MAX));
+                st = self.wait_notified(st, remaining.min(HANDOFF_WAIT_MAX));
             } else {
                 drop(st);
                 clock.sleep(jitter(clock, backoff).min(remaining));
@@ -379,7 +389,7 @@ impl<E: Env> LockManager<E> {
                 if let Some((path, hold)) = st.releasing.remove(&id) {
                     self.record_release(&mut report, path, &hold);
                 }
-                self.inner.changed.notify_all();
+                self.notify(&st);
                 drop(st);
                 sync::model_yield();
             }
@@ -390,7 +400,7 @@ impl<E: Env> LockManager<E> {
         }
         st.closing = None;
         report.new_nonce = st.nonce.clone();
-        self.inner.changed.notify_all();
+        self.notify(&st);
         report
     }
 
@@ -436,8 +446,27 @@ impl<E: Env> LockManager<E> {
         let mut st = sync::lock(&self.inner.state);
         self.rotate(&mut st);
         report.new_nonce = st.nonce.clone();
-        self.inner.changed.notify_all();
+        self.notify(&st);
         report
+    }
+
+    /// Blocks on the condition variable (real time) until a release notifies or `dur` passes.
+    fn wait_notified<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        dur: Duration,
+    ) -> MutexGuard<'a, State> {
+        st.waiters += 1;
+        let mut st = sync::wait_timeout(&self.inner.changed, st, dur);
+        st.waiters -= 1;
+        st
+    }
+
+    /// Wakes in-instance waiters, if there are any (a notify is a system call otherwise wasted).
+    fn notify(&self, st: &State) {
+        if st.waiters > 0 {
+            self.inner.changed.notify_all();
+        }
     }
 
     fn rotate(&self, st: &mut State) {
@@ -448,7 +477,7 @@ impl<E: Env> LockManager<E> {
     fn wait_for_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let clock = self.inner.env.clock();
         if !clock.is_virtual() && !sync::MODEL_CHECKED {
-            sync::wait_timeout(&self.inner.changed, st, HANDOFF_WAIT_MAX)
+            self.wait_notified(st, HANDOFF_WAIT_MAX)
         } else {
             drop(st);
             clock.sleep(BACKOFF_START);
@@ -766,7 +795,7 @@ impl<E: Env> LockManager<E> {
             return Ok(Released::Inert);
         };
         if mutant!(policy, RegistryBeforeUnlink) {
-            self.inner.changed.notify_all();
+            self.notify(&st);
             drop(st);
             sync::model_yield();
             return match self.inner.env.fs().remove(lock_path) {
@@ -776,7 +805,7 @@ impl<E: Env> LockManager<E> {
             };
         }
         let result = self.delete_if_ours(lock_path, &hold.bytes);
-        self.inner.changed.notify_all();
+        self.notify(&st);
         result
     }
 

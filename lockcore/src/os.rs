@@ -74,7 +74,8 @@ impl Fs for OsFs {
     }
 
     fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
+        // Sized up front: a lock file is read in one or two read calls, not five.
+        let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
         File::open(path)?
             .take(cap as u64 + 1)
             .read_to_end(&mut buf)?;
