@@ -81,8 +81,12 @@ pub fn expect_caught(layer: &str, test: &str, mutant: Mutant, expected: &str, ru
         Err(payload) => {
             let text = panic_text(payload.as_ref());
             let property = property_in(&text).map(str::to_string);
-            let trace = match text.split_once('\n') {
-                Some((_, rest)) if property.is_some() => rest.to_string(),
+            // The violation line (`Pn violated: …`) followed by the numbered trace.
+            let trace = match text.find(" violated: ") {
+                Some(at) if property.is_some() => {
+                    let start = text[..at].rfind('P').unwrap_or(0);
+                    text[start..].to_string()
+                }
                 _ => text.clone(),
             };
             (property.is_some(), property, trace)

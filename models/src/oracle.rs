@@ -211,6 +211,12 @@ impl Ghost {
         let token = guard.payload().token.clone().unwrap_or_default();
         let lock_path = guard.lock_path().to_path_buf();
         let how = guard.how();
+        self.world.note(
+            actor,
+            "acquired",
+            &lock_path,
+            &format!("{how:?} as {owner}"),
+        );
         let mut st = sync::lock(&self.st);
         let id = HoldId(st.next);
         st.next += 1;
@@ -328,6 +334,8 @@ impl Ghost {
             )
         };
         let released = guard.release();
+        self.world
+            .note(&actor, "released", &lock_path, &format!("{released:?}"));
         let mut st = sync::lock(&self.st);
         if let Some(e) = st.entries.iter_mut().find(|e| e.id == id) {
             e.state = EntryState::Released;
@@ -390,7 +398,23 @@ impl Ghost {
     pub fn release_all(&self, mgr: &LockManager<SimEnv>) -> Result<ReleaseReport, Violation> {
         let key = mgr_key(mgr);
         sync::lock(&self.st).closing.insert(key.clone());
+        let who = format!("{}:{}", key.0, key.1);
+        self.world
+            .note(&who, "release_all", Path::new("*"), "start");
         let report = mgr.release_all();
+        self.world.note(
+            &who,
+            "release_all",
+            Path::new("*"),
+            &format!(
+                "done: released {}, not ours {}, failed {}; nonce {} -> {}",
+                report.released.len(),
+                report.not_ours.len(),
+                report.failed.len(),
+                report.old_nonce.get(..8).unwrap_or(&report.old_nonce),
+                report.new_nonce.get(..8).unwrap_or(&report.new_nonce)
+            ),
+        );
         let mut st = sync::lock(&self.st);
         st.closing.remove(&key);
         let old = OwnerId {
@@ -449,6 +473,8 @@ impl Ghost {
     /// checked (they are never released; their files stay for others to reclaim by dead pid).
     pub fn crash(&self, host: &str, pid: u32) {
         self.world.crash(host, pid);
+        self.world
+            .note("world", "crash", Path::new(&format!("{host}:{pid}")), "");
         let mut st = sync::lock(&self.st);
         for e in st.entries.iter_mut() {
             if e.owner.host == host && e.owner.pid == pid && e.state == EntryState::Live {

@@ -166,7 +166,6 @@ struct FsState {
     dir_locks: BTreeMap<PathBuf, String>,
     faults: Vec<FaultRule>,
     events: Vec<Event>,
-    thread_labels: Vec<String>,
 }
 
 /// A process in the simulated table.
@@ -187,6 +186,12 @@ pub struct SimProcess {
 }
 
 struct Untracked {
+    /// Thread ids in order of first appearance (`t1`, `t2`, …).
+    thread_labels: Vec<String>,
+    /// How many file-system events the trace holds (mirrors `FsState::events.len()`).
+    fs_events: usize,
+    /// Notes, each placed after that many file-system events.
+    notes: Vec<(usize, Event)>,
     wall_ms: i64,
     mono_ms: u64,
     rng: u64,
@@ -232,10 +237,12 @@ impl SimWorld {
                     dir_locks: BTreeMap::new(),
                     faults: Vec::new(),
                     events: Vec::new(),
-                    thread_labels: Vec::new(),
                 }),
                 #[allow(clippy::disallowed_types)]
                 untracked: std::sync::Mutex::new(Untracked {
+                    thread_labels: Vec::new(),
+                    fs_events: 0,
+                    notes: Vec::new(),
                     wall_ms: EPOCH_WALL_MS,
                     mono_ms: 0,
                     rng: seed,
@@ -361,7 +368,7 @@ impl SimWorld {
             },
         );
         let result = crate::trace::describe_bytes(bytes);
-        push_event(&mut fs, "world", "plant", path, result);
+        push_event(self, &mut fs, "world", "plant", path, result);
     }
 
     /// Sets a file's mtime (ages it). Returns false if it does not exist.
@@ -399,46 +406,80 @@ impl SimWorld {
         sync::lock(&self.inner.fs).faults.clear();
     }
 
-    /// The trace so far.
+    /// The trace so far: the file-system events with the notes merged in where they were made.
     pub fn trace(&self) -> Trace {
-        Trace {
-            events: sync::lock(&self.inner.fs).events.clone(),
+        let fs_events = sync::lock(&self.inner.fs).events.clone();
+        let notes = self.untracked().notes.clone();
+        let mut events = Vec::with_capacity(fs_events.len() + notes.len());
+        let mut notes = notes.into_iter().peekable();
+        for (i, e) in fs_events.into_iter().enumerate() {
+            while let Some((_, n)) = notes.next_if(|(at, _)| *at <= i) {
+                events.push(n);
+            }
+            events.push(e);
         }
+        events.extend(notes.map(|(_, n)| n));
+        for (i, e) in events.iter_mut().enumerate() {
+            e.seq = i + 1;
+        }
+        Trace { events }
     }
 
     /// Records a note in the trace (e.g. `acquired`, `release_all done`) from `actor`.
+    ///
+    /// Notes are kept apart from the file-system events (behind the untracked mutex), so making
+    /// one is not a scheduling point: loom and shuttle explore exactly the same interleavings
+    /// with or without them.
     pub fn note(&self, actor: &str, what: &str, path: &Path, result: &str) {
-        let mut fs = sync::lock(&self.inner.fs);
-        push_event(&mut fs, actor, what, path, result.to_string());
+        let mut u = self.untracked();
+        let actor = labelled(&mut u, actor);
+        let at = u.fs_events;
+        u.notes.push((
+            at,
+            Event {
+                seq: 0,
+                actor,
+                op: what.to_string(),
+                path: path.to_path_buf(),
+                result: result.to_string(),
+            },
+        ));
     }
 }
 
-fn thread_label(fs: &mut FsState) -> String {
+fn labelled(u: &mut Untracked, actor: &str) -> String {
+    if actor == "world" {
+        return actor.to_string();
+    }
     let id = format!("{:?}", sync::thread::current().id());
-    let idx = match fs.thread_labels.iter().position(|t| *t == id) {
+    let idx = match u.thread_labels.iter().position(|t| *t == id) {
         Some(i) => i,
         None => {
-            fs.thread_labels.push(id);
-            fs.thread_labels.len() - 1
+            u.thread_labels.push(id);
+            u.thread_labels.len() - 1
         }
     };
-    format!("t{}", idx + 1)
+    format!("{actor}/t{}", idx + 1)
 }
 
-fn push_event(fs: &mut FsState, actor: &str, op: &str, path: &Path, result: String) {
-    let seq = fs.events.len() + 1;
-    let actor = if actor == "world" {
-        actor.to_string()
-    } else {
-        format!("{actor}/{}", thread_label(fs))
-    };
+fn push_event(
+    world: &SimWorld,
+    fs: &mut FsState,
+    actor: &str,
+    op: &str,
+    path: &Path,
+    result: String,
+) {
+    let mut u = world.untracked();
+    let actor = labelled(&mut u, actor);
     fs.events.push(Event {
-        seq,
+        seq: 0,
         actor,
         op: op.to_string(),
         path: path.to_path_buf(),
         result,
     });
+    u.fs_events = fs.events.len();
 }
 
 /// The simulated file system, as seen by one process.
@@ -466,7 +507,14 @@ impl Drop for SimDirLock {
     fn drop(&mut self) {
         let mut fs = sync::lock(&self.world.inner.fs);
         fs.dir_locks.remove(&self.dir);
-        push_event(&mut fs, &self.actor, "unlock-dir", &self.dir, "ok".into());
+        push_event(
+            &self.world,
+            &mut fs,
+            &self.actor,
+            "unlock-dir",
+            &self.dir,
+            "ok".into(),
+        );
     }
 }
 
@@ -512,7 +560,7 @@ impl SimFs {
             }
             other => f(&mut fs, now, other),
         };
-        push_event(&mut fs, &actor, op.as_str(), path, desc);
+        push_event(&self.world, &mut fs, &actor, op.as_str(), path, desc);
         result
     }
 }
