@@ -269,7 +269,7 @@ fn plant_dead(world: &SimWorld, i: usize, dead_pid: u32) {
 pub fn m2_two_reclaimers(cfg: &Cfg) -> Result<(), Violation> {
     let n = if cfg.scale >= 2 { 4 } else { 3 };
     let pids: Vec<u32> = (1..=n).collect();
-    let (world, ghost) = world_for(cfg, &pids);
+    let (world, ghost) = world_for(cfg, &(1..=n + 1).collect::<Vec<u32>>());
     plant_dead(&world, 1, 90);
     if cfg.scale >= 2 {
         plant_dead(&world, 2, 91);
@@ -285,6 +285,9 @@ pub fn m2_two_reclaimers(cfg: &Cfg) -> Result<(), Violation> {
             }
             Ok(())
         }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, n + 1));
     }
     conclude(&ghost, hs)
 }
@@ -536,8 +539,8 @@ pub fn m9_restart_leftover(cfg: &Cfg) -> Result<(), Violation> {
             Ok(())
         }));
     }
-    {
-        let (ghost, m, tries, i) = (ghost.clone(), m.clone(), cfg.tries, cfg.scale + 1);
+    for k in 0..cfg.scale {
+        let (ghost, m, tries, i) = (ghost.clone(), m.clone(), cfg.tries, cfg.scale + 1 + k);
         hs.push(spawn(move || {
             if let Some(id) = take(&ghost, "other", &m, i, true, tries)? {
                 release(&ghost, "other", id)?;

@@ -50,7 +50,7 @@ fn m1x_release_all_vs_reclaim_and_fresh_acquire() {
 }
 
 /// M4 — P5: a guard revoked by `release_all` dropped ∥ its successor re-acquiring the path.
-/// Preemption bound 4: ~2.8k executions, ~0.7 s (unbounded: 76k executions, 34 s).
+/// Preemption bound 4: ~3.0k executions, ~0.7 s (unbounded: 76k executions, 34 s).
 #[test]
 fn m4_revoked_guard_dropped_vs_new_holder() {
     let n = loom_model(M4_BOUND, m4_revoked_drop, Cfg::loom(None));
@@ -58,7 +58,7 @@ fn m4_revoked_guard_dropped_vs_new_holder() {
 }
 
 /// M5 — P4: `release_all` of two held locks ∥ an acquire + release of another path.
-/// Preemption bound 3: ~1.2k executions, ~0.3 s.
+/// Preemption bound 3: ~1.1k executions, ~0.3 s.
 #[test]
 fn m5_release_all_vs_other_path() {
     let n = loom_model(M5_BOUND, m5_release_all_vs_other, m5_cfg());
@@ -66,7 +66,7 @@ fn m5_release_all_vs_other_path() {
 }
 
 /// M9 — P6: in-place restart whose delete of one lock fails (EIO) ∥ an acquire + release of
-/// another path; the leftover must be re-acquired at once. Preemption bound 4: ~8.6k
+/// another path; the leftover must be re-acquired at once. Preemption bound 4: ~7.7k
 /// executions, ~3 s.
 #[test]
 fn m9_restart_with_leftover() {
