@@ -130,3 +130,20 @@ fn mutant_ignore_nonce() {
         Cfg::loom(None),
     );
 }
+
+/// Every catalogue entry has a loom twin in one of the three loom files.
+#[test]
+fn every_mutant_has_a_loom_twin() {
+    let sources: String = [
+        include_str!("loom_release_all.rs"),
+        include_str!("loom_release.rs"),
+        include_str!("loom_reclaim.rs"),
+    ]
+    .concat()
+    .split_whitespace()
+    .collect();
+    for m in Mutant::ALL {
+        let name = format!("fnmutant_{}()", m.id().replace('-', "_"));
+        assert!(sources.contains(&name), "no loom twin for {m}");
+    }
+}
