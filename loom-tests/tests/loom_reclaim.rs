@@ -122,5 +122,8 @@ fn mutant_empty_window() {
 fn m2_bound_2() {
     let t = loom_tests::harness::now();
     let n = loom_model(Some(2), m2_two_reclaimers, Cfg::loom(None));
-    println!("m2 bound 2: {n} executions in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "m2 bound 2: {n} executions in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 }
