@@ -9,13 +9,13 @@ Runs every verification layer of the workspace within a budget and writes
 target/gate/report.json and target/gate/report.md. Exit 0 only if every step passes, every
 catalogue mutant is caught by at least one layer and the proptest coverage is complete.
 
-  --quick                    pull-request budget: PROPTEST_CASES=256 (full: 2048) and
+  --quick                    pull-request budget: PROPTEST_CASES=256 (full: 8192) and
                              LOCKCORE_SHUTTLE_ITERATIONS=100 (target: < 3 min warm on 2 cores)
   --mutants                  also run cargo-mutants over lockcore (default features, then
                              --features loom, then --features shuttle); installs it if missing
   --mutants-shard K/N        cargo-mutants: only shard K of N (0-based), for parallel CI jobs
   --mutants-jobs N           cargo-mutants: N parallel build/test jobs (default 1)
-  --proptest-cases N         PROPTEST_CASES for the proptest layer (quick 256, full 2048)
+  --proptest-cases N         PROPTEST_CASES for the proptest layer (quick 256, full 8192)
   --shuttle-iterations N     LOCKCORE_SHUTTLE_ITERATIONS for the shuttle layer
                              (quick 100, full: the tests' own default)
   --step-timeout SECS        kill a step after SECS (quick 600, full 1800; cargo-mutants runs: 4 h)

@@ -161,7 +161,7 @@ pub fn mutant_command(layer: &str, test: &str, id: &str) -> String {
 /// Resolved budgets.
 pub fn budget(o: &Options) -> Budget {
     Budget {
-        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 256 } else { 2048 }),
+        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 256 } else { 8192 }),
         shuttle_iterations: o
             .shuttle_iterations
             .or(if o.quick { Some(100) } else { None }),
@@ -1096,12 +1096,12 @@ mod tests {
         );
         let full = plan(&opts(false), true, "target/gate");
         let p = full.iter().find(|s| s.name == "proptest").unwrap();
-        assert!(p.command_line().starts_with("PROPTEST_CASES=2048 "));
+        assert!(p.command_line().starts_with("PROPTEST_CASES=8192 "));
         let s = full.iter().find(|s| s.name == "shuttle").unwrap();
         assert!(s.env.is_empty());
         assert_eq!(
             p.replay("machine::lock_vs_model"),
-            "PROPTEST_CASES=2048 cargo test --no-fail-fast --release -p proptests machine::lock_vs_model -- --exact --nocapture"
+            "PROPTEST_CASES=8192 cargo test --no-fail-fast --release -p proptests machine::lock_vs_model -- --exact --nocapture"
         );
         assert_eq!(shell_word("a b'c"), r"'a b'\''c'");
     }
