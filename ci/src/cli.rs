@@ -11,6 +11,7 @@ catalogue mutant is caught by at least one layer and the proptest coverage is co
 
   --quick                    pull-request budget: PROPTEST_CASES=256 (full: 8192) and
                              LOCKCORE_SHUTTLE_ITERATIONS=100 (target: < 3 min warm on 2 cores)
+  --full                     the default budget (undoes an earlier --quick)
   --mutants                  also run cargo-mutants over lockcore (default features, then
                              --features loom, then --features shuttle); installs it if missing
   --mutants-shard K/N        cargo-mutants: only shard K of N (0-based), for parallel CI jobs
