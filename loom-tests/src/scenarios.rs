@@ -450,24 +450,35 @@ pub fn m7_superseded_release(cfg: &Cfg) -> Result<(), Violation> {
         ids.push(must_take(&ghost, "a", &a, i)?);
     }
     world.advance(a.policy().stale_after + Duration::from_secs(60));
+    releases_against_a_contender(cfg, &ghost, ("a", ids), ("b", b))
+}
+
+/// The shape M7 and M8 share: one thread per hold of `holder` releases it ∥ one thread of
+/// `contender` tries each session once (∥ a background process at scale 2).
+fn releases_against_a_contender(
+    cfg: &Cfg,
+    ghost: &Ghost,
+    (holder, ids): (&'static str, Vec<HoldId>),
+    (name, contender): (&'static str, LockManager<SimEnv>),
+) -> Result<(), Violation> {
     let mut hs = Vec::new();
     {
         let (ghost, n) = (ghost.clone(), cfg.scale);
         hs.push(spawn(move || {
             for i in 1..=n {
-                take(&ghost, "b", &b, i, true, 1)?;
+                take(&ghost, name, &contender, i, true, 1)?;
             }
             Ok(())
         }));
     }
     for id in ids {
         let ghost = ghost.clone();
-        hs.push(spawn(move || release(&ghost, "a", id)));
+        hs.push(spawn(move || release(&ghost, holder, id)));
     }
     if cfg.scale >= 2 {
-        hs.push(background(&ghost, cfg, 3));
+        hs.push(background(ghost, cfg, 3));
     }
-    conclude(&ghost, hs)
+    conclude(ghost, hs)
 }
 
 /// M8 — P2, P8: process 2 (alive, but its probe answers `EPERM`) holds a lock and releases it ∥
@@ -482,24 +493,7 @@ pub fn m8_live_foreign(cfg: &Cfg) -> Result<(), Violation> {
     for i in 1..=cfg.scale {
         ids.push(must_take(&ghost, "b", &b, i)?);
     }
-    let mut hs = Vec::new();
-    {
-        let (ghost, n) = (ghost.clone(), cfg.scale);
-        hs.push(spawn(move || {
-            for i in 1..=n {
-                take(&ghost, "a", &a, i, true, 1)?;
-            }
-            Ok(())
-        }));
-    }
-    for id in ids {
-        let ghost = ghost.clone();
-        hs.push(spawn(move || release(&ghost, "b", id)));
-    }
-    if cfg.scale >= 2 {
-        hs.push(background(&ghost, cfg, 3));
-    }
-    conclude(&ghost, hs)
+    releases_against_a_contender(cfg, &ghost, ("b", ids), ("a", a))
 }
 
 /// M9 — P6: an in-place restart (`release_all`) whose delete of one lock fails (injected `EIO`)
