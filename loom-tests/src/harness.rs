@@ -136,6 +136,17 @@ pub fn loom_model(
     executions() - before
 }
 
+/// The schedule budget of a passing shuttle scenario: `LOCKCORE_SHUTTLE_ITERATIONS` when set to a
+/// positive number (the gate's `--quick` lowers it), else `default`. Bug hunts keep their own
+/// budgets: they stop at the first counterexample anyway.
+pub fn shuttle_schedules(default: usize) -> usize {
+    std::env::var("LOCKCORE_SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
 /// Runs `scenario` under shuttle's PCT scheduler with a fixed seed: `iterations` schedules of
 /// bug depth `depth`. Returns the number of schedules run.
 #[cfg(feature = "shuttle")]

@@ -3,12 +3,12 @@
 //! and the random scheduler with fixed seeds; and one bug-bearing helper (rotate-before-cleanup)
 //! run under several schedulers in separately named tests, shuttle's own tests' style.
 //!
-//! Budget: each scenario test runs `SCHEDULES` schedules (~1–3 ms each in release); the whole
-//! file takes a few seconds on 2 cores.
+//! Budget: each scenario test runs `SCHEDULES` schedules (~1–3 ms each in release), or
+//! `LOCKCORE_SHUTTLE_ITERATIONS` when set; the whole file takes a few seconds on 2 cores.
 #![cfg(feature = "shuttle")]
 
 use lockcore::Mutant;
-use loom_tests::harness::{expect_caught, shuttle_pct, shuttle_random};
+use loom_tests::harness::{expect_caught, shuttle_pct, shuttle_random, shuttle_schedules};
 use loom_tests::scenarios::*;
 
 const SCHEDULES: usize = 300;
@@ -21,14 +21,16 @@ macro_rules! scaled {
         /// PCT, fixed seed, correct lockcore: no violation.
         #[test]
         fn $pct() {
-            let n = shuttle_pct(SEED, DEPTH, SCHEDULES, $scenario, Cfg::shuttle(None));
-            assert_eq!(n, SCHEDULES as u64);
+            let budget = shuttle_schedules(SCHEDULES);
+            let n = shuttle_pct(SEED, DEPTH, budget, $scenario, Cfg::shuttle(None));
+            assert_eq!(n, budget as u64);
         }
         /// Random scheduler, fixed seed, correct lockcore: no violation.
         #[test]
         fn $random() {
-            let n = shuttle_random(SEED, SCHEDULES, $scenario, Cfg::shuttle(None));
-            assert_eq!(n, SCHEDULES as u64);
+            let budget = shuttle_schedules(SCHEDULES);
+            let n = shuttle_random(SEED, budget, $scenario, Cfg::shuttle(None));
+            assert_eq!(n, budget as u64);
         }
     };
 }
