@@ -337,8 +337,13 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             let out = format!("{gate_dir_rel}/cargo-mutants/{name}");
             let mut base = strings(&[
                 "mutants",
-                "--package",
-                "lockcore",
+                // Select lockcore's files, not its package: `--package` also narrows the tests
+                // to lockcore's own, and `--test-workspace=true` is then silently ignored
+                // (cargo-mutants 27.1), so the models, proptests and loom layers never ran.
+                "--file",
+                "lockcore/src/**",
+                "--exclude",
+                "lockcore/src/bin/lockcore-testchild.rs",
                 "--test-workspace=true",
                 "--no-shuffle",
                 "--output",
