@@ -337,9 +337,10 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             let out = format!("{gate_dir_rel}/cargo-mutants/{name}");
             let mut base = strings(&[
                 "mutants",
-                // Select lockcore's files, not its package: `--package` also narrows the tests
-                // to lockcore's own, and `--test-workspace=true` is then silently ignored
-                // (cargo-mutants 27.1), so the models, proptests and loom layers never ran.
+                // lockcore's files (the same mutants as `--package lockcore`) less the test
+                // child, whose mutants would test the tests. With `--test-workspace=true` every
+                // mutant runs `cargo test --workspace` (cargo-mutants 27.1 still runs only
+                // lockcore's own tests for the unmutated baseline).
                 "--file",
                 "lockcore/src/**",
                 "--exclude",
