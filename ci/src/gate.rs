@@ -346,6 +346,10 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
                 "--exclude",
                 "lockcore/src/bin/lockcore-testchild.rs",
                 "--test-workspace=true",
+                // cargo-mutants would derive the per-mutant timeout from that lockcore-only
+                // baseline (~20 s), too short for the workspace's tests on 2 loaded cores.
+                "--timeout",
+                "180",
                 "--no-shuffle",
                 "--output",
             ]);
@@ -1060,7 +1064,7 @@ mod tests {
         assert_eq!(with_cm[12].name, "install-cargo-mutants");
         assert!(with_cm[14]
             .command_line()
-            .contains("--test-workspace=true --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
+            .contains("--test-workspace=true --timeout 180 --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
     }
 
     #[test]
