@@ -174,8 +174,9 @@ pub struct Me<'a> {
     pub in_flight: bool,
 }
 
+/// Strictly older than `limit`; a negative age (a clock that went backwards) is never old.
 fn older_than(age_ms: i64, limit: Duration) -> bool {
-    age_ms > 0 && age_ms as u128 > limit.as_millis()
+    u128::try_from(age_ms).is_ok_and(|age| age > limit.as_millis())
 }
 
 /// Classifies a contended lock file. `probe` is asked about another pid on our host only.
