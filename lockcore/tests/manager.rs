@@ -535,6 +535,9 @@ fn sweep_goes_past_unreadable_entries_and_sees_dot_named_sessions() {
     std::fs::create_dir(fx.lock_file("weird.jsonl")).unwrap();
     fx.plant(".hidden.jsonl", &planted(41, None, Duration::from_secs(1)));
     fx.plant("z.jsonl", &planted(41, None, Duration::from_secs(1)));
+    // A file named just `.lock` belongs to no session (a session needs a file name): not a lock.
+    let bare = fx.dir.path().join(".lock");
+    std::fs::write(&bare, planted(41, None, Duration::from_secs(1)).to_bytes()).unwrap();
 
     let inspection = a.inspect_all(fx.dir.path()).unwrap();
     let seen: Vec<String> = inspection
