@@ -572,7 +572,8 @@ fn payload_spec() -> impl Strategy<Value = PayloadSpec> {
         )
 }
 
-fn malformed_kind() -> impl Strategy<Value = MalformedKind> {
+/// Any malformed-file kind (shared with the codec properties).
+pub fn malformed_kind() -> impl Strategy<Value = MalformedKind> {
     prop_oneof![
         Just(MalformedKind::Empty),
         Just(MalformedKind::Partial),

@@ -8,7 +8,7 @@ use lockcore::{Liveness, Payload, Policy, ProcessIdentity, Verdict};
 use models::reference::{Content, Model, ModelFile, ModelHold, Op, Origin, ProcKey};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
-use proptests::machine::MalformedKind;
+use proptests::machine::{malformed_kind, MalformedKind};
 use proptests::runner::cases_from_env;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -46,16 +46,6 @@ fn any_payload() -> impl Strategy<Value = Payload> {
                 token,
             },
         )
-}
-
-fn malformed_kind() -> impl Strategy<Value = MalformedKind> {
-    prop_oneof![
-        Just(MalformedKind::Empty),
-        Just(MalformedKind::Partial),
-        Just(MalformedKind::Garbage),
-        Just(MalformedKind::Huge),
-        Just(MalformedKind::NotUtf8),
-    ]
 }
 
 proptest! {
