@@ -8,6 +8,8 @@
 //! schedule in the worst case — but the random scheduler, which yields at every step, hits most
 //! of them in the first few schedules (measured: see each result line). The fixed seeds make the
 //! outcome deterministic, so a pass here is not luck that can turn into a flake.
+//! Each twin asserts the property its mutant breaks, as the catalogue names it
+//! (`Mutant::property()`: P1–P10 across the 13).
 #![cfg(feature = "shuttle")]
 
 use lockcore::Mutant;

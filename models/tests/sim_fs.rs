@@ -1,6 +1,8 @@
 //! SimFs semantics: the simulated file system behaves like the real one in every way lockcore
 //! relies on (exclusive create, `link`, silent `rename`, remove, the read cap, metadata identity),
 //! and each fault kind and fault selector fires exactly where asked.
+//! They check the simulator, not a lockcore property: every P1–P12 verdict of the loom, shuttle
+//! and oracle tests rests on these semantics being the real file system's.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::env::Fs;

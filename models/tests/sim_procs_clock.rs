@@ -1,5 +1,7 @@
 //! The simulated process table (crash, restart in place, exec-restart, pid reuse, EPERM, two
 //! hosts both with pid 1), the virtual clock and seeded randomness, and trace formatting.
+//! They check the simulator, not a lockcore property: the liveness (P2, P8), restart (P6) and
+//! age (P7, P10) verdicts of the other layers rest on this process table and clock.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::env::{Clock, Fs, Liveness, Procs};
