@@ -561,13 +561,29 @@ fn p8_eperm_owner_counts_as_alive() {
         return;
     }
 
+    // The checkout (and target/) may sit under a 0700 home: the other-uid children run copies.
+    let (_bins, copies) = match copies_for_any_user(&[testchild_bin(), lockcore_bin()]) {
+        Ok(c) => c,
+        Err(why) => {
+            println!("[{scenario}] skipped: no place other users can execute from: {why}");
+            return;
+        }
+    };
+    let (child_bin, cli_bin) = (copies[0].to_string_lossy(), copies[1].to_string_lossy());
     let dir = tempdir();
     let d = dir.path();
     if let Err(e) = std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777))
     {
         panic!("[{scenario}] chmod the temp dir: {e}");
     }
-    let mut c = testchild();
+    if !traversable_by_anyone(&d.join("s.jsonl")) {
+        println!(
+            "[{scenario}] skipped: {} is not reachable by other users",
+            d.display()
+        );
+        return;
+    }
+    let mut c = command(&child_bin);
     c.arg("idle");
     std::os::unix::process::CommandExt::uid(&mut c, 65534);
     std::os::unix::process::CommandExt::gid(&mut c, 65534);
@@ -584,7 +600,7 @@ fn p8_eperm_owner_counts_as_alive() {
         std::os::unix::process::CommandExt::gid(&mut c, 65533);
         c
     };
-    let mut probe = testchild();
+    let mut probe = command(&child_bin);
     probe.arg("probe").arg(owner.pid().to_string());
     let (status, out, err) = run(as_other(probe), scenario);
     assert!(status.success(), "[{scenario}] probe as uid 65533: {err}");
@@ -594,7 +610,7 @@ fn p8_eperm_owner_counts_as_alive() {
         "[{scenario}] kill(pid, 0) from another user is EPERM"
     );
 
-    let mut hold = command(lockcore_bin());
+    let mut hold = command(&cli_bin);
     hold.arg("hold")
         .arg(d.join("s.jsonl"))
         .arg("--timeout-ms")

@@ -398,3 +398,41 @@ pub fn assert_no_overlap(log: &str, ids: &[String], rounds: usize, scenario: &st
         );
     }
 }
+
+/// True when every directory from `/` down to `path` lets any user through (`o+x`): a process
+/// dropped to another uid can then reach `path` wherever the checkout lives.
+pub fn traversable_by_anyone(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors().skip(1).all(|dir| {
+        dir.as_os_str().is_empty()
+            || std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    })
+}
+
+/// Copies of `bins` in a fresh temp dir that any user may enter and execute from: the checkout,
+/// and so `target/`, may sit under a `0700` home that a test's other-uid child cannot reach.
+/// `Err(reason)` when no such place can be made (say, `TMPDIR` itself is private).
+pub fn copies_for_any_user(bins: &[&str]) -> Result<(tempfile::TempDir, Vec<PathBuf>), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+            .map_err(|e| format!("chmod {}: {e}", p.display()))
+    };
+    mode(dir.path(), 0o755)?;
+    if !traversable_by_anyone(&dir.path().join("x")) {
+        return Err(format!(
+            "{} is not reachable by other users (a private TMPDIR?)",
+            dir.path().display()
+        ));
+    }
+    let mut out = Vec::new();
+    for bin in bins {
+        let name = Path::new(bin).file_name().unwrap_or_default();
+        let copy = dir.path().join(name);
+        std::fs::copy(bin, &copy).map_err(|e| format!("copy {bin}: {e}"))?;
+        mode(&copy, 0o755)?;
+        out.push(copy);
+    }
+    Ok((dir, out))
+}
