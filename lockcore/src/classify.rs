@@ -87,6 +87,9 @@ pub enum LiveReason {
     ForeignHost,
     /// Malformed or empty but younger than the grace.
     MalformedInGrace,
+    /// Not a regular file (FIFO, socket, device, directory, symlink): nothing lockcore wrote,
+    /// never followed, read through or reclaimed (`clean --remove-non-regular` removes it).
+    NotRegular,
 }
 
 impl StaleReason {
@@ -112,6 +115,7 @@ impl LiveReason {
             LiveReason::LegacyOwnPid => "legacy-own-pid",
             LiveReason::ForeignHost => "foreign-host",
             LiveReason::MalformedInGrace => "malformed-in-grace",
+            LiveReason::NotRegular => "not-regular",
         }
     }
 }
@@ -187,6 +191,7 @@ pub fn classify(
     probe: &mut dyn FnMut(u32) -> (Liveness, Option<u64>),
 ) -> Verdict {
     let p = match file.payload {
+        Err(Malformed::NotRegular(_)) => return Verdict::Live(LiveReason::NotRegular),
         Err(Malformed::Empty) if mutant!(policy, EmptyWindow) => {
             return Verdict::Stale(StaleReason::MalformedExpired);
         }

@@ -15,11 +15,59 @@ pub struct FileId {
     pub ino: u64,
 }
 
+/// What sits at a path, as `lstat` sees it (a symlink is never followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// A regular file: the only kind a lock file can be.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link, dangling or not (lockcore never follows one at a lock path).
+    Symlink,
+    /// A named pipe: opening it for reading could block forever.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A character or block device.
+    Device,
+    /// Anything else, or a file that turned out not to be regular between two looks.
+    Other,
+}
+
+impl FileKind {
+    /// Stable lower-case name used in verdicts, errors and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular",
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::Device => "device",
+            FileKind::Other => "other",
+        }
+    }
+}
+
+/// The error [`Fs::read`] returns for a path that is not a regular file: `InvalidInput`.
+pub fn not_regular(path: &Path, kind: FileKind) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a {}, not a regular file",
+            path.display(),
+            kind.as_str()
+        ),
+    )
+}
+
 /// What lockcore needs to know of a file besides its bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileMeta {
     /// Identity, to tell "the same file" from "a new file at the same path".
     pub id: FileId,
+    /// What kind of file it is (of the path itself: links are not followed).
+    pub kind: FileKind,
     /// Size in bytes.
     pub len: u64,
     /// Last modification, unix milliseconds (wall clock).
@@ -44,14 +92,19 @@ pub trait Fs: Send + Sync {
     fn link(&self, src: &Path, dst: &Path) -> io::Result<()>;
     /// Renames `src` to `dst`, silently replacing `dst` (used only by the `rename-takeover` mutant).
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()>;
-    /// Reads at most `cap + 1` bytes, so that a caller can tell a file larger than `cap`.
+    /// Reads at most `cap + 1` bytes, so that a caller can tell a file larger than `cap`. Never
+    /// follows a symlink and never blocks: anything but a regular file fails with
+    /// [`not_regular`] (`InvalidInput`).
     fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>>;
-    /// Removes a file.
+    /// Removes a directory entry (`unlink`: a symlink itself, never its target).
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Lists the entries of a directory (full paths, any order).
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
-    /// Identity, size and mtime of a file.
+    /// Identity, kind, size and mtime of the entry at `path` (`lstat`: links are not followed).
     fn metadata(&self, path: &Path) -> io::Result<FileMeta>;
+    /// `dir` with every symlink resolved (`realpath`): the one spelling of a directory that
+    /// keys the registry, so two spellings of one session are one lock.
+    fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf>;
     /// Takes the directory's reclaim lock, blocking until it is free.
     fn lock_dir(&self, dir: &Path) -> io::Result<Self::DirLock>;
 }

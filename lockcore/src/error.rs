@@ -1,5 +1,6 @@
 //! Typed errors. Every failure names the lock path; nothing read from disk can cause a panic.
 
+use crate::env::FileKind;
 use crate::payload::{Malformed, Payload};
 use std::fmt;
 use std::io;
@@ -63,6 +64,8 @@ pub enum FsOp {
     Metadata,
     /// Taking the directory's reclaim lock.
     LockDir,
+    /// Resolving the lock directory's symlinks (`realpath`).
+    Resolve,
 }
 
 impl FsOp {
@@ -77,6 +80,7 @@ impl FsOp {
             FsOp::List => "list",
             FsOp::Metadata => "metadata",
             FsOp::LockDir => "lock-dir",
+            FsOp::Resolve => "resolve",
         }
     }
 }
@@ -111,6 +115,14 @@ pub enum LockError {
     InvalidPath {
         /// The path given.
         path: PathBuf,
+    },
+    /// Something that is not a regular file sits at the lock path (a FIFO, socket, device,
+    /// directory or symlink): lockcore neither waits for it nor writes or deletes through it.
+    NotRegular {
+        /// The lock file path.
+        lock_path: PathBuf,
+        /// What sits there.
+        kind: FileKind,
     },
 }
 
@@ -147,6 +159,13 @@ impl fmt::Display for LockError {
             LockError::ReentryOverflow { lock_path } => {
                 write!(f, "{}: reentrant hold count overflow", lock_path.display())
             }
+            LockError::NotRegular { lock_path, kind } => write!(
+                f,
+                "{} is a {}, not a lock file: lockcore will not use it (remove it, or run \
+                 `lockcore clean --remove-non-regular` on its directory)",
+                lock_path.display(),
+                kind.as_str()
+            ),
             LockError::InvalidPath { path } => {
                 write!(
                     f,

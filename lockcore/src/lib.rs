@@ -25,7 +25,9 @@ pub mod sweep;
 pub mod sync;
 
 pub use classify::{classify, LiveReason, Policy, StaleReason, Verdict};
-pub use env::{Clock, Env, EnvParts, FileId, FileMeta, Fs, Liveness, ProcessIdentity, Procs};
+pub use env::{
+    Clock, Env, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
+};
 pub use error::{FsOp, LockError, Owner};
 pub use manager::{
     lock_path_for, AcquireOptions, Acquired, LockGuard, LockManager, ReleaseReport, Released,
@@ -34,4 +36,4 @@ pub use manager::{
 pub use mutants::Mutant;
 pub use os::OsEnv;
 pub use payload::{Malformed, Payload};
-pub use sweep::{CleanReport, Inspection, LockInfo};
+pub use sweep::{CleanOptions, CleanReport, Inspection, LockInfo};

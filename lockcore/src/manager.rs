@@ -8,12 +8,13 @@
 //! serialises processes, as the historic lock did. Threads that must exclude each other pass
 //! `AcquireOptions { reentrant: false, .. }`. **Waiting is not fair:** a releasing thread or
 //! process may take the lock straight back; waiters retry with backoff until their timeout.
-//! **Caveat:** the registry is keyed by the lock path as given; spell one session the same way
-//! everywhere in a process (a second spelling is detected through the file's token and waits,
-//! it is never reclaimed, but it does not count as reentry).
+//! The registry is keyed by the lock path with its directory resolved (`realpath`), so two
+//! spellings of one session (a symlinked directory, `..`) are one lock: re-entry, one release.
+//! **Caveat:** a directory reached through two bind mounts has two real paths; such spellings
+//! are told apart by the file's token and wait for each other (never reclaimed), like two processes.
 
 use crate::classify::{classify, mutant, LiveReason, Me, Observed, Policy, StaleReason, Verdict};
-use crate::env::{Clock, Env, FileMeta, Fs, ProcessIdentity, Procs};
+use crate::env::{Clock, Env, FileKind, FileMeta, Fs, ProcessIdentity, Procs};
 use crate::error::{FsOp, LockError, Owner};
 use crate::payload::{Malformed, Payload, MAX_PAYLOAD_BYTES};
 use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
@@ -265,6 +266,25 @@ impl<E: Env> LockManager<E> {
         st.holds.iter().map(|(p, h)| (p.clone(), h.count)).collect()
     }
 
+    /// The lock path of `session_file` with its directory's symlinks resolved: the registry's
+    /// key and the path every file operation uses (a link swapped later cannot redirect them).
+    pub fn resolve(&self, session_file: &Path) -> Result<PathBuf, LockError> {
+        let lock_path = lock_path_for(session_file)?;
+        let dir = dir_of(&lock_path);
+        let real = self
+            .inner
+            .env
+            .fs()
+            .canonical_dir(&dir)
+            .map_err(|e| LockError::io(FsOp::Resolve, &dir, e))?;
+        match lock_path.file_name() {
+            Some(name) => Ok(real.join(name)),
+            None => Err(LockError::InvalidPath {
+                path: session_file.to_path_buf(),
+            }),
+        }
+    }
+
     /// One attempt to lock `session_file` (reentrant), including any stale reclaim.
     pub fn try_acquire(&self, session_file: &Path) -> Result<LockGuard<E>, LockError> {
         self.try_acquire_with(session_file, AcquireOptions::default())
@@ -276,7 +296,7 @@ impl<E: Env> LockManager<E> {
         session_file: &Path,
         opts: AcquireOptions,
     ) -> Result<LockGuard<E>, LockError> {
-        let lock_path = lock_path_for(session_file)?;
+        let lock_path = self.resolve(session_file)?;
         let mut st = sync::lock(&self.inner.state);
         match self.attempt(&mut st, &lock_path, opts.reentrant) {
             Ok(g) => Ok(g),
@@ -303,7 +323,7 @@ impl<E: Env> LockManager<E> {
         session_file: &Path,
         opts: AcquireOptions,
     ) -> Result<LockGuard<E>, LockError> {
-        let lock_path = lock_path_for(session_file)?;
+        let lock_path = self.resolve(session_file)?;
         let clock = self.inner.env.clock();
         let timeout = opts.timeout.unwrap_or(self.inner.policy.acquire_timeout);
         let start = clock.now_mono();
@@ -544,6 +564,12 @@ impl<E: Env> LockManager<E> {
                 Err(m) => Owner::Malformed(m.clone()),
             };
             match verdict {
+                Verdict::Live(LiveReason::NotRegular) => {
+                    return Err(Blocked::Fatal(LockError::NotRegular {
+                        lock_path: lock_path.to_path_buf(),
+                        kind: seen.meta.kind,
+                    }));
+                }
                 Verdict::Live(reason) => {
                     let in_instance = reason == LiveReason::HeldHere;
                     let owner = if in_instance {
@@ -689,17 +715,31 @@ impl<E: Env> LockManager<E> {
             .map_err(|e| LockError::io(FsOp::Rename, lock_path, e))
     }
 
-    /// Reads what sits at a contended lock path; `None` if it vanished meanwhile.
+    /// Reads what sits at a contended lock path; `None` if it vanished meanwhile. Anything but
+    /// a regular file is seen as [`Malformed::NotRegular`] and never opened (P16).
     pub(crate) fn observe(&self, lock_path: &Path) -> Result<Option<Seen>, LockError> {
         let fs = self.inner.env.fs();
-        let meta = match fs.metadata(lock_path) {
+        let mut meta = match fs.metadata(lock_path) {
             Ok(m) => m,
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(LockError::io(FsOp::Metadata, lock_path, e)),
         };
+        let not_regular = |meta: FileMeta| Seen {
+            meta,
+            bytes: Vec::new(),
+            parsed: Err(Malformed::NotRegular(meta.kind)),
+        };
+        if meta.kind != FileKind::Regular {
+            return Ok(Some(not_regular(meta)));
+        }
         let bytes = match fs.read(lock_path, MAX_PAYLOAD_BYTES) {
             Ok(b) => b,
             Err(e) if not_found(&e) => return Ok(None),
+            // Replaced by a non-regular file between the two looks.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                meta.kind = FileKind::Other;
+                return Ok(Some(not_regular(meta)));
+            }
             Err(e) => return Err(LockError::io(FsOp::Read, lock_path, e)),
         };
         let parsed = Payload::parse(&bytes);
@@ -765,7 +805,10 @@ impl<E: Env> LockManager<E> {
         match fs.read(lock_path, MAX_PAYLOAD_BYTES) {
             Ok(b) if b == ours => {}
             Ok(_) => return Ok(Released::NotOurs),
-            Err(e) if not_found(&e) => return Ok(Released::NotOurs),
+            // Gone, or replaced by something that is not even a regular file.
+            Err(e) if not_found(&e) || e.kind() == io::ErrorKind::InvalidInput => {
+                return Ok(Released::NotOurs)
+            }
             Err(e) => return Err(LockError::io(FsOp::Read, lock_path, e)),
         }
         match fs.remove(lock_path) {

@@ -6,7 +6,9 @@
 //! processes in our pid namespace, which is why lock files carry a host identity.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use crate::env::{Clock, EnvParts, FileId, FileMeta, Fs, Liveness, ProcessIdentity, Procs};
+use crate::env::{
+    not_regular, Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
+};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -40,15 +42,76 @@ pub const DIR_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct OsDirLock(#[allow(dead_code)] File);
 
+/// Retries a system call that failed with `EINTR` (a signal arrived), a bounded number of times:
+/// a caller gets a typed error, never a spin, if the interruptions never stop.
+fn retry_eintr<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    const TRIES: usize = 64;
+    let mut tries = 0;
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && tries < TRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+fn kind_of(ft: std::fs::FileType) -> FileKind {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_file() {
+        FileKind::Regular
+    } else if ft.is_dir() {
+        FileKind::Directory
+    } else if ft.is_symlink() {
+        FileKind::Symlink
+    } else if ft.is_fifo() {
+        FileKind::Fifo
+    } else if ft.is_socket() {
+        FileKind::Socket
+    } else if ft.is_char_device() || ft.is_block_device() {
+        FileKind::Device
+    } else {
+        FileKind::Other
+    }
+}
+
+/// Opens `path` for reading without following a final symlink and without blocking (a FIFO
+/// would otherwise wait for a writer forever), and checks on the open descriptor that it is a
+/// regular file.
+fn open_regular(path: &Path) -> io::Result<File> {
+    let opened = retry_eintr(|| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+    });
+    let f = match opened {
+        Ok(f) => f,
+        // O_NOFOLLOW on a symlink: ELOOP.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_regular(path, FileKind::Symlink))
+        }
+        Err(e) => return Err(e),
+    };
+    let kind = kind_of(f.metadata()?.file_type());
+    if kind != FileKind::Regular {
+        return Err(not_regular(path, kind));
+    }
+    Ok(f)
+}
+
 impl Fs for OsFs {
     type DirLock = OsDirLock;
 
     fn create_new(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(path)?;
+        // O_EXCL never follows a link: a symlink at `path`, dangling or not, is AlreadyExists.
+        let mut f = retry_eintr(|| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)
+        })?;
         if let Err(e) = f.write_all(contents) {
             drop(f);
             let _ = fs::remove_file(path);
@@ -61,42 +124,66 @@ impl Fs for OsFs {
         OpenOptions::new()
             .write(true)
             .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)?
             .write_all(contents)
     }
 
     fn link(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        fs::hard_link(src, dst)
+        // linkat without AT_SYMLINK_FOLLOW: neither side is followed.
+        retry_eintr(|| fs::hard_link(src, dst))
     }
 
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        fs::rename(src, dst)
+        retry_eintr(|| fs::rename(src, dst))
     }
 
     fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
         // Sized up front: a lock file is read in one or two read calls, not five.
         let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
-        File::open(path)?
+        open_regular(path)?
             .take(cap as u64 + 1)
             .read_to_end(&mut buf)?;
         Ok(buf)
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
+        retry_eintr(|| fs::remove_file(path))
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
+        // Not `fs::read_dir`: std's directory stream asserts that `closedir` succeeds and panics
+        // when it fails (EIO on a network mount, say). rustix reads with getdents64 and closes a
+        // plain descriptor, whose close error is ignored.
+        retry_eintr(|| {
+            let fd = retry_eintr(|| {
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(dir)
+            })?;
+            let mut entries = rustix::fs::Dir::new(std::os::fd::OwnedFd::from(fd))?;
+            let mut out = Vec::new();
+            while let Some(entry) = entries.read() {
+                let entry = entry?;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    use std::os::unix::ffi::OsStrExt;
+                    out.push(dir.join(std::ffi::OsStr::from_bytes(name)));
+                }
+            }
+            Ok(out)
+        })
     }
 
     fn metadata(&self, path: &Path) -> io::Result<FileMeta> {
-        let m = fs::symlink_metadata(path)?;
+        let m = retry_eintr(|| fs::symlink_metadata(path))?;
         Ok(FileMeta {
             id: FileId {
                 dev: m.dev(),
                 ino: m.ino(),
             },
+            kind: kind_of(m.file_type()),
             len: m.len(),
             mtime_ms: m
                 .mtime()
@@ -105,8 +192,18 @@ impl Fs for OsFs {
         })
     }
 
+    fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        retry_eintr(|| fs::canonicalize(dir))
+    }
+
     fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
-        let f = File::open(dir)?;
+        // O_DIRECTORY: a FIFO or device named like the directory fails at once, never blocks.
+        let f = retry_eintr(|| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(dir)
+        })?;
         // Legitimate holders keep it for one re-read and unlink (microseconds). A process that
         // holds it for long (a bug, or `flock DIR cmd`) must not stall every release and the
         // signal cleanup forever: give up with a typed error after DIR_LOCK_TIMEOUT.
@@ -129,6 +226,7 @@ impl Fs for OsFs {
                         ),
                     ))
                 }
+                Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(std::fs::TryLockError::Error(e)) => return Err(e),
             }
         }

@@ -2,6 +2,7 @@
 //! three historic shapes in any key order. Every input that is not a valid payload becomes a typed
 //! [`Malformed`] — this module never panics on bytes from disk.
 
+use crate::env::FileKind;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -49,6 +50,9 @@ pub enum Malformed {
     BadCreatedAt,
     /// An optional field (`nonce`, `starttime`, `host`, `token`) has the wrong type.
     BadField(&'static str),
+    /// Not a regular file at all (a FIFO, socket, device, directory or symlink): never read
+    /// through, never reclaimed.
+    NotRegular(FileKind),
 }
 
 impl Malformed {
@@ -65,6 +69,7 @@ impl Malformed {
             Malformed::MissingCreatedAt => "missing-createdAt",
             Malformed::BadCreatedAt => "bad-createdAt",
             Malformed::BadField(f) => f,
+            Malformed::NotRegular(_) => "not-regular",
         }
     }
 }
@@ -73,6 +78,7 @@ impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Malformed::BadField(field) => write!(f, "malformed lock file: bad `{field}`"),
+            Malformed::NotRegular(kind) => write!(f, "not a lock file: a {}", kind.as_str()),
             other => write!(f, "malformed lock file: {}", other.as_str()),
         }
     }

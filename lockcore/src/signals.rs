@@ -143,7 +143,7 @@ pub fn install_cleanup(manager: &LockManager<OsEnv>) -> io::Result<CleanupHandle
 fn start_watching() -> io::Result<[(c_int, AfterCleanup); 4]> {
     let mut plan = [(0, AfterCleanup::NotWatched); 4];
     for (slot, &signal) in plan.iter_mut().zip(CLEANUP_SIGNALS.iter()) {
-        let after = match disposition(signal)? {
+        let after = match disposition(signal).map_err(|e| resource_error("sigaction", signal, e))? {
             Disposition::Default => AfterCleanup::Reraise,
             Disposition::Handler => AfterCleanup::LeaveToApplication,
             Disposition::Ignored => AfterCleanup::NotWatched,
@@ -156,7 +156,18 @@ fn start_watching() -> io::Result<[(c_int, AfterCleanup); 4]> {
         .map(|(signal, _)| *signal)
         .collect();
     // signal-hook chains the handler found at registration: the application's keeps running.
-    let mut signals = Signals::new(&watched)?;
+    // Its self-pipe needs two descriptors: at a descriptor limit this is where it fails.
+    let mut signals = Signals::new(&watched).map_err(|e| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let limit = limit.map_or("unlimited".to_string(), |n| n.to_string());
+        io::Error::new(
+            e.kind(),
+            format!(
+                "signal-hook's self-pipe (2 file descriptors; RLIMIT_NOFILE is {limit}) for \
+                 SIGINT, SIGTERM, SIGQUIT, SIGABRT: {e}"
+            ),
+        )
+    })?;
     let handle = signals.handle();
     let (started_tx, started) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new()
@@ -176,11 +187,19 @@ fn start_watching() -> io::Result<[(c_int, AfterCleanup); 4]> {
         });
     if let Err(e) = spawned {
         handle.close();
-        return Err(e);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("starting the thread `lockcore-signal`: {e}"),
+        ));
     }
     // Returns once the thread runs (and carries its name): nothing about it is left to chance.
     let _ = started.recv();
     Ok(plan)
+}
+
+/// An error of a signal call, naming the call and the signal.
+fn resource_error(call: &str, signal: c_int, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{call} for signal {signal}: {e}"))
 }
 
 /// Releases every registered manager once (a manager registered twice is released once).

@@ -2,7 +2,7 @@
 //! removes the stale ones (and orphaned publish temp files) the same way a reclaim does.
 
 use crate::classify::Verdict;
-use crate::env::{Clock, Env, Fs, Liveness, Procs};
+use crate::env::{Clock, Env, FileKind, Fs, Liveness, Procs};
 use crate::error::{FsOp, LockError};
 use crate::manager::LockManager;
 use crate::payload::{Malformed, Payload};
@@ -30,6 +30,16 @@ pub struct Inspection {
     /// Entries named like lock files that could not be read (e.g. a directory named `x.lock`),
     /// with the error; the sweep goes on past them.
     pub unreadable: Vec<(PathBuf, LockError)>,
+}
+
+/// How [`LockManager::clean`] sweeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanOptions {
+    /// Only report what would be removed.
+    pub dry_run: bool,
+    /// Also remove what is not a regular file at a lock path (a FIFO, socket, device or
+    /// symlink — the link itself, never its target). A directory is never removed.
+    pub remove_non_regular: bool,
 }
 
 /// What `clean_stale` did.
@@ -118,13 +128,33 @@ impl<E: Env> LockManager<E> {
     /// of this process or of a dead pid, and any older than `stale_after`. With `dry_run`, only
     /// reports. An entry that cannot be read or removed is reported and the sweep goes on.
     pub fn clean_stale(&self, dir: &Path, dry_run: bool) -> Result<CleanReport, LockError> {
+        self.clean(
+            dir,
+            CleanOptions {
+                dry_run,
+                remove_non_regular: false,
+            },
+        )
+    }
+
+    /// [`LockManager::clean_stale`] with options.
+    pub fn clean(&self, dir: &Path, opts: CleanOptions) -> Result<CleanReport, LockError> {
+        let dry_run = opts.dry_run;
         let mut report = CleanReport::default();
         let inspection = self.inspect_all(dir)?;
         for (path, e) in inspection.unreadable {
             report.unreadable.push((path, e.to_string()));
         }
         for info in inspection.locks {
-            if info.verdict.is_stale() {
+            if let Err(Malformed::NotRegular(kind)) = info.payload {
+                if opts.remove_non_regular {
+                    match self.remove_non_regular(&info.path, kind, dry_run) {
+                        Ok(true) => report.removed.push(info.clone()),
+                        Ok(false) => {}
+                        Err(e) => report.unreadable.push((info.path.clone(), e)),
+                    }
+                }
+            } else if info.verdict.is_stale() {
                 let removed = dry_run || {
                     // Hold the registry lock like a reclaiming acquirer, so our own holds cannot
                     // change between the judgement and the removal.
@@ -162,8 +192,15 @@ impl<E: Env> LockManager<E> {
             .collect();
         temps.sort();
         for (tmp, pid) in temps {
-            let Ok(meta) = fs.metadata(&tmp) else {
-                continue;
+            let meta = match fs.metadata(&tmp) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    // Not judged is not clean: say so, the caller exits non-zero (P12).
+                    let msg = LockError::io(FsOp::Metadata, &tmp, e).to_string();
+                    report.unreadable.push((tmp, msg));
+                    continue;
+                }
             };
             // A live publisher's temp file exists for microseconds and is never ours here (we
             // hold no publish while sweeping); only an old one of a live pid is litter.
@@ -188,5 +225,38 @@ impl<E: Env> LockManager<E> {
             }
         }
         Ok(report)
+    }
+
+    /// Removes a non-regular entry at a lock path if it is still the very entry seen (same
+    /// identity, under the reclaim lock). `unlink` removes a symlink itself, never its target;
+    /// a directory is refused. `Err` carries the message the sweep reports.
+    fn remove_non_regular(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        dry_run: bool,
+    ) -> Result<bool, String> {
+        if kind == FileKind::Directory {
+            return Err("a directory: lockcore never removes directories".to_string());
+        }
+        if dry_run {
+            return Ok(true);
+        }
+        let fs = self.inner.env.fs();
+        let dir = crate::manager::dir_of(path);
+        let _dir_lock = fs
+            .lock_dir(&dir)
+            .map_err(|e| LockError::io(FsOp::LockDir, &dir, e).to_string())?;
+        let Some(now) = self.observe(path).map_err(|e| e.to_string())? else {
+            return Ok(false);
+        };
+        if now.parsed != Err(Malformed::NotRegular(kind)) || now.meta.kind == FileKind::Directory {
+            return Ok(false);
+        }
+        match fs.remove(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(LockError::io(FsOp::Remove, path, e).to_string()),
+        }
     }
 }

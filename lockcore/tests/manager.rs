@@ -526,8 +526,8 @@ fn bad_paths_are_typed_errors() {
     ));
 }
 
-// P10, P12: an entry named like a lock that cannot be read (here a directory) is reported, and
-// the sweep goes on past it; dot-named sessions' locks are swept like any other.
+// P16, P12: a directory named like a lock is a named `not-regular` verdict, kept, and the sweep
+// goes on past it; dot-named sessions' locks are swept like any other.
 #[test]
 fn sweep_goes_past_unreadable_entries_and_sees_dot_named_sessions() {
     let fx = Fixture::new();
@@ -545,16 +545,26 @@ fn sweep_goes_past_unreadable_entries_and_sees_dot_named_sessions() {
         .iter()
         .map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(seen, vec![".hidden.jsonl.lock", "z.jsonl.lock"]);
-    assert_eq!(inspection.unreadable.len(), 1);
-    assert_eq!(inspection.unreadable[0].0, fx.lock_file("weird.jsonl"));
-    assert!(matches!(inspection.unreadable[0].1, LockError::Io { .. }));
+    assert_eq!(
+        seen,
+        vec![".hidden.jsonl.lock", "weird.jsonl.lock", "z.jsonl.lock"]
+    );
+    // P16: the directory is a named verdict, not an unreadable entry.
+    assert_eq!(
+        inspection.locks[1].verdict,
+        Verdict::Live(LiveReason::NotRegular)
+    );
+    assert!(
+        inspection.unreadable.is_empty(),
+        "{:?}",
+        inspection.unreadable
+    );
 
     let report = a.clean_stale(fx.dir.path(), false).unwrap();
     assert_eq!(report.removed.len(), 2, "both dead-pid files removed");
-    assert_eq!(report.unreadable.len(), 1);
+    assert!(report.unreadable.is_empty());
     assert!(
         fx.lock_file("weird.jsonl").is_dir(),
-        "the unreadable entry is left alone"
+        "the directory is left alone"
     );
 }

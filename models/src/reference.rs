@@ -1669,6 +1669,7 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
 pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool) -> &'static str {
     match live {
         LiveReason::MalformedInGrace => "P10",
+        LiveReason::NotRegular => "P16",
         LiveReason::HeldHere if releasing => "P3",
         LiveReason::HeldHere => "P1",
         LiveReason::LegacyOwnPid => "P7",

@@ -9,7 +9,9 @@
 //! keeps the loom state space to the steps that matter.
 
 use crate::trace::{Event, Trace};
-use lockcore::env::{Clock, EnvParts, FileId, FileMeta, Fs, Liveness, ProcessIdentity, Procs};
+use lockcore::env::{
+    Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
+};
 use lockcore::sync::{self, Arc, Mutex};
 use std::collections::BTreeMap;
 use std::io;
@@ -704,6 +706,7 @@ impl Fs for SimFs {
             Some(f) => {
                 let meta = FileMeta {
                     id: FileId { dev: 0, ino: f.ino },
+                    kind: FileKind::Regular,
                     len: f.bytes.len() as u64,
                     mtime_ms: f.mtime_ms,
                 };
@@ -711,6 +714,12 @@ impl Fs for SimFs {
             }
             None => err_desc(Err(missing_err())),
         })
+    }
+
+    fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        // The simulated tree has no directory symlinks yet: every spelling is canonical. Not a
+        // scheduling point (no shared state is read).
+        Ok(dir.to_path_buf())
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<SimDirLock> {

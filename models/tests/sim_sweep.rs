@@ -33,3 +33,27 @@ fn a_temp_file_that_cannot_be_removed_is_reported() {
     assert_eq!(report.unreadable[0].0, stuck.to_path_buf());
     assert!(world.file(stuck).is_some() && world.file(loose).is_none());
 }
+
+// P12: a temp file whose metadata cannot be read is not judged, and that is reported with its
+// path (a silent partial clean would say "nothing stale" while litter stays).
+#[test]
+fn a_temp_file_that_cannot_be_judged_is_reported() {
+    let world = SimWorld::new(12);
+    world.spawn("h", 1);
+    let m = LockManager::new(world.env("h", 1), Policy::default());
+    let unjudged = Path::new("/d/.a.jsonl.lock.77-0011.lktmp");
+    world.plant(unjudged, b"partial", world.now_wall_ms());
+    world.inject(FaultRule::new(Some(SimOp::Metadata), FaultKind::Eio).on_path(".lktmp"));
+
+    let report = m
+        .clean_stale(Path::new("/d"), false)
+        .expect("the sweep itself succeeds");
+    assert!(report.temp_files.is_empty(), "{}", world.trace());
+    assert_eq!(report.unreadable.len(), 1, "{}", world.trace());
+    assert_eq!(report.unreadable[0].0, unjudged.to_path_buf());
+    assert!(
+        report.unreadable[0].1.contains("metadata"),
+        "{:?}",
+        report.unreadable
+    );
+}

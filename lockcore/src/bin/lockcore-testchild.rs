@@ -483,6 +483,11 @@ mod child {
             after("metadata");
             r
         }
+        fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+            let r = self.0.canonical_dir(dir);
+            after("resolve");
+            r
+        }
         fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
             let r = self.0.lock_dir(dir);
             after("lock-dir");

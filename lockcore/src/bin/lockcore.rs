@@ -27,7 +27,8 @@ mod cli {
     use lockcore::signals::{self, Disposition};
     use lockcore::sync::{thread, Arc, Mutex};
     use lockcore::{
-        AcquireOptions, Acquired, LockError, LockInfo, LockManager, OsEnv, Policy, Verdict,
+        AcquireOptions, Acquired, CleanOptions, FileKind, LockError, LockInfo, LockManager,
+        Malformed, OsEnv, Policy, Verdict,
     };
     use serde::Serialize;
     use std::ffi::OsString;
@@ -135,6 +136,10 @@ mod cli {
             /// Print one JSON object instead of lines.
             #[arg(long)]
             json: bool,
+            /// Also remove FIFOs, sockets, devices and symlinks (the link, never its target)
+            /// found at lock paths; directories are never removed.
+            #[arg(long)]
+            remove_non_regular: bool,
             #[command(flatten)]
             policy: PolicyArgs,
         },
@@ -189,8 +194,17 @@ mod cli {
                 dir,
                 dry_run,
                 json,
+                remove_non_regular,
                 policy,
-            } => clean(&dir, dry_run, json, policy.policy(None)),
+            } => clean(
+                &dir,
+                CleanOptions {
+                    dry_run,
+                    remove_non_regular,
+                },
+                json,
+                policy.policy(None),
+            ),
         };
         match result {
             Ok(code) => ExitCode::from(code),
@@ -221,8 +235,10 @@ mod cli {
         fn new(info: &LockInfo) -> Self {
             let p = info.payload.as_ref().ok();
             let mut reasons = vec![info.verdict.reason().to_string()];
-            if let Err(m) = &info.payload {
-                reasons.push(m.as_str().to_string());
+            match &info.payload {
+                Err(Malformed::NotRegular(kind)) => reasons.push(kind.as_str().to_string()),
+                Err(m) => reasons.push(m.as_str().to_string()),
+                Ok(_) => {}
             }
             InfoJson {
                 path: info.path.display().to_string(),
@@ -367,8 +383,9 @@ mod cli {
         temp_files: Vec<String>,
     }
 
-    fn clean(dir: &Path, dry_run: bool, json: bool, policy: Policy) -> Result<u8, Failure> {
-        let report = manager(policy).clean_stale(dir, dry_run)?;
+    fn clean(dir: &Path, opts: CleanOptions, json: bool, policy: Policy) -> Result<u8, Failure> {
+        let dry_run = opts.dry_run;
+        let report = manager(policy).clean(dir, opts)?;
         let status = report_unreadable(
             report
                 .unreadable
@@ -400,6 +417,7 @@ mod cli {
             for info in &report.removed {
                 let owner = match &info.payload {
                     Ok(p) => format!("pid {}", p.pid),
+                    Err(Malformed::NotRegular(kind)) => format!("a {}", kind.as_str()),
                     Err(m) => format!("malformed: {}", m.as_str()),
                 };
                 writeln!(
@@ -414,9 +432,18 @@ mod cli {
                 writeln!(out, "{verb} {} (orphaned publish temp file)", tmp.display())?;
             }
             for info in &kept {
+                let hint = match &info.payload {
+                    Err(Malformed::NotRegular(FileKind::Directory)) => {
+                        ": a directory; remove it by hand".to_string()
+                    }
+                    Err(Malformed::NotRegular(kind)) => {
+                        format!(": a {}; --remove-non-regular removes it", kind.as_str())
+                    }
+                    _ => String::new(),
+                };
                 writeln!(
                     out,
-                    "kept {} ({} {})",
+                    "kept {} ({} {}{hint})",
                     info.path.display(),
                     verdict_word(info.verdict),
                     info.verdict.reason()
