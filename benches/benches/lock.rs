@@ -242,6 +242,7 @@ mod real {
             identity: &identity,
             nonce,
             in_flight: false,
+            boot_ms: None,
         };
         let policy = Policy::default();
         // A pure probe: the bench measures parsing and the decision table, not the kill(2).

@@ -103,6 +103,7 @@ pub fn payload_bytes(pid: u32, host: Option<String>, created_at_ms: i64) -> Vec<
         starttime: Some(123_456),
         host,
         token: Some("00c0ffee00c0ffee".to_string()),
+        lease: None,
     }
     .to_bytes()
 }

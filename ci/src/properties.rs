@@ -1,4 +1,4 @@
-//! Which layer checks which property (P1…P12), by a documented heuristic:
+//! Which layer checks which property (P1…P16), by a documented heuristic:
 //!
 //! 1. *Evidence*: a layer that caught a catalogue mutant with property `Pn` checks `Pn`.
 //! 2. *Mentions*: a layer's test sources that name `Pn` (in a comment, a test name or an
@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Number of properties in DESIGN §5.
-pub const PROPERTY_COUNT: u32 = 12;
+pub const PROPERTY_COUNT: u32 = 16;
 
-/// The property ids `P1`…`P12` mentioned in `text`: `P` not preceded by a letter, digit or `_`,
-/// then a number 1–12 not followed by a letter, digit or `_`.
+/// The property ids `P1`…`P16` mentioned in `text`: `P` not preceded by a letter, digit or `_`,
+/// then a number 1–16 not followed by a letter, digit or `_`.
 pub fn mentioned(text: &str) -> BTreeSet<u32> {
     mentioned_in_order(text).into_iter().collect()
 }
@@ -132,8 +132,9 @@ mod tests {
 
     #[test]
     fn finds_property_ids_on_word_boundaries() {
-        let ids = mentioned("// P1 exclusion, (P3) and P12; P10-P11: fine. P0 P13 MP3 P4x _P5 P6_");
-        assert_eq!(ids, [1, 3, 10, 11, 12].into_iter().collect());
+        let ids =
+            mentioned("// P1 exclusion, (P3) and P12; P10-P11: fine. P0 P17 MP3 P4x _P5 P6_ P16");
+        assert_eq!(ids, [1, 3, 10, 11, 12, 16].into_iter().collect());
         assert!(mentioned("").is_empty());
         assert_eq!(mentioned("P9"), [9].into_iter().collect());
         assert_eq!(mentioned("\"P2\""), [2].into_iter().collect());

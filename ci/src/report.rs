@@ -71,7 +71,7 @@ pub struct LayerReport {
 /// Which layers check a property.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PropertyReport {
-    /// `P1` … `P12`.
+    /// `P1` … `P16`.
     pub id: String,
     pub checked_by: Vec<String>,
     /// Catalogue mutants caught with this property.

@@ -15,6 +15,18 @@ pub struct Policy {
     pub malformed_grace: Duration,
     /// How long [`crate::LockManager::acquire`] waits by default (10 s).
     pub acquire_timeout: Duration,
+    /// Judge files without a `host` by the pid rules (our pid + another nonce → stale at once,
+    /// other pids probed), as before DESIGN §4a. **Only sound where every process using the
+    /// directory shares one pid namespace**; default false (such files wait for `stale_after`).
+    pub same_pid_namespace: bool,
+    /// The lease this manager declares in its lock files while a heartbeat refreshes them
+    /// (default 30 s: three refreshes fit in one lease); `None` declares none.
+    pub lease: Option<Duration>,
+    /// How often the heartbeat refreshes held locks' mtimes (default 10 s).
+    pub refresh_every: Duration,
+    /// The longest this manager promises to hold a lock (`maxHoldMs`); past it the lock is stale
+    /// even while refreshed. Default `None`: no limit.
+    pub max_hold: Option<Duration>,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -26,6 +38,10 @@ impl Default for Policy {
             stale_after: Duration::from_secs(30 * 60),
             malformed_grace: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(10),
+            same_pid_namespace: false,
+            lease: Some(Duration::from_secs(30)),
+            refresh_every: Duration::from_secs(10),
+            max_hold: None,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -72,6 +88,13 @@ pub enum StaleReason {
     TooOld,
     /// Malformed or empty, and its mtime is older than the grace.
     MalformedExpired,
+    /// It declares a lease and its mtime is older than the lease: its holder stopped refreshing.
+    LeaseExpired,
+    /// It declares a maximum hold, and its `createdAt` is older than that.
+    MaxHoldPassed,
+    /// No host recorded, and its mtime predates this machine's boot: its writer is gone in every
+    /// pid namespace.
+    BeforeBoot,
 }
 
 /// Why a contended file is live (must not be reclaimed).
@@ -85,6 +108,9 @@ pub enum LiveReason {
     LegacyOwnPid,
     /// Written on another host: cannot be probed from here.
     ForeignHost,
+    /// No host recorded (a peer implementation, or an old lockcore): its writer may live in
+    /// another pid namespace, so no pid rule applies; live until `stale_after`.
+    UnknownNamespace,
     /// Malformed or empty but younger than the grace.
     MalformedInGrace,
     /// Not a regular file (FIFO, socket, device, directory, symlink): nothing lockcore wrote,
@@ -102,6 +128,9 @@ impl StaleReason {
             StaleReason::RecycledPid => "recycled-pid",
             StaleReason::TooOld => "too-old",
             StaleReason::MalformedExpired => "malformed-expired",
+            StaleReason::LeaseExpired => "lease-expired",
+            StaleReason::MaxHoldPassed => "max-hold-passed",
+            StaleReason::BeforeBoot => "before-boot",
         }
     }
 }
@@ -114,6 +143,7 @@ impl LiveReason {
             LiveReason::OwnerAlive => "owner-alive",
             LiveReason::LegacyOwnPid => "legacy-own-pid",
             LiveReason::ForeignHost => "foreign-host",
+            LiveReason::UnknownNamespace => "unknown-namespace",
             LiveReason::MalformedInGrace => "malformed-in-grace",
             LiveReason::NotRegular => "not-regular",
         }
@@ -176,6 +206,8 @@ pub struct Me<'a> {
     pub nonce: &'a str,
     /// This instance holds, is acquiring or is releasing this file (by path or by token).
     pub in_flight: bool,
+    /// When this machine booted (wall ms), if known: a file older than that has no live writer.
+    pub boot_ms: Option<i64>,
 }
 
 /// Strictly older than `limit`; a negative age (a clock that went backwards) is never old.
@@ -205,7 +237,39 @@ pub fn classify(
         Ok(p) => p,
     };
     let age = file.age_ms().unwrap_or(0);
-    let too_old = older_than(age, policy.stale_after);
+    let nonce = if mutant!(policy, IgnoreNonce) {
+        None
+    } else {
+        p.nonce.as_deref()
+    };
+    // Our pid and our current nonce: this instance wrote it (a nonce is unguessable), whatever
+    // the host field says.
+    if p.pid == me.identity.pid && nonce == Some(me.nonce) {
+        return if me.in_flight {
+            Verdict::Live(LiveReason::HeldHere)
+        } else {
+            Verdict::Stale(StaleReason::Leftover)
+        };
+    }
+    // A lease is judged by the mtime its holder refreshes, from any namespace or host (P13).
+    if let Some(lease) = p.lease {
+        let since_refresh = if mutant!(policy, LeaseByCreatedAt) {
+            age
+        } else {
+            file.mtime_age_ms
+        };
+        if older_than(since_refresh, Duration::from_millis(lease.lease_ms)) {
+            return Verdict::Stale(StaleReason::LeaseExpired);
+        }
+        if lease
+            .max_hold_ms
+            .is_some_and(|max| older_than(age, Duration::from_millis(max)))
+        {
+            return Verdict::Stale(StaleReason::MaxHoldPassed);
+        }
+    }
+    // A refreshed lease proves its holder alive: no `too-old` for it.
+    let too_old = p.lease.is_none() && older_than(age, policy.stale_after);
     let age_rule = |live: LiveReason| {
         if too_old {
             Verdict::Stale(StaleReason::TooOld)
@@ -214,26 +278,24 @@ pub fn classify(
         }
     };
 
-    let foreign_host = matches!((&p.host, &me.identity.host), (Some(theirs), Some(ours)) if theirs != ours)
-        || (p.host.is_some() && me.identity.host.is_none());
-    if foreign_host {
-        return age_rule(LiveReason::ForeignHost);
+    match (&p.host, &me.identity.host) {
+        (Some(theirs), Some(ours)) if theirs == ours => {}
+        (Some(_), _) => return age_rule(LiveReason::ForeignHost),
+        // No host: the writer may live in another pid namespace, where our pid, nonce, start
+        // time and probe prove nothing (P14). Fail closed, unless the directory is known to be
+        // used from one pid namespace, or the file predates this machine's boot.
+        (None, _) if !policy.same_pid_namespace && !mutant!(policy, HostlessTrusted) => {
+            let mtime_ms = file.now_ms.saturating_sub(file.mtime_age_ms);
+            if me.boot_ms.is_some_and(|boot| mtime_ms < boot) {
+                return Verdict::Stale(StaleReason::BeforeBoot);
+            }
+            return age_rule(LiveReason::UnknownNamespace);
+        }
+        (None, _) => {}
     }
 
-    let nonce = if mutant!(policy, IgnoreNonce) {
-        None
-    } else {
-        p.nonce.as_deref()
-    };
     if p.pid == me.identity.pid {
         return match nonce {
-            Some(n) if n == me.nonce => {
-                if me.in_flight {
-                    Verdict::Live(LiveReason::HeldHere)
-                } else {
-                    Verdict::Stale(StaleReason::Leftover)
-                }
-            }
             Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
             None => match (p.starttime, me.identity.start_time) {
                 (Some(theirs), Some(ours)) if theirs != ours => {
@@ -280,14 +342,16 @@ mod tests {
         }
     }
 
+    /// A file lockcore wrote in our pid namespace (host `h1`): the seed's pid rules apply.
     fn payload(pid: u32, nonce: Option<&str>, age_ms: i64) -> Payload {
         Payload {
             pid,
             nonce: nonce.map(str::to_string),
             created_at_ms: NOW - age_ms,
             starttime: None,
-            host: None,
+            host: Some("h1".into()),
             token: None,
+            lease: None,
         }
     }
 
@@ -311,6 +375,7 @@ mod tests {
             identity: &id,
             nonce: "current",
             in_flight,
+            boot_ms: None,
         };
         classify(&observed, &me, policy, &mut |_| probe)
     }
@@ -326,6 +391,7 @@ mod tests {
             identity: &id,
             nonce: "current",
             in_flight: false,
+            boot_ms: None,
         };
         classify(&observed, &me, &Policy::default(), &mut |_| {
             panic!("malformed files are never probed")
@@ -376,11 +442,161 @@ mod tests {
             judge(&p, false, ALIVE),
             Verdict::Stale(StaleReason::NonceMismatch)
         );
-        let mut same_host = p.clone();
-        same_host.host = Some("h1".into());
+    }
+
+    fn hostless(pid: u32, nonce: Option<&str>, age_ms: i64) -> Payload {
+        Payload {
+            host: None,
+            ..payload(pid, nonce, age_ms)
+        }
+    }
+
+    fn same_ns() -> Policy {
+        Policy {
+            same_pid_namespace: true,
+            ..Policy::default()
+        }
+    }
+
+    // P14: a file without a host may come from a live process in a sibling pid namespace: no pid,
+    // nonce, start-time or probe verdict, live until stale_after, whatever the probe says.
+    #[test]
+    fn p14_hostless_files_fail_closed() {
+        let dead = (Liveness::Dead, None);
+        let mut recycled = hostless(200, None, 0);
+        recycled.starttime = Some(1);
+        for p in [
+            hostless(100, Some("e9f2"), 0),
+            hostless(100, None, 0),
+            hostless(200, Some("x"), 0),
+            recycled,
+        ] {
+            for probe in [ALIVE, dead, (Liveness::Alive, Some(2))] {
+                assert_eq!(
+                    judge(&p, false, probe),
+                    Verdict::Live(LiveReason::UnknownNamespace),
+                    "{p:?} {probe:?}"
+                );
+            }
+        }
         assert_eq!(
-            judge(&same_host, false, ALIVE),
+            judge(&hostless(200, None, 31 * MIN), false, dead),
+            Verdict::Stale(StaleReason::TooOld)
+        );
+    }
+
+    // P14 opt-in (#4044 rules): one pid namespace per directory, host-less files judged by pid.
+    #[test]
+    fn p8_hostless_files_follow_the_pid_rules_when_opted_in() {
+        let judge_ns = |p: &Payload, probe| judge_with(p, false, probe, &same_ns());
+        assert_eq!(
+            judge_ns(&hostless(100, Some("e9f2"), 0), ALIVE),
             Verdict::Stale(StaleReason::NonceMismatch)
+        );
+        assert_eq!(
+            judge_ns(&hostless(200, None, 0), (Liveness::Dead, None)),
+            Verdict::Stale(StaleReason::DeadPid)
+        );
+        assert_eq!(
+            judge_ns(&hostless(200, None, 0), ALIVE),
+            Verdict::Live(LiveReason::OwnerAlive)
+        );
+    }
+
+    // P14/P11: a host-less file last written before this machine booted has no live writer in
+    // any pid namespace.
+    #[test]
+    fn p11_hostless_file_older_than_the_boot_is_stale() {
+        let id = me_identity();
+        let p = hostless(1, Some("e9f2"), 0);
+        let me = |boot_ms| Me {
+            identity: &id,
+            nonce: "current",
+            in_flight: false,
+            boot_ms,
+        };
+        let file = Observed {
+            payload: Ok(&p),
+            mtime_age_ms: 10 * MIN,
+            now_ms: NOW,
+        };
+        let verdict = |boot| classify(&file, &me(boot), &Policy::default(), &mut |_| ALIVE);
+        assert_eq!(
+            verdict(Some(NOW - 5 * MIN)),
+            Verdict::Stale(StaleReason::BeforeBoot)
+        );
+        assert_eq!(
+            verdict(Some(NOW - 15 * MIN)),
+            Verdict::Live(LiveReason::UnknownNamespace)
+        );
+        assert_eq!(verdict(None), Verdict::Live(LiveReason::UnknownNamespace));
+    }
+
+    fn leased(mut p: Payload, lease_ms: u64, max_hold_ms: Option<u64>) -> Payload {
+        p.lease = Some(crate::payload::Lease {
+            lease_ms,
+            max_hold_ms,
+        });
+        p
+    }
+
+    /// Judges `p` whose mtime is `since_refresh_ms` old.
+    fn judge_refreshed(
+        p: &Payload,
+        since_refresh_ms: i64,
+        probe: (Liveness, Option<u64>),
+    ) -> Verdict {
+        let id = me_identity();
+        let me = Me {
+            identity: &id,
+            nonce: "current",
+            in_flight: false,
+            boot_ms: None,
+        };
+        let file = Observed {
+            payload: Ok(p),
+            mtime_age_ms: since_refresh_ms,
+            now_ms: NOW,
+        };
+        classify(&file, &me, &Policy::default(), &mut |_| probe)
+    }
+
+    // P13: a refreshed lease is never too old; an unrefreshed one is stale once its lease passed,
+    // from any host or namespace; a declared maximum hold ends it even while refreshed.
+    #[test]
+    fn p13_leases_are_judged_by_the_refreshed_mtime() {
+        let two_hours = 120 * MIN;
+        let mut foreign = payload(1, Some("n"), two_hours);
+        foreign.host = Some("h2".into());
+        let files = [
+            leased(foreign, 30_000, None),
+            leased(hostless(1, Some("n"), two_hours), 30_000, None),
+            leased(payload(200, Some("n"), two_hours), 30_000, None),
+        ];
+        for p in &files {
+            assert!(
+                !judge_refreshed(p, 10_000, ALIVE).is_stale(),
+                "refreshed 10 s ago: {p:?}"
+            );
+            assert_eq!(
+                judge_refreshed(p, 30_001, ALIVE),
+                Verdict::Stale(StaleReason::LeaseExpired),
+                "{p:?}"
+            );
+        }
+        let capped = leased(
+            payload(200, Some("n"), two_hours),
+            30_000,
+            Some(60 * MIN as u64),
+        );
+        assert_eq!(
+            judge_refreshed(&capped, 1_000, ALIVE),
+            Verdict::Stale(StaleReason::MaxHoldPassed)
+        );
+        // The same-host pid rules still apply to a leased file: a dead owner is stale at once.
+        assert_eq!(
+            judge_refreshed(&files[2], 1_000, (Liveness::Dead, None)),
+            Verdict::Stale(StaleReason::DeadPid)
         );
     }
 
@@ -472,6 +688,7 @@ mod tests {
             identity: &id,
             nonce: "current",
             in_flight: false,
+            boot_ms: None,
         };
         let young = Observed {
             payload: Ok(&p),
@@ -528,6 +745,32 @@ mod tests {
                 &with(Mutant::NonceAnyPid)
             ),
             Verdict::Stale(StaleReason::NonceMismatch)
+        );
+        assert_eq!(
+            judge_with(
+                &hostless(100, Some("e9f2"), 0),
+                false,
+                ALIVE,
+                &with(Mutant::HostlessTrusted)
+            ),
+            Verdict::Stale(StaleReason::NonceMismatch)
+        );
+        let refreshed = leased(payload(200, Some("n"), 60_000), 30_000, None);
+        let id = me_identity();
+        let me = Me {
+            identity: &id,
+            nonce: "current",
+            in_flight: false,
+            boot_ms: None,
+        };
+        let file = Observed {
+            payload: Ok(&refreshed),
+            mtime_age_ms: 1_000,
+            now_ms: NOW,
+        };
+        assert_eq!(
+            classify(&file, &me, &with(Mutant::LeaseByCreatedAt), &mut |_| ALIVE),
+            Verdict::Stale(StaleReason::LeaseExpired)
         );
     }
 }

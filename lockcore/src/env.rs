@@ -102,6 +102,11 @@ pub trait Fs: Send + Sync {
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
     /// Identity, kind, size and mtime of the entry at `path` (`lstat`: links are not followed).
     fn metadata(&self, path: &Path) -> io::Result<FileMeta>;
+    /// Sets the mtime of the regular file at `path` to now if it holds exactly `expect` (any
+    /// content when `None`); `Ok(false)` when it is gone, not a regular file, or holds anything
+    /// else. The check and the touch use one open descriptor, so a file that replaced it
+    /// meanwhile is never touched. A lease refresh: the content never changes.
+    fn touch(&self, path: &Path, expect: Option<&[u8]>) -> io::Result<bool>;
     /// `dir` with every symlink resolved (`realpath`): the one spelling of a directory that
     /// keys the registry, so two spellings of one session are one lock.
     fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf>;
@@ -141,6 +146,11 @@ pub trait Procs: Send + Sync {
     fn probe(&self, pid: u32) -> Liveness;
     /// Start time of another pid on this host, if it can be read.
     fn start_time(&self, pid: u32) -> Option<u64>;
+    /// When this machine booted, wall-clock unix ms, if known: no process of any pid namespace
+    /// on this machine is older.
+    fn boot_time_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Time and randomness: the environment's sources of nondeterminism.

@@ -66,6 +66,8 @@ pub enum FsOp {
     LockDir,
     /// Resolving the lock directory's symlinks (`realpath`).
     Resolve,
+    /// Refreshing a lease (setting the mtime).
+    Touch,
 }
 
 impl FsOp {
@@ -81,6 +83,7 @@ impl FsOp {
             FsOp::Metadata => "metadata",
             FsOp::LockDir => "lock-dir",
             FsOp::Resolve => "resolve",
+            FsOp::Touch => "touch",
         }
     }
 }

@@ -14,6 +14,9 @@
 pub mod classify;
 pub mod env;
 pub mod error;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod heartbeat;
+pub mod lease;
 pub mod manager;
 #[cfg(feature = "mutants")]
 pub mod mutants;
@@ -29,11 +32,12 @@ pub use env::{
     Clock, Env, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
 };
 pub use error::{FsOp, LockError, Owner};
+pub use lease::{OnCompromised, RefreshReport};
 pub use manager::{
     lock_path_for, AcquireOptions, Acquired, LockGuard, LockManager, ReleaseReport, Released,
 };
 #[cfg(feature = "mutants")]
 pub use mutants::Mutant;
 pub use os::OsEnv;
-pub use payload::{Malformed, Payload};
+pub use payload::{Lease, Malformed, Payload};
 pub use sweep::{CleanOptions, CleanReport, Inspection, LockInfo};

@@ -129,6 +129,8 @@ pub(crate) struct Hold {
     pub(crate) count: u32,
     pub(crate) bytes: Vec<u8>,
     pub(crate) payload: Payload,
+    /// A refresh found the file gone or replaced: not ours any more, and never touched again.
+    pub(crate) compromised: bool,
 }
 
 pub(crate) struct State {
@@ -143,6 +145,10 @@ pub(crate) struct State {
     next_hold_id: u64,
     /// Threads blocked on the condition variable; releases notify only when there are any.
     waiters: usize,
+    /// Lease refreshes: by this manager's own thread (real clock), or promised by the caller.
+    pub(crate) heartbeat: crate::lease::Heartbeat,
+    /// Told the lock path of every hold a refresh finds compromised.
+    pub(crate) on_compromised: Option<crate::lease::OnCompromised>,
 }
 
 impl State {
@@ -162,8 +168,20 @@ pub(crate) struct Inner<E: Env> {
     pub(crate) env: E,
     pub(crate) policy: Policy,
     pub(crate) identity: ProcessIdentity,
+    /// This machine's boot time, read once (a proof of death across pid namespaces).
+    pub(crate) boot_ms: Option<i64>,
     pub(crate) state: Mutex<State>,
     changed: Condvar,
+    /// Stops the heartbeat thread when the last handle to this manager goes.
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    pub(crate) heartbeat_stop: std::sync::Arc<crate::heartbeat::Stop>,
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+impl<E: Env> Drop for Inner<E> {
+    fn drop(&mut self) {
+        self.heartbeat_stop.stop();
+    }
 }
 
 /// The per-instance lock manager. Cheap to clone (shared state).
@@ -215,12 +233,17 @@ impl<E: Env> LockManager<E> {
     /// A manager for this process instance with a fresh nonce.
     pub fn new(env: E, policy: Policy) -> Self {
         let identity = env.procs().identity();
+        let boot_ms = env.procs().boot_time_ms();
         let nonce = new_nonce(env.clock());
+        let heartbeat = crate::lease::Heartbeat::for_clock(env.clock(), &policy);
         LockManager {
             inner: Arc::new(Inner {
                 env,
                 policy,
                 identity,
+                boot_ms,
+                #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+                heartbeat_stop: Default::default(),
                 state: Mutex::new(State {
                     epoch: 0,
                     nonce,
@@ -229,6 +252,8 @@ impl<E: Env> LockManager<E> {
                     releasing: BTreeMap::new(),
                     next_hold_id: 1,
                     waiters: 0,
+                    heartbeat,
+                    on_compromised: None,
                 }),
                 changed: Condvar::new(),
             }),
@@ -298,6 +323,7 @@ impl<E: Env> LockManager<E> {
     ) -> Result<LockGuard<E>, LockError> {
         let lock_path = self.resolve(session_file)?;
         let mut st = sync::lock(&self.inner.state);
+        self.ensure_heartbeat(&mut st);
         match self.attempt(&mut st, &lock_path, opts.reentrant) {
             Ok(g) => Ok(g),
             Err(Blocked::Fatal(e)) => Err(e),
@@ -329,6 +355,7 @@ impl<E: Env> LockManager<E> {
         let start = clock.now_mono();
         let mut backoff = BACKOFF_START;
         let mut st = sync::lock(&self.inner.state);
+        self.ensure_heartbeat(&mut st);
         loop {
             let (owner, in_instance) = match self.attempt(&mut st, &lock_path, opts.reentrant) {
                 Ok(g) => return Ok(g),
@@ -425,6 +452,11 @@ impl<E: Env> LockManager<E> {
     }
 
     fn record_release(&self, report: &mut ReleaseReport, path: PathBuf, hold: &Hold) {
+        if hold.compromised {
+            // Its file is someone else's now (P15): touch nothing.
+            report.not_ours.push(path);
+            return;
+        }
         match self.delete_if_ours(&path, &hold.bytes) {
             Ok(Released::Removed) => report.released.push(path),
             Ok(_) => report.not_ours.push(path),
@@ -521,6 +553,10 @@ impl<E: Env> LockManager<E> {
                 in_instance: true,
             });
         }
+        if st.holds.get(lock_path).is_some_and(|h| h.compromised) {
+            // Lost to another owner: its guard is inert already; this is a fresh acquisition.
+            st.holds.remove(lock_path);
+        }
         if let Some(hold) = st.holds.get_mut(lock_path) {
             if !reentrant {
                 return Err(Blocked::Busy {
@@ -547,6 +583,7 @@ impl<E: Env> LockManager<E> {
             starttime: self.inner.identity.start_time,
             host: self.inner.identity.host.clone(),
             token: Some(format!("{:016x}", clock.random_u64())),
+            lease: self.declared_lease(st),
         };
         let bytes = payload.to_bytes();
         let mut how = Acquired::Fresh;
@@ -599,6 +636,11 @@ impl<E: Env> LockManager<E> {
         })
     }
 
+    /// Wakes in-instance waiters (for the lease module).
+    pub(crate) fn notify_changed(&self, st: &State) {
+        self.notify(st);
+    }
+
     pub(crate) fn judge(&self, st: &State, lock_path: &Path, seen: &Seen) -> Verdict {
         let token = seen.parsed.as_ref().ok().and_then(|p| p.token.as_deref());
         let now_ms = self.inner.env.clock().now_wall_ms();
@@ -611,6 +653,7 @@ impl<E: Env> LockManager<E> {
             identity: &self.inner.identity,
             nonce: &st.nonce,
             in_flight: st.in_flight(lock_path, token),
+            boot_ms: self.inner.boot_ms,
         };
         let procs = self.inner.env.procs();
         classify(&observed, &me, &self.inner.policy, &mut |pid| {
@@ -636,6 +679,7 @@ impl<E: Env> LockManager<E> {
                 count: 1,
                 bytes,
                 payload: payload.clone(),
+                compromised: false,
             },
         );
         self.guard(lock_path, id, payload, how)
@@ -837,6 +881,11 @@ impl<E: Env> LockManager<E> {
         let Some(hold) = st.holds.remove(lock_path) else {
             return Ok(Released::Inert);
         };
+        if hold.compromised {
+            // A refresh found the file gone or replaced: it is someone else's (P15).
+            self.notify(&st);
+            return Ok(Released::NotOurs);
+        }
         if mutant!(policy, RegistryBeforeUnlink) {
             self.notify(&st);
             drop(st);
@@ -854,8 +903,13 @@ impl<E: Env> LockManager<E> {
 
     fn hold_is_live(&self, lock_path: &Path, hold_id: u64) -> bool {
         let st = sync::lock(&self.inner.state);
-        st.holds.get(lock_path).is_some_and(|h| h.id == hold_id)
-            || st.releasing.contains_key(&hold_id)
+        st.holds
+            .get(lock_path)
+            .is_some_and(|h| h.id == hold_id && !h.compromised)
+            || st
+                .releasing
+                .get(&hold_id)
+                .is_some_and(|(_, h)| !h.compromised)
     }
 }
 
@@ -876,7 +930,8 @@ impl<E: Env> LockGuard<E> {
     }
 
     /// True while this guard's hold is in the registry (not yet released or revoked by
-    /// `release_all`). A hold that `release_all` has taken but not yet removed still counts.
+    /// `release_all`) and no lease refresh has found its file gone or replaced (P15). A hold
+    /// that `release_all` has taken but not yet removed still counts.
     pub fn is_held(&self) -> bool {
         !self.done
             && LockManager {

@@ -31,11 +31,17 @@ pub enum Mutant {
     NonceAnyPid,
     /// The first release frees a reentrant lock.
     NoReentryCount,
+    /// A file without a host is judged by our pid rules as if its writer shared our namespace.
+    HostlessTrusted,
+    /// A lease is judged by `createdAt` instead of the mtime its holder refreshes.
+    LeaseByCreatedAt,
+    /// The heartbeat refreshes whatever file sits at the lock path, without checking it is ours.
+    RefreshByPath,
 }
 
 impl Mutant {
     /// Every catalogue entry, in DESIGN §6 order.
-    pub const ALL: [Mutant; 13] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::RotateBeforeCleanup,
         Mutant::ReleaseAllLiveIteration,
         Mutant::ReleaseAllIndexSkip,
@@ -49,6 +55,9 @@ impl Mutant {
         Mutant::IgnoreNonce,
         Mutant::NonceAnyPid,
         Mutant::NoReentryCount,
+        Mutant::HostlessTrusted,
+        Mutant::LeaseByCreatedAt,
+        Mutant::RefreshByPath,
     ];
 
     /// The catalogue id, e.g. `rotate-before-cleanup`.
@@ -86,6 +95,9 @@ impl Mutant {
             Mutant::IgnoreNonce => ("ignore-nonce", "nonce not consulted: after a restart the lock blocks for stale_after", "P6"),
             Mutant::NonceAnyPid => ("nonce-any-pid", "nonce mismatch treated as stale for any pid: another live process's lock reclaimed", "P8"),
             Mutant::NoReentryCount => ("no-reentry-count", "first release frees a reentrant lock: file gone while still held", "P9"),
+            Mutant::HostlessTrusted => ("hostless-trusted", "a host-less file is judged by our pid rules: a live peer in a sibling pid namespace is reclaimed, two owners", "P14"),
+            Mutant::LeaseByCreatedAt => ("lease-by-created-at", "a lease judged by createdAt instead of the refreshed mtime: a live, refreshing holder is reclaimed", "P13"),
+            Mutant::RefreshByPath => ("refresh-by-path", "the heartbeat touches whatever file is at the path: a holder whose lock was taken never learns it, and keeps the new owner's lease alive", "P15"),
         }
     }
 }

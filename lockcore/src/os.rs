@@ -192,6 +192,42 @@ impl Fs for OsFs {
         })
     }
 
+    fn touch(&self, path: &Path, expect: Option<&[u8]>) -> io::Result<bool> {
+        let mut f = match open_regular(path) {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(expect) = expect {
+            let mut buf = Vec::with_capacity(expect.len() + 1);
+            (&mut f)
+                .take(expect.len() as u64 + 1)
+                .read_to_end(&mut buf)?;
+            if buf != expect {
+                return Ok(false);
+            }
+        }
+        let now = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+        };
+        retry_eintr(|| rustix::fs::futimens(&f, &now).map_err(io::Error::from))?;
+        Ok(true)
+    }
+
     fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
         retry_eintr(|| fs::canonicalize(dir))
     }
@@ -237,6 +273,7 @@ impl Fs for OsFs {
 #[derive(Clone, Debug)]
 pub struct OsProcs {
     me: ProcessIdentity,
+    boot_ms: Option<i64>,
 }
 
 impl OsProcs {
@@ -249,6 +286,7 @@ impl OsProcs {
                 host: host_identity(),
                 start_time: read_start_time(pid),
             },
+            boot_ms: read_boot_time_ms(),
         }
     }
 }
@@ -275,6 +313,18 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.get(stat.rfind(')')? + 1..)?;
     Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// `btime` of `/proc/stat`: the boot time in unix seconds (shared by every pid namespace).
+fn read_boot_time_ms() -> Option<i64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let secs: i64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    secs.checked_mul(1000)
 }
 
 /// `/proc/<pid>/stat` field 22 (start time in clock ticks since boot).
@@ -315,6 +365,10 @@ impl Procs for OsProcs {
 
     fn start_time(&self, pid: u32) -> Option<u64> {
         read_start_time(pid)
+    }
+
+    fn boot_time_ms(&self) -> Option<i64> {
+        self.boot_ms
     }
 }
 

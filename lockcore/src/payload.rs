@@ -25,6 +25,18 @@ pub struct Payload {
     pub host: Option<String>,
     /// Per-acquisition token (lockcore's own field): tells two acquisitions by one instance apart.
     pub token: Option<String>,
+    /// The lease the holder declared (lockcore's own fields `leaseMs`, `maxHoldMs`): it refreshes
+    /// the file's mtime while it holds, so a file whose mtime is older than the lease is stale.
+    pub lease: Option<Lease>,
+}
+
+/// A holder's promise to refresh its lock file's mtime (DESIGN §4a).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The file is stale once its mtime is older than this (`leaseMs`).
+    pub lease_ms: u64,
+    /// The holder gives the lock up by this age (`createdAt`), refreshed or not (`maxHoldMs`).
+    pub max_hold_ms: Option<u64>,
 }
 
 /// Why a lock file is not a valid payload.
@@ -99,6 +111,10 @@ struct Wire<'a> {
     host: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'a str>,
+    #[serde(rename = "leaseMs", skip_serializing_if = "Option::is_none")]
+    lease_ms: Option<u64>,
+    #[serde(rename = "maxHoldMs", skip_serializing_if = "Option::is_none")]
+    max_hold_ms: Option<u64>,
 }
 
 impl Payload {
@@ -112,6 +128,8 @@ impl Payload {
             starttime: self.starttime,
             host: self.host.as_deref(),
             token: self.token.as_deref(),
+            lease_ms: self.lease.map(|l| l.lease_ms),
+            max_hold_ms: self.lease.and_then(|l| l.max_hold_ms),
         };
         // Serialising a struct of plain fields into memory cannot fail.
         serde_json::to_vec_pretty(&wire).unwrap_or_default()
@@ -146,14 +164,27 @@ impl Payload {
             pid,
             nonce: opt_string(obj.get("nonce"), "nonce")?,
             created_at_ms,
-            starttime: match obj.get("starttime") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => Some(n.as_u64().ok_or(Malformed::BadField("starttime"))?),
-                Some(_) => return Err(Malformed::BadField("starttime")),
-            },
+            starttime: opt_u64(obj.get("starttime"), "starttime")?,
             host: opt_string(obj.get("host"), "host")?,
             token: opt_string(obj.get("token"), "token")?,
+            lease: match opt_u64(obj.get("leaseMs"), "leaseMs")? {
+                // A zero lease would make every file stale at once: not a lease.
+                Some(0) => return Err(Malformed::BadField("leaseMs")),
+                Some(lease_ms) => Some(Lease {
+                    lease_ms,
+                    max_hold_ms: opt_u64(obj.get("maxHoldMs"), "maxHoldMs")?,
+                }),
+                None => None,
+            },
         })
+    }
+}
+
+fn opt_u64(v: Option<&Value>, field: &'static str) -> Result<Option<u64>, Malformed> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or(Malformed::BadField(field)),
+        Some(_) => Err(Malformed::BadField(field)),
     }
 }
 
@@ -345,6 +376,7 @@ mod tests {
             starttime: None,
             host: None,
             token: None,
+            lease: None,
         };
         let text = String::from_utf8(p.to_bytes()).unwrap_or_default();
         assert_eq!(
@@ -363,6 +395,7 @@ mod tests {
             starttime: Some(99),
             host: Some("h/pid:[1]".into()),
             token: Some("t".into()),
+            lease: None,
         };
         assert_eq!(Payload::parse(&p.to_bytes()), Ok(p));
     }

@@ -77,17 +77,31 @@ fn assert_verdict(obj: &Value, stale: bool, reason: &str, scenario: &str) {
     assert_eq!(obj["reasons"][0], reason, "[{scenario}] reason: {obj}");
 }
 
+/// The #4044 opt-in: files without a host (these tests plant the historic shapes) are judged by
+/// pid, as peers in our own pid namespace. Without it they wait for `stale_after` (P14).
+const SAME_NS: &str = "--same-pid-namespace";
+
 /// `hold` with a timeout, stdin closed at once: returns (status, stdout, stderr).
 fn hold_once(
     session: &Path,
     timeout_ms: u64,
     scenario: &str,
 ) -> (std::process::ExitStatus, String, String) {
+    hold_once_with(session, timeout_ms, &[], scenario)
+}
+
+fn hold_once_with(
+    session: &Path,
+    timeout_ms: u64,
+    extra: &[&str],
+    scenario: &str,
+) -> (std::process::ExitStatus, String, String) {
     let mut c = lockcore();
     c.arg("hold")
         .arg(session)
         .arg("--timeout-ms")
-        .arg(timeout_ms.to_string());
+        .arg(timeout_ms.to_string())
+        .args(extra);
     run(c, scenario)
 }
 
@@ -111,7 +125,16 @@ fn assert_busy(session: &Path, owner_pid: u32, scenario: &str) {
 
 /// `hold --timeout-ms 0` (a single attempt: no waiting at all) must acquire; returns the line.
 fn assert_acquires_at_once(session: &Path, how: &str, scenario: &str) -> Value {
-    let (status, out, err) = hold_once(session, 0, scenario);
+    assert_acquires_at_once_with(session, how, &[], scenario)
+}
+
+fn assert_acquires_at_once_with(
+    session: &Path,
+    how: &str,
+    extra: &[&str],
+    scenario: &str,
+) -> Value {
+    let (status, out, err) = hold_once_with(session, 0, extra, scenario);
     assert!(
         status.success(),
         "[{scenario}] hold should acquire at once: {status:?} {err}"
@@ -146,7 +169,10 @@ fn p7_legacy_file_of_live_pid_is_live() {
     let owner = live_child(scenario);
     let session = dir.path().join("s.jsonl");
     plant(&dir.path().join("s.jsonl.lock"), &legacy(owner.pid(), 0));
+    // P14: without a host its writer may live in another pid namespace.
     let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, false, "unknown-namespace", scenario);
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[SAME_NS], scenario);
     assert_verdict(&obj, false, "owner-alive", scenario);
     assert_eq!(obj["pid"], owner.pid(), "[{scenario}]");
     assert_eq!(obj["nonce"], Value::Null, "[{scenario}]");
@@ -185,10 +211,13 @@ fn p11_dead_pid_is_stale_and_hold_acquires_at_once() {
         &dir.path().join("s.jsonl.lock"),
         &with_nonce(dead_pid(), "0123456789abcdef01234567", 0),
     );
+    // P14: by default a host-less file is not probed (the pid may live in another namespace).
     let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_verdict(&obj, false, "unknown-namespace", scenario);
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[SAME_NS], scenario);
     assert_verdict(&obj, true, "dead-pid", scenario);
     assert_eq!(obj["nonce"], "0123456789abcdef01234567", "[{scenario}]");
-    let line = assert_acquires_at_once(&session, "reclaimed:dead-pid", scenario);
+    let line = assert_acquires_at_once_with(&session, "reclaimed:dead-pid", &[SAME_NS], scenario);
     assert_ne!(
         line["payload"]["nonce"], "0123456789abcdef01234567",
         "[{scenario}]"
@@ -207,7 +236,7 @@ fn p8_other_live_pid_with_nonce_is_live() {
         &dir.path().join("s.jsonl.lock"),
         &with_nonce(owner.pid(), "5c0a9b3e-0000-4000-8000-000000000000", 0),
     );
-    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[SAME_NS], scenario);
     assert_verdict(&obj, false, "owner-alive", scenario);
     assert_busy(&session, owner.pid(), scenario);
 }
@@ -457,7 +486,7 @@ fn p11_clean_removes_stale_files_and_old_temp_files() {
     age_mtime(&old_tmp, std::time::Duration::from_secs(120));
 
     let mut c = lockcore();
-    c.arg("clean").arg(d).arg("--dry-run");
+    c.arg("clean").arg(d).arg("--dry-run").arg(SAME_NS);
     let (status, out, err) = run(c, scenario);
     assert!(status.success(), "[{scenario}] dry run: {err}");
     assert!(
@@ -470,7 +499,7 @@ fn p11_clean_removes_stale_files_and_old_temp_files() {
     );
 
     let mut c = lockcore();
-    c.arg("clean").arg(d).arg("--json");
+    c.arg("clean").arg(d).arg("--json").arg(SAME_NS);
     let (status, out, err) = run(c, scenario);
     assert!(status.success(), "[{scenario}] clean: {err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
@@ -516,7 +545,7 @@ fn inspect_prints_an_aligned_table() {
     );
     plant(&dir.path().join("c.jsonl.lock"), "");
     let mut c = lockcore();
-    c.arg("inspect").arg(dir.path());
+    c.arg("inspect").arg(dir.path()).arg(SAME_NS);
     let (status, out, err) = run(c, scenario);
     assert!(status.success(), "[{scenario}] {err}");
     let lines: Vec<&str> = out.lines().collect();

@@ -125,14 +125,17 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// A file written in our pid namespace (host `host-a`, as the fixture's managers have), so the
+/// scripted process table decides; host-less files fail closed (P14, tested in `classify`).
 fn planted(pid: u32, nonce: Option<&str>, age: Duration) -> Payload {
     Payload {
         pid,
         nonce: nonce.map(str::to_string),
         created_at_ms: now_ms() - age.as_millis() as i64,
         starttime: None,
-        host: None,
+        host: Some("host-a".into()),
         token: None,
+        lease: None,
     }
 }
 
@@ -366,7 +369,14 @@ fn malformed_file_respects_the_grace() {
 #[test]
 fn release_after_being_reclaimed_leaves_the_new_owner_alone() {
     let fx = Fixture::new();
-    let a = fx.manager(10);
+    // No lease: a refreshed lease is never too old (P13); this is the legacy age rule.
+    let a = fx.manager_with(
+        10,
+        Policy {
+            lease: None,
+            ..Policy::default()
+        },
+    );
     let b = fx.manager_with(
         20,
         Policy {
@@ -383,6 +393,57 @@ fn release_after_being_reclaimed_leaves_the_new_owner_alone() {
     assert_eq!(gb.how(), Acquired::Reclaimed(StaleReason::TooOld));
     assert_eq!(ga.release().unwrap(), Released::NotOurs);
     assert_eq!(on_disk(&fx.lock_file("s1.jsonl")).pid, 20);
+}
+
+fn set_mtime_ago(path: &Path, ago: Duration) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - ago).unwrap();
+}
+
+// P13, P15: a lease whose refresh stopped is reclaimed (`lease-expired`) by another process; the
+// old holder's next refresh finds its file replaced: it is told, `is_held()` turns false, and
+// its release deletes nothing of the new owner's. A refreshed lease is not reclaimed.
+#[test]
+fn an_expired_lease_is_reclaimed_and_its_holder_learns_it_at_the_next_refresh() {
+    let fx = Fixture::new();
+    let a = fx.manager(10);
+    a.use_manual_heartbeat();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let sink = told.clone();
+    a.on_compromised(move |p| sink.lock().unwrap().push(p.to_path_buf()));
+    let b = fx.manager(20);
+    let lock = fx.lock_file("s1.jsonl");
+    let ga = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(on_disk(&lock).lease.map(|l| l.lease_ms), Some(30_000));
+
+    // Refreshed 10 s ago: within the lease, busy for b.
+    set_mtime_ago(&lock, Duration::from_secs(10));
+    assert!(b
+        .try_acquire(&fx.session("s1.jsonl"))
+        .unwrap_err()
+        .is_busy());
+    let report = a.refresh();
+    assert_eq!(report.refreshed, vec![lock.clone()], "{report:?}");
+    assert!(ga.is_held());
+
+    // Not refreshed for 31 s (a stopped holder): b reclaims it.
+    set_mtime_ago(&lock, Duration::from_secs(31));
+    let gb = b.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    assert_eq!(gb.how(), Acquired::Reclaimed(StaleReason::LeaseExpired));
+    let report = a.refresh();
+    assert_eq!(report.compromised, vec![lock.clone()], "{report:?}");
+    assert!(
+        !ga.is_held(),
+        "P15: the holder learns it within one refresh"
+    );
+    assert_eq!(*told.lock().unwrap(), vec![lock.clone()]);
+    assert_eq!(ga.release().unwrap(), Released::NotOurs);
+    assert_eq!(
+        on_disk(&lock).pid,
+        20,
+        "P15: the new owner's file is untouched"
+    );
+    assert!(gb.is_held());
 }
 
 // acquire waits with a timeout and reports how long it waited; an in-instance release wakes it.

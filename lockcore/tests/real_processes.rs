@@ -412,7 +412,10 @@ fn p11_killed_at_any_step_leaves_nothing_blocking() {
         };
         let dir = tempdir();
         let d = dir.path();
-        plant(&lock_of(d, "r.jsonl"), &with_nonce(dead_pid(), "gone", 0));
+        plant(
+            &lock_of(d, "r.jsonl"),
+            &with_nonce_here(dead_pid(), "gone", 0),
+        );
         let mut c = testchild();
         c.arg("crash").arg("--dir").arg(d);
         if !step.is_empty() {

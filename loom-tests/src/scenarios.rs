@@ -6,7 +6,7 @@
 
 use lockcore::sync::thread;
 use lockcore::{AcquireOptions, LockError, LockGuard, LockManager, Mutant, Payload, Policy};
-use models::oracle::{check_no_block, Ghost, HoldId, Violation};
+use models::oracle::{check_no_block, shared, Ghost, HoldId, Violation};
 use models::sim::{FaultKind, FaultRule, SimEnv, SimOp, SimWorld};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -259,6 +259,7 @@ fn plant_dead(world: &SimWorld, i: usize, dead_pid: u32) {
         starttime: None,
         host: Some(HOST.to_string()),
         token: Some(format!("dead-token-{i}")),
+        lease: None,
     };
     world.plant(&lock_file(i), &p.to_bytes(), world.now_wall_ms());
 }
@@ -573,6 +574,227 @@ pub fn m10_concurrent_publish(cfg: &Cfg) -> Result<(), Violation> {
     conclude(&ghost, hs)
 }
 
+/// The sibling pid namespace (a second container sharing the sessions directory).
+pub const SIBLING: &str = "h2";
+
+fn manager_on(world: &SimWorld, host: &str, pid: u32, cfg: &Cfg) -> LockManager<SimEnv> {
+    let policy = Policy {
+        mutant: cfg.mutant,
+        ..Policy::default()
+    };
+    LockManager::new(world.env(host, pid), policy)
+}
+
+/// The historic host-less shapes a peer implementation writes, by session: `{pid, nonce,
+/// createdAt}` with our pid, `{pid, createdAt}` with our pid, `{pid, createdAt, starttime}` of a
+/// pid that does not exist in our namespace.
+fn peer_payload(world: &SimWorld, i: usize) -> Vec<u8> {
+    let (pid, nonce, starttime) = match i % 3 {
+        1 => (1, Some("e9f2c4a1b0d3e5f6a7b8c9d0".to_string()), None),
+        2 => (1, None, None),
+        _ => (77, None, Some(3)),
+    };
+    Payload {
+        pid,
+        nonce,
+        created_at_ms: world.now_wall_ms(),
+        starttime,
+        host: None,
+        token: None,
+        lease: None,
+    }
+    .to_bytes()
+}
+
+/// M11 — P14: a peer implementation, pid 1 of a sibling pid namespace, holds host-less lock files
+/// and releases them ∥ lockcore, pid 1 of our namespace, tries each once. Targets the rules for a
+/// file that does not show it was written in our namespace: any reclaim of a live peer's file is
+/// two owners. Scale 2: the three historic shapes on three sessions, and a background process.
+pub fn m11_peer_in_sibling_namespace(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 3]);
+    world.spawn(SIBLING, 1);
+    let n = cfg.scale.max(1) + usize::from(cfg.scale >= 2);
+    for i in 1..=n {
+        world.plant(&lock_file(i), &peer_payload(&world, i), world.now_wall_ms());
+    }
+    let mut hs = Vec::new();
+    {
+        let world = world.clone();
+        hs.push(spawn(move || {
+            let fs = world.env(SIBLING, 1).fs;
+            for i in 1..=n {
+                // The peer's own release: remove the file if it is still the one it wrote.
+                use lockcore::Fs;
+                if fs.read(&lock_file(i), 4096).ok() == Some(peer_payload(&world, i)) {
+                    let _ = fs.remove(&lock_file(i));
+                }
+            }
+            Ok(())
+        }));
+    }
+    {
+        let (ghost, cfg) = (ghost.clone(), *cfg);
+        hs.push(spawn(move || {
+            let m = manager(ghost.world(), 1, &cfg);
+            for i in 1..=n {
+                match acquire(&m, i, true, 1) {
+                    Ok(Some(g)) if matches!(g.how(), lockcore::Acquired::Reclaimed(_)) => {
+                        return Err(Violation::new(
+                            "P14",
+                            format!(
+                                "lockcore took {} by {:?} while its owner, a peer in a sibling pid namespace, was alive",
+                                lock_file(i).display(),
+                                g.how()
+                            ),
+                            ghost.world().trace(),
+                        ));
+                    }
+                    Ok(Some(g)) => {
+                        let id = ghost.acquired("lockcore", &m, g)?;
+                        release(&ghost, "lockcore", id)?;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(unexpected(ghost.world(), "lockcore", &e)),
+                }
+            }
+            Ok(())
+        }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 3));
+    }
+    conclude(&ghost, hs)
+}
+
+/// A holder with a 30 s lease that the test refreshes by hand (model time).
+fn leased_holder(world: &SimWorld, cfg: &Cfg) -> LockManager<SimEnv> {
+    let m = manager(world, 1, cfg);
+    m.use_manual_heartbeat();
+    m
+}
+
+/// M12 — P13: process 1 (our namespace) holds with a 30 s lease, refreshed 15 s ago and created
+/// 35 s ago; it refreshes again and releases ∥ pid 1 of a sibling namespace tries to take the
+/// lock. Targets how a lease is judged: a refreshed lease is never reclaimed, whatever its age.
+pub fn m12_refreshed_lease_vs_contender(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 3]);
+    world.spawn(SIBLING, 1);
+    let a = leased_holder(&world, cfg);
+    let mut ids = Vec::new();
+    for i in 1..=cfg.scale {
+        ids.push(must_take(&ghost, "a", &a, i)?);
+    }
+    world.advance(Duration::from_secs(20));
+    let _ = a.refresh();
+    world.advance(Duration::from_secs(15));
+    let mut hs = Vec::new();
+    {
+        let (ghost, cfg, n) = (ghost.clone(), *cfg, cfg.scale);
+        hs.push(spawn(move || {
+            let b = manager_on(ghost.world(), SIBLING, 1, &cfg);
+            for i in 1..=n {
+                match acquire(&b, i, true, 1) {
+                    Ok(Some(g))
+                        if g.how()
+                            == lockcore::Acquired::Reclaimed(lockcore::StaleReason::LeaseExpired) =>
+                    {
+                        return Err(Violation::new(
+                            "P13",
+                            format!(
+                                "b reclaimed {} as lease-expired, but its holder refreshed it 15 s ago (lease 30 s)",
+                                lock_file(i).display()
+                            ),
+                            ghost.world().trace(),
+                        ));
+                    }
+                    Ok(Some(g)) => {
+                        let id = ghost.acquired("b", &b, g)?;
+                        release(&ghost, "b", id)?;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(unexpected(ghost.world(), "b", &e)),
+                }
+            }
+            Ok(())
+        }));
+    }
+    {
+        let ghost = ghost.clone();
+        hs.push(spawn(move || {
+            let _ = a.refresh();
+            for id in ids {
+                release(&ghost, "a", id)?;
+            }
+            Ok(())
+        }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 3));
+    }
+    conclude(&ghost, hs)
+}
+
+/// M13 — P15: process 1 holds with a 30 s lease and stops refreshing for 31 s (SIGSTOP); then
+/// its refresh ∥ pid 1 of a sibling namespace reclaims the lock (`lease-expired`, legitimate).
+/// Targets compromise detection: afterwards the old holder must not believe it holds a file that
+/// is someone else's, and its release deletes nothing of the new owner's.
+pub fn m13_refresh_vs_lease_reclaim(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 3]);
+    world.spawn(SIBLING, 1);
+    let a = leased_holder(&world, cfg);
+    let mut ids = Vec::new();
+    for i in 1..=cfg.scale {
+        ids.push(must_take(&ghost, "a", &a, i)?);
+    }
+    world.advance(Duration::from_secs(31));
+    let b = manager_on(&world, SIBLING, 1, cfg);
+    let taken = shared(lockcore::sync::Mutex::new(Vec::new()));
+    let mut hs = Vec::new();
+    {
+        let (ghost, b, n, taken) = (ghost.clone(), b.clone(), cfg.scale, taken.clone());
+        hs.push(spawn(move || {
+            for i in 1..=n {
+                if let Some(id) = take(&ghost, "b", &b, i, true, 1)? {
+                    lockcore::sync::lock(&taken).push((i, id));
+                }
+            }
+            Ok(())
+        }));
+    }
+    {
+        let a = a.clone();
+        hs.push(spawn(move || {
+            let _ = a.refresh();
+            Ok(())
+        }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 3));
+    }
+    let joined = join_all(hs);
+    let taken = std::mem::take(&mut *lockcore::sync::lock(&taken));
+    let believed = joined.and_then(|()| {
+        for (i, _) in &taken {
+            let a_id = ids[i - 1];
+            if ghost.is_held(a_id) {
+                return Err(Violation::new(
+                    "P15",
+                    format!(
+                        "after its refresh, a still believes it holds {}, which b reclaimed and holds",
+                        lock_file(*i).display()
+                    ),
+                    world.trace(),
+                ));
+            }
+        }
+        Ok(())
+    });
+    // The old holder releases last: it must delete nothing of b's (the ghost checks P2/P15).
+    let released =
+        believed.and_then(|()| ids.into_iter().try_for_each(|id| release(&ghost, "a", id)));
+    conclude(&ghost, Vec::new()).and(released)
+}
+
 /// A scenario function.
 pub type Scenario = fn(&Cfg) -> Result<(), Violation>;
 
@@ -592,5 +814,8 @@ pub fn scenario_for(m: Mutant) -> (&'static str, Scenario, &'static str) {
         Mutant::IgnoreNonce => ("m9", m9_restart_leftover, "P6"),
         Mutant::NonceAnyPid => ("m8", m8_live_foreign, "P8"),
         Mutant::NoReentryCount => ("m6", m6_reentrant, "P9"),
+        Mutant::HostlessTrusted => ("m11", m11_peer_in_sibling_namespace, "P14"),
+        Mutant::LeaseByCreatedAt => ("m12", m12_refreshed_lease_vs_contender, "P13"),
+        Mutant::RefreshByPath => ("m13", m13_refresh_vs_lease_reclaim, "P15"),
     }
 }

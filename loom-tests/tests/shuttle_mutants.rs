@@ -1,4 +1,4 @@
-//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 13) is caught at shuttle size
+//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 16) is caught at shuttle size
 //! (≥ 4 threads, ≥ 3 sessions, ≥ 2 processes, a crash and an exec-restart) under PCT and, if PCT
 //! has not failed it yet, the random scheduler — fixed seeds, so a run is replayable.
 //!
@@ -9,7 +9,7 @@
 //! of them in the first few schedules (measured: see each result line). The fixed seeds make the
 //! outcome deterministic, so a pass here is not luck that can turn into a flake.
 //! Each twin asserts the property its mutant breaks, as the catalogue names it
-//! (`Mutant::property()`: P1–P10 across the 13).
+//! (`Mutant::property()`: P1–P15 across the 16).
 #![cfg(feature = "shuttle")]
 
 use lockcore::Mutant;
@@ -50,6 +50,9 @@ twin!(mutant_eperm_is_dead, Mutant::EpermIsDead);
 twin!(mutant_ignore_nonce, Mutant::IgnoreNonce);
 twin!(mutant_nonce_any_pid, Mutant::NonceAnyPid);
 twin!(mutant_no_reentry_count, Mutant::NoReentryCount);
+twin!(mutant_hostless_trusted, Mutant::HostlessTrusted);
+twin!(mutant_lease_by_created_at, Mutant::LeaseByCreatedAt);
+twin!(mutant_refresh_by_path, Mutant::RefreshByPath);
 
 /// Every catalogue entry has a twin above (the list is checked against `Mutant::ALL`).
 #[test]

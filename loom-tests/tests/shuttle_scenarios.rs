@@ -55,6 +55,12 @@ scaled!(m8_pct, m8_random, m8_live_foreign);
 scaled!(m9_pct, m9_random, m9_restart_leftover);
 // M10 — P10: three publishers on two sessions.
 scaled!(m10_pct, m10_random, m10_concurrent_publish);
+// M11 — P14: a peer in a sibling pid namespace holds the three host-less shapes ∥ lockcore.
+scaled!(m11_pct, m11_random, m11_peer_in_sibling_namespace);
+// M12 — P13: refreshed leases on two sessions ∥ a contender from a sibling namespace.
+scaled!(m12_pct, m12_random, m12_refreshed_lease_vs_contender);
+// M13 — P15: a stopped holder's refresh ∥ lease-expired reclaims from a sibling namespace.
+scaled!(m13_pct, m13_random, m13_refresh_vs_lease_reclaim);
 
 /// The bug-bearing helper: M1 at shuttle size with rotate-before-cleanup, under a scheduler.
 fn rotate_before_cleanup_under(test: &str, run: impl FnOnce(Cfg)) {

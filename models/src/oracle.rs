@@ -229,7 +229,14 @@ impl Ghost {
             if !e.is_held() {
                 continue;
             }
-            if how == Acquired::Reclaimed(StaleReason::TooOld) {
+            // Taken over by an age rule the holder agreed to (too old; its lease not refreshed
+            // in time): legitimate, and P15 is then about the old holder learning it.
+            if matches!(
+                how,
+                Acquired::Reclaimed(
+                    StaleReason::TooOld | StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
+                )
+            ) {
                 e.state = EntryState::Superseded;
                 continue;
             }
@@ -606,6 +613,16 @@ impl Ghost {
             .iter()
             .find(|e| e.id == id)
             .map(|e| e.bytes.clone())
+    }
+
+    /// Whether the entry's guard still says it holds (false once released, revoked, or found
+    /// compromised by a lease refresh).
+    pub fn is_held(&self, id: HoldId) -> bool {
+        sync::lock(&self.st)
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .is_some_and(Entry::is_held)
     }
 
     /// The state of an entry.

@@ -596,26 +596,44 @@ impl Model {
         } else {
             self.now_ms - p.created_at_ms
         };
+        // Ours, by pid and current nonce, whatever the host says.
+        if p.pid == me.pid && p.nonce.as_deref() == Some(inst.nonce.as_str()) {
+            return Some(if self.in_flight(inst, path, p.token.as_deref()) {
+                Verdict::Live(LiveReason::HeldHere)
+            } else {
+                Verdict::Stale(StaleReason::Leftover)
+            });
+        }
+        // DESIGN §4a: a lease is judged by the refreshed mtime, from any host (P13).
+        if let Some(lease) = p.lease {
+            if older_than(self.now_ms - file.mtime_ms, lease.lease_ms as i64) {
+                return Some(Verdict::Stale(StaleReason::LeaseExpired));
+            }
+            if lease
+                .max_hold_ms
+                .is_some_and(|max| older_than(age, max as i64))
+            {
+                return Some(Verdict::Stale(StaleReason::MaxHoldPassed));
+            }
+        }
         let by_age = |live: LiveReason| {
-            if older_than(age, stale_after) {
+            if p.lease.is_none() && older_than(age, stale_after) {
                 Verdict::Stale(StaleReason::TooOld)
             } else {
                 Verdict::Live(live)
             }
         };
-        // The model's identities always carry a host.
-        if p.host.as_deref().is_some_and(|h| h != me.host) {
-            return Some(by_age(LiveReason::ForeignHost));
+        // The model's identities always carry a host; a file without one may come from another
+        // pid namespace (P14) and fails closed unless the policy opts into one namespace.
+        match p.host.as_deref() {
+            Some(h) if h != me.host => return Some(by_age(LiveReason::ForeignHost)),
+            None if !self.policy.same_pid_namespace => {
+                return Some(by_age(LiveReason::UnknownNamespace))
+            }
+            _ => {}
         }
         if p.pid == me.pid {
             return Some(match &p.nonce {
-                Some(n) if *n == inst.nonce => {
-                    if self.in_flight(inst, path, p.token.as_deref()) {
-                        Verdict::Live(LiveReason::HeldHere)
-                    } else {
-                        Verdict::Stale(StaleReason::Leftover)
-                    }
-                }
                 Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
                 None => match p.starttime {
                     Some(recorded) if recorded != inst.start_time => {
@@ -738,6 +756,7 @@ impl Model {
             starttime: Some(inst.start_time),
             host: Some(actor.host.clone()),
             token: Some(token),
+            lease: None,
         };
         let (inst_id, epoch, closing) = (inst.id, inst.epoch, inst.closing);
         self.files.insert(
@@ -927,6 +946,7 @@ impl Model {
             starttime: Some(inst.start_time),
             host: Some(me.host.clone()),
             token: Some(token),
+            lease: None,
         };
         let epoch = inst.epoch;
         let closing = inst.closing;
@@ -1675,6 +1695,7 @@ pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool
         LiveReason::LegacyOwnPid => "P7",
         LiveReason::OwnerAlive if claimed == StaleReason::NonceMismatch => "P8",
         LiveReason::OwnerAlive | LiveReason::ForeignHost => "P2",
+        LiveReason::UnknownNamespace => "P14",
     }
 }
 
@@ -1685,5 +1706,7 @@ pub fn property_for_kept(stale: StaleReason) -> &'static str {
         StaleReason::DeadPid | StaleReason::RecycledPid => "P11",
         StaleReason::MalformedExpired => "P10",
         StaleReason::TooOld => "P7",
+        StaleReason::LeaseExpired | StaleReason::MaxHoldPassed => "P13",
+        StaleReason::BeforeBoot => "P11",
     }
 }

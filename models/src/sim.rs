@@ -56,6 +56,8 @@ pub enum SimOp {
     Metadata,
     /// `Fs::lock_dir`.
     LockDir,
+    /// `Fs::touch` (a lease refresh).
+    Touch,
 }
 
 impl SimOp {
@@ -71,6 +73,7 @@ impl SimOp {
             SimOp::List => "list",
             SimOp::Metadata => "stat",
             SimOp::LockDir => "lock-dir",
+            SimOp::Touch => "touch",
         }
     }
 }
@@ -713,6 +716,25 @@ impl Fs for SimFs {
                 (Ok(meta), format!("ino {} len {}", f.ino, f.bytes.len()))
             }
             None => err_desc(Err(missing_err())),
+        })
+    }
+
+    fn touch(&self, path: &Path, expect: Option<&[u8]>) -> io::Result<bool> {
+        self.step(SimOp::Touch, path, |fs, now, _| {
+            match fs.files.get_mut(path) {
+                Some(f) if expect.is_none_or(|e| f.bytes == e) => {
+                    f.mtime_ms = now;
+                    (
+                        Ok(true),
+                        format!("ok {}", crate::trace::describe_bytes(&f.bytes)),
+                    )
+                }
+                Some(f) => (
+                    Ok(false),
+                    format!("not ours ({})", crate::trace::describe_bytes(&f.bytes)),
+                ),
+                None => (Ok(false), "gone".to_string()),
+            }
         })
     }
 

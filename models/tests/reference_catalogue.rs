@@ -175,6 +175,7 @@ fn dead_owner_file(m: &mut Model) {
         starttime: None,
         host: Some("h1".into()),
         token: None,
+        lease: None,
     };
     let now = m.now_ms;
     m.step(&Op::Plant {
@@ -375,6 +376,7 @@ fn ignore_nonce_is_p6() {
             starttime: Some(start),
             host: Some("h1".into()),
             token: Some("old".into()),
+            lease: None,
         }),
         mtime_ms: now,
     });
@@ -397,6 +399,7 @@ fn ignore_nonce_is_p6() {
         starttime: Some(start),
         host: Some("h1".into()),
         token: Some("old".into()),
+        lease: None,
     }));
     expect_flagged(
         "ignore-nonce",

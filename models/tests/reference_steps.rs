@@ -62,14 +62,17 @@ fn plant(m: &mut Model, i: u32, payload: Payload, mtime_age: i64) {
     );
 }
 
+/// The legacy shape as written in host `h1`'s pid namespace (so the pid rules apply; a file with
+/// no host at all fails closed, P14).
 fn legacy(pid: u32, created_at_ms: i64) -> Payload {
     Payload {
         pid,
         nonce: None,
         created_at_ms,
         starttime: None,
-        host: None,
+        host: Some("h1".into()),
         token: None,
+        lease: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn setup(op: Op) -> Setup {
                 starttime: None,
                 host: Some("h".into()),
                 token: Some("t9".into()),
+                lease: None,
             };
             world.plant(&lock(1), &p.to_bytes(), world.now_wall_ms());
         }

@@ -17,14 +17,17 @@ fn l1() -> PathBuf {
     PathBuf::from("/s/s1.jsonl.lock")
 }
 
+/// A payload written in host `h`'s pid namespace, so the pid rules apply (P14: a host-less one
+/// fails closed).
 fn payload(pid: u32, nonce: Option<&str>, created_at_ms: i64, starttime: Option<u64>) -> Vec<u8> {
     Payload {
         pid,
         nonce: nonce.map(str::to_string),
         created_at_ms,
         starttime,
-        host: None,
+        host: Some("h".into()),
         token: None,
+        lease: None,
     }
     .to_bytes()
 }

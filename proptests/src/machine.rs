@@ -463,6 +463,7 @@ fn resolve_payload(m: &Model, spec: &PayloadSpec) -> (lockcore::Payload, Vec<&'s
         starttime,
         host: host.clone(),
         token: spec.token.then(|| "planted".to_string()),
+        lease: None,
     };
 
     let mut labels = Vec::new();

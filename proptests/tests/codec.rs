@@ -44,6 +44,7 @@ fn any_payload() -> impl Strategy<Value = Payload> {
                 starttime,
                 host,
                 token,
+                lease: None,
             },
         )
 }
@@ -86,7 +87,7 @@ proptest! {
         let p = Payload::parse(json.as_bytes());
         prop_assert_eq!(
             p,
-            Ok(Payload { pid, nonce, created_at_ms: at, starttime, host: None, token: None })
+            Ok(Payload { pid, nonce, created_at_ms: at, starttime, host: None, token: None, lease: None })
         );
     }
 
@@ -232,6 +233,7 @@ fn both_verdicts(s: &Situation) -> (Verdict, Verdict) {
             starttime: [None, Some(1000), Some(7)][usize::from(s.starttime)],
             host: [Some("h1"), Some("h2"), None][usize::from(s.host)].map(str::to_string),
             token: Some("tok".into()),
+            lease: None,
         }),
     };
     if s.in_flight {
@@ -280,6 +282,7 @@ fn both_verdicts(s: &Situation) -> (Verdict, Verdict) {
             identity: &identity,
             nonce: &my_nonce,
             in_flight,
+            boot_ms: None,
         },
         &Policy::default(),
         &mut |pid| {

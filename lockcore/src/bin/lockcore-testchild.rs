@@ -483,6 +483,11 @@ mod child {
             after("metadata");
             r
         }
+        fn touch(&self, path: &Path, expect: Option<&[u8]>) -> io::Result<bool> {
+            let r = self.0.touch(path, expect);
+            after("touch");
+            r
+        }
         fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
             let r = self.0.canonical_dir(dir);
             after("resolve");

@@ -64,6 +64,20 @@ mod cli {
         /// (default 30 s).
         #[arg(long, value_name = "MS")]
         grace_ms: Option<u64>,
+        /// Judge lock files without a `host` (other implementations, old lockcore) by their pid,
+        /// nonce and a liveness probe. Only safe when every process using the directory runs in
+        /// this pid namespace: a live owner in another container would look dead.
+        #[arg(long)]
+        same_pid_namespace: bool,
+        /// The lease declared in our lock files while we refresh them (default 30000; 0: none).
+        #[arg(long, value_name = "MS")]
+        lease_ms: Option<u64>,
+        /// How often held locks are refreshed (default 10000).
+        #[arg(long, value_name = "MS")]
+        refresh_ms: Option<u64>,
+        /// The longest we promise to hold (`maxHoldMs`; default: no limit).
+        #[arg(long, value_name = "MS")]
+        max_hold_ms: Option<u64>,
     }
 
     impl PolicyArgs {
@@ -79,6 +93,16 @@ mod cli {
                     .grace_ms
                     .map_or(d.malformed_grace, Duration::from_millis),
                 acquire_timeout: timeout_ms.map_or(d.acquire_timeout, Duration::from_millis),
+                same_pid_namespace: self.same_pid_namespace,
+                lease: match self.lease_ms {
+                    Some(0) => None,
+                    Some(ms) => Some(Duration::from_millis(ms)),
+                    None => d.lease,
+                },
+                refresh_every: self
+                    .refresh_ms
+                    .map_or(d.refresh_every, |ms| Duration::from_millis(ms.max(1))),
+                max_hold: self.max_hold_ms.map(Duration::from_millis),
                 ..d
             }
         }

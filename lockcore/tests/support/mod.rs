@@ -315,6 +315,18 @@ pub fn with_nonce(pid: u32, nonce: &str, ago_ms: i64) -> String {
     )
 }
 
+/// The nonce-bearing shape written by a lockcore process in *our* pid namespace (it carries our
+/// `host`), so the pid rules apply to it; the host-less shapes fail closed (P14).
+pub fn with_nonce_here(pid: u32, nonce: &str, ago_ms: i64) -> String {
+    use lockcore::Procs;
+    let host = lockcore::os::OsProcs::current().identity().host;
+    let host = serde_json::to_string(&host).unwrap_or_else(|_| "null".into());
+    format!(
+        "{{\n  \"pid\": {pid},\n  \"nonce\": \"{nonce}\",\n  \"createdAt\": \"{}\",\n  \"host\": {host}\n}}",
+        created_at(ago_ms)
+    )
+}
+
 /// Sets a file's mtime `ago` in the past.
 pub fn age_mtime(path: &Path, ago: Duration) {
     let result = std::fs::File::options()
