@@ -207,8 +207,9 @@ impl Case {
     /// into the same call as the test's `-y -e trace=SYSCALL -o LOG`.
     fn reproduce(&self) -> String {
         format!(
-            "{} && strace -f -qq -o /dev/null -e {} {} {}; echo \"exit $?\"",
+            "{} && env {} strace -f -qq -o /dev/null -e {} {} {}; echo \"exit $?\"",
             self.scenario.shell_setup(),
+            UNSET.map(|v| format!("-u {v}")).join(" "),
             self.inject(),
             shell_word(lockcore_bin()),
             shell_args(self.scenario.args())
@@ -270,11 +271,24 @@ fn case_dir(scenario: &Scenario) -> (tempfile::TempDir, PathBuf) {
     (root, dir)
 }
 
+/// Variables a child runs without. cargo test sets `LD_LIBRARY_PATH`, and the loader's search
+/// along it adds dozens of `openat`/`newfstatat` calls, which would shift every `when=` ordinal
+/// away from what the reproduce command (`env -u …`) gets in a plain shell.
+const UNSET: [&str; 3] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "LOCKCORE_TEST_ABORT_AT"];
+
+/// `program` from `/`, without the `UNSET` variables.
+fn child(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir("/");
+    for v in UNSET {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 fn cli(args: &[Arg], dir: &Path) -> Command {
-    let mut cmd = Command::new(lockcore_bin());
-    cmd.args(real_args(args, dir))
-        .current_dir("/")
-        .env_remove("LOCKCORE_TEST_ABORT_AT");
+    let mut cmd = child(lockcore_bin());
+    cmd.args(real_args(args, dir));
     cmd
 }
 
@@ -286,12 +300,11 @@ fn run(cmd: Command) -> Ran {
 fn discover(scenario: &Scenario) -> Vec<Site> {
     let (root, dir) = case_dir(scenario);
     let log = root.path().join("discover.log");
-    let mut cmd = Command::new("strace");
+    let mut cmd = child("strace");
     cmd.args(["-f", "-qq", "-y", "-e", "trace=%file,%desc,flock", "-o"])
         .arg(&log)
         .arg(lockcore_bin())
-        .args(real_args(scenario.args(), &dir))
-        .current_dir("/");
+        .args(real_args(scenario.args(), &dir));
     let ran = run(cmd);
     assert_eq!(
         ran.code,
@@ -464,7 +477,7 @@ fn run_case(case: &Case) -> Outcome {
     let started = Instant::now();
     let (root, dir) = case_dir(case.scenario);
     let log = root.path().join("inject.log");
-    let mut cmd = Command::new("strace");
+    let mut cmd = child("strace");
     // `-y -e trace=SYSCALL -o LOG` records where the injection landed; injection counting is per
     // syscall, so it injects into the same call as the reproduce command's `-o /dev/null`.
     cmd.args(["-f", "-qq", "-y", "-o"])
@@ -476,9 +489,7 @@ fn run_case(case: &Case) -> Outcome {
             &case.inject(),
         ])
         .arg(lockcore_bin())
-        .args(real_args(case.scenario.args(), &dir))
-        .current_dir("/")
-        .env_remove("LOCKCORE_TEST_ABORT_AT");
+        .args(real_args(case.scenario.args(), &dir));
     let ran = run(cmd);
     let mut problems = check_run(case, &ran, &dir);
     problems.extend(check_after(&dir));
