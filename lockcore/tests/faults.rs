@@ -17,6 +17,8 @@
 //! lock is skipped) with every errno; `full` — every call,
 //! every errno. `LOCKCORE_RESULTS_DIR` — write `faults.json` there.
 
+// The model-checking builds carry only a stub CLI.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
 // Black-box tests talk to the real OS directly (wall clock, process ids, the file system).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
