@@ -3,6 +3,7 @@
 
 use crate::cargo_test::{parse_test_output, TestRun};
 use crate::cli::Options;
+use crate::faults::FaultsSummary;
 use crate::mutants_out::{merge, Outcome, Outcomes};
 use crate::properties::PROPERTY_COUNT;
 use crate::protocol::{collect, MutantLine};
@@ -267,6 +268,24 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
                 &["--skip", "mutant_", "--nocapture"],
             )
         },
+        Step {
+            env: vec![
+                (
+                    crate::faults::BUDGET_VAR.to_string(),
+                    if o.quick { "quick" } else { "full" }.to_string(),
+                ),
+                (
+                    crate::faults::RESULTS_VAR.to_string(),
+                    format!("{gate_dir_rel}/results"),
+                ),
+            ],
+            ..step(
+                "faults",
+                Kind::Tests { layer: "faults" },
+                &["test", "-p", "lockcore", "--test", "faults"],
+                &["--nocapture"],
+            )
+        },
         step(
             "real-processes",
             Kind::Tests {
@@ -474,6 +493,8 @@ pub struct StepOutcome {
     pub log_text: String,
     /// For cargo-mutants steps: the parsed `outcomes.json`, or why it could not be read.
     pub outcomes: Option<Result<Outcomes, String>>,
+    /// For the faults step: its `faults.json`, or why it could not be read.
+    pub faults: Option<Result<FaultsSummary, String>>,
 }
 
 impl StepOutcome {
@@ -695,6 +716,11 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                         run.failed_tests.len(),
                         run.failed_tests.join(", ")
                     ));
+                }
+                match &o.faults {
+                    Some(Ok(f)) => layer.faults = Some(f.clone()),
+                    Some(Err(e)) if !cut_short => errors.push(format!("layer {name}: {e}")),
+                    _ => {}
                 }
                 if let Kind::Mutants { layer: name } = &o.step.kind {
                     mutant_layers_run.insert(name);
@@ -977,6 +1003,7 @@ mod tests {
             log: format!("target/gate/logs/{}.log", step.name),
             log_text: log.to_string(),
             outcomes: None,
+            faults: None,
         }
     }
 
@@ -1046,6 +1073,7 @@ mod tests {
                 "loom",
                 "shuttle",
                 "proptest",
+                "faults",
                 "real-processes",
                 "mutants-loom",
                 "mutants-shuttle",
@@ -1060,9 +1088,9 @@ mod tests {
             false,
             "target/gate",
         );
-        assert_eq!(with_cm.len(), 16);
-        assert_eq!(with_cm[12].name, "install-cargo-mutants");
-        assert!(with_cm[14]
+        assert_eq!(with_cm.len(), 17);
+        assert_eq!(with_cm[13].name, "install-cargo-mutants");
+        assert!(with_cm[15]
             .command_line()
             .contains("--test-workspace=true --timeout 180 --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
     }
@@ -1087,6 +1115,10 @@ mod tests {
         assert_eq!(
             by("mutants-loom"),
             "cargo test --no-fail-fast --release --features loom -p loom-tests mutant_ -- --nocapture"
+        );
+        assert_eq!(
+            by("faults"),
+            "LOCKCORE_FAULTS=quick LOCKCORE_RESULTS_DIR=target/gate/results cargo test --no-fail-fast -p lockcore --test faults -- --nocapture"
         );
         assert_eq!(
             by("real-processes"),
@@ -1134,8 +1166,8 @@ mod tests {
         assert_eq!(p1.checked_by, vec!["loom"]);
         assert_eq!(r.properties[2].checked_by, vec!["loom"]); // P3: mentioned by passing loom
         assert!(r.properties[4].checked_by.is_empty());
-        assert_eq!(r.layers.len(), 12);
-        assert_eq!(r.layers[9].tests, Some(13));
+        assert_eq!(r.layers.len(), 13);
+        assert_eq!(r.layers[10].tests, Some(13));
         assert!(r.cargo_mutants.is_none());
     }
 
@@ -1333,6 +1365,35 @@ mod tests {
         );
         assert_eq!(narrow_cargo_mutants(loom, &[first, second]), None);
         assert_eq!(regex_escape("a-b (c)|d"), r"a\-b \(c\)\|d");
+    }
+
+    #[test]
+    fn the_faults_step_reports_its_cases_and_skip_reason() {
+        let mut run = passing_run();
+        let f = run.iter_mut().find(|o| o.step.name == "faults").unwrap();
+        f.faults = Some(Ok(FaultsSummary {
+            cases: 0,
+            skipped: Some("strace not found".into()),
+            failures: 0,
+        }));
+        let r = analyse(&run, &ctx());
+        assert!(r.ok, "{:#?}", r.failures);
+        let layer = r.layers.iter().find(|l| l.name == "faults").unwrap();
+        assert_eq!(
+            layer.faults.as_ref().unwrap().skipped.as_deref(),
+            Some("strace not found")
+        );
+        let md = crate::report::render_markdown(&r, &MUTANT_LAYERS);
+        assert!(md.contains("faults: skipped: strace not found"), "{md}");
+        // A run that left no readable faults.json fails the step.
+        let f = run.iter_mut().find(|o| o.step.name == "faults").unwrap();
+        f.faults = Some(Err("cannot read target/gate/results/faults.json".into()));
+        let r = analyse(&run, &ctx());
+        assert!(!r.ok);
+        assert!(r
+            .failures
+            .iter()
+            .any(|x| x.what.contains("layer faults: cannot read")));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod cargo_test;
 mod cli;
+mod faults;
 mod gate;
 mod mutants_out;
 mod properties;
@@ -204,6 +205,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
                 log: rel(&log),
                 log_text: note.to_string(),
                 outcomes: Some(Ok(mutants_out::Outcomes::default())),
+                faults: None,
             });
             continue;
         };
@@ -214,6 +216,15 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             let dir = root.join(out);
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::remove_file(dir.join("mutants.out").join("outcomes.json"));
+        }
+        // A faults.json of an earlier gate run must not pass for this one's.
+        let faults_json = step
+            .env
+            .iter()
+            .find(|(k, _)| k == faults::RESULTS_VAR)
+            .map(|(_, dir)| root.join(dir).join(faults::FILE));
+        if let Some(path) = &faults_json {
+            let _ = std::fs::remove_file(path);
         }
         let (exit, seconds) = runner::run(step, &root, &log, opts.verbose, &stop);
         let log_text = std::fs::read(&log)
@@ -230,6 +241,11 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             }
             _ => None,
         };
+        let faults = faults_json.map(|path| {
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", rel(&path)))
+                .and_then(|t| faults::parse(&t))
+        });
         let outcome = StepOutcome {
             step: step.clone(),
             exit: exit.clone(),
@@ -237,6 +253,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             log: rel(&log),
             log_text,
             outcomes: outcomes_json,
+            faults,
         };
         // Judge this step alone for the progress line.
         let verdict = gate::analyse(std::slice::from_ref(&outcome), &step_ctx);
@@ -245,6 +262,9 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         let mut tests = layer
             .and_then(|l| l.tests)
             .map_or(String::new(), |t| format!(" {t} tests"));
+        if let Some(f) = layer.and_then(|l| l.faults.as_ref()) {
+            tests.push_str(&format!(", {}", faults::describe(f)));
+        }
         if matches!(step.kind, Kind::Mutants { .. }) {
             let caught = verdict.mutant_results.iter().filter(|m| m.caught).count();
             tests.push_str(&format!(

@@ -9,6 +9,7 @@
 //!      `feature = "shuttle"` (a file with neither counts for both: shared scenarios);
 //!    - `proptest`: `proptests/{src,tests}/**/*.rs`;
 //!    - `real-processes`: `lockcore/tests/real_processes.rs` and `lockcore/tests/cli.rs`;
+//!    - `faults`: `lockcore/tests/faults.rs`;
 //!    - `test`: the other `lockcore/tests/*.rs` and `models/tests/*.rs`.
 //!
 //! Only layers whose gate step ran and passed are listed in `checked_by`.
@@ -111,10 +112,10 @@ pub fn scan_sources(root: &Path) -> BTreeMap<String, BTreeSet<u32>> {
             continue;
         };
         let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        let layer = if stem == "real_processes" || stem == "cli" {
-            "real-processes"
-        } else {
-            "test"
+        let layer = match stem {
+            "real_processes" | "cli" => "real-processes",
+            "faults" => "faults",
+            _ => "test",
         };
         add(layer, &mentioned(&text));
     }

@@ -1,6 +1,7 @@
 //! `target/gate/report.json` and `target/gate/report.md`.
 
 use crate::cargo_test::BinaryResult;
+use crate::faults::{describe, FaultsSummary};
 use crate::mutants_out::Counts;
 use crate::protocol::MutantLine;
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,9 @@ pub struct LayerReport {
     /// Per test binary.
     pub binaries: Vec<BinaryResult>,
     pub failed_tests: Vec<String>,
+    /// The faults step's `faults.json`: case count, skip reason, failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultsSummary>,
 }
 
 /// Which layers check a property.
@@ -206,6 +210,11 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
             l.seconds,
             cell(&short(&l.command, 240))
         );
+    }
+    for l in &r.layers {
+        if let Some(f) = &l.faults {
+            let _ = writeln!(md, "\n{}: {}", l.name, describe(f));
+        }
     }
     md.push('\n');
 
