@@ -92,7 +92,7 @@ fn open_regular(path: &Path) -> io::Result<File> {
         }
         Err(e) => return Err(e),
     };
-    let kind = kind_of(f.metadata()?.file_type());
+    let kind = kind_of(retry_eintr(|| f.metadata())?.file_type());
     if kind != FileKind::Regular {
         return Err(not_regular(path, kind));
     }

@@ -103,22 +103,27 @@ const SCENARIOS: [Scenario; 4] = [
     },
 ];
 
+/// The planted locks are the historic host-less shapes written by processes of this pid
+/// namespace: the runs opt into judging them by pid (otherwise they fail closed, P14).
+const SAME_NS: Arg = Arg::Lit("--same-pid-namespace");
+
 /// The un-injected hold that must succeed after every case.
-const FRESH_HOLD: [Arg; 6] = [
+const FRESH_HOLD: [Arg; 7] = [
     Arg::Lit("hold"),
     Arg::Dir("s.jsonl"),
     Arg::Lit("--hold-ms"),
     Arg::Lit("0"),
     Arg::Lit("--timeout-ms"),
     Arg::Lit("2000"),
+    SAME_NS,
 ];
 
 impl Scenario {
     fn args(&self) -> &'static [Arg] {
         match self.action {
             Action::Hold => &FRESH_HOLD,
-            Action::Inspect => &[Arg::Lit("inspect"), Arg::Dir("")],
-            Action::Clean => &[Arg::Lit("clean"), Arg::Dir("")],
+            Action::Inspect => &[Arg::Lit("inspect"), Arg::Dir(""), SAME_NS],
+            Action::Clean => &[Arg::Lit("clean"), Arg::Dir(""), SAME_NS],
         }
     }
 
