@@ -215,3 +215,54 @@ fn a_missing_directory_is_a_typed_error() {
         other => panic!("expected an Io error naming the directory, got {other:?}"),
     }
 }
+
+/// Runs the CLI with `args` and returns (exit code, stdout, stderr), failing the test instead of
+/// hanging if it does not return within PATIENCE.
+fn cli(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let mut c = support::command(support::lockcore_bin());
+    c.args(args);
+    let run = move || support::run(c, "P16 cli");
+    let (status, out, err) = returns("the lockcore CLI", run);
+    (status.code(), out, err)
+}
+
+// P16 through the CLI: for each hostile entry, `hold` and `run` fail at once (exit 1) naming the
+// path and the kind; `inspect` names it; `clean` keeps it; nothing outside the directory changes.
+#[test]
+fn every_command_returns_with_a_named_verdict_or_a_clear_error() {
+    let dir = tempdir();
+    let d = dir.path().to_path_buf();
+    let planted = plant_hostile(&d);
+    for (session, kind) in &planted {
+        let s = session.as_os_str();
+        let (code, _, err) = cli(&["hold".as_ref(), s, "--timeout-ms".as_ref(), "200".as_ref()]);
+        assert_eq!(code, Some(1), "P16 hold {}: {err}", session.display());
+        assert!(
+            err.contains(kind.as_str()) && err.contains(".lock"),
+            "{err}"
+        );
+        let (code, _, err) = cli(&["run".as_ref(), s, "--".as_ref(), "true".as_ref()]);
+        assert_eq!(code, Some(1), "P16 run {}: {err}", session.display());
+    }
+    let (code, out, err) = cli(&["inspect".as_ref(), d.as_os_str()]);
+    assert_eq!(code, Some(0), "inspect: {err}");
+    for (session, kind) in &planted {
+        let name = format!("{}.lock", session.file_name().unwrap().to_string_lossy());
+        let row = out.lines().find(|l| l.contains(&name)).unwrap_or_default();
+        assert!(
+            row.contains("not-regular") && row.contains(kind.as_str()),
+            "P16 inspect names {name}: {out}"
+        );
+    }
+    let (code, out, err) = cli(&["clean".as_ref(), d.as_os_str()]);
+    assert_eq!(code, Some(0), "clean: {err}");
+    assert!(
+        !out.contains("removed"),
+        "P16 a plain clean removes nothing: {out}"
+    );
+    assert_eq!(
+        std::fs::read(d.join("victim.txt")).unwrap(),
+        b"must survive"
+    );
+    assert!(!d.join("nowhere").exists());
+}

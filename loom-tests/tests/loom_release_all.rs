@@ -131,13 +131,14 @@ fn mutant_ignore_nonce() {
     );
 }
 
-/// Every catalogue entry has a loom twin in one of the three loom files.
+/// Every catalogue entry has a loom twin in one of the four loom files.
 #[test]
 fn every_mutant_has_a_loom_twin() {
     let sources: String = [
         include_str!("loom_release_all.rs"),
         include_str!("loom_release.rs"),
         include_str!("loom_reclaim.rs"),
+        include_str!("loom_lease.rs"),
     ]
     .concat()
     .split_whitespace()
