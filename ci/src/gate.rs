@@ -186,6 +186,11 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
         timeout_secs: t,
     };
     let proptest_env = vec![(PROPTEST_CASES.to_string(), b.proptest_cases.to_string())];
+    // Where the loom and shuttle models write their operation-matrix cells.
+    let results_env = vec![(
+        models::report::RESULTS_DIR_VAR.to_string(),
+        format!("{gate_dir_rel}/results"),
+    )];
     let shuttle_env: Vec<(String, String)> = b
         .shuttle_iterations
         .map(|n| (SHUTTLE_ITERATIONS.to_string(), n.to_string()))
@@ -230,21 +235,24 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             &["test", "--workspace"],
             &[],
         ),
-        step(
-            "loom",
-            Kind::Tests { layer: "loom" },
-            &[
-                "test",
-                "--release",
-                "--features",
-                "loom",
-                "-p",
-                "loom-tests",
-            ],
-            &["--skip", "mutant_"],
-        ),
         Step {
-            env: shuttle_env,
+            env: results_env.clone(),
+            ..step(
+                "loom",
+                Kind::Tests { layer: "loom" },
+                &[
+                    "test",
+                    "--release",
+                    "--features",
+                    "loom",
+                    "-p",
+                    "loom-tests",
+                ],
+                &["--skip", "mutant_"],
+            )
+        },
+        Step {
+            env: [shuttle_env, results_env].concat(),
             ..step(
                 "shuttle",
                 Kind::Tests { layer: "shuttle" },
@@ -315,7 +323,12 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             base: mutant_base(layer),
             filter: Some("mutant_".to_string()),
             harness: strings(&["--nocapture"]),
-            env: Vec::new(),
+            // The matrix's catalogue sweep explores one bound deeper in the full gate.
+            env: if layer == "loom" && !o.quick {
+                vec![("LOCKCORE_MATRIX_SWEEP_BOUND".to_string(), "2".to_string())]
+            } else {
+                Vec::new()
+            },
             timeout_secs: t,
         });
     }
@@ -1110,7 +1123,7 @@ mod tests {
         );
         assert_eq!(
             by("shuttle"),
-            "LOCKCORE_SHUTTLE_ITERATIONS=100 cargo test --no-fail-fast --release --features shuttle -p loom-tests -- --skip mutant_"
+            "LOCKCORE_SHUTTLE_ITERATIONS=100 LOCKCORE_RESULTS_DIR=target/gate/results cargo test --no-fail-fast --release --features shuttle -p loom-tests -- --skip mutant_"
         );
         assert_eq!(
             by("mutants-loom"),
@@ -1140,7 +1153,7 @@ mod tests {
         let p = full.iter().find(|s| s.name == "proptest").unwrap();
         assert!(p.command_line().starts_with("PROPTEST_CASES=8192 "));
         let s = full.iter().find(|s| s.name == "shuttle").unwrap();
-        assert!(s.env.is_empty());
+        assert!(s.env.iter().all(|(k, _)| k != SHUTTLE_ITERATIONS));
         assert_eq!(
             p.replay("machine::lock_vs_model"),
             "PROPTEST_CASES=8192 cargo test --no-fail-fast --release -p proptests machine::lock_vs_model -- --exact --nocapture"
@@ -1244,7 +1257,7 @@ mod tests {
         assert!(f.trace.as_deref().unwrap().contains("1. t0: create a.lock"));
         assert_eq!(
             f.reproduce.as_deref(),
-            Some("cargo test --no-fail-fast --release --features loom -p loom-tests release_all::two -- --exact --nocapture")
+            Some("LOCKCORE_RESULTS_DIR=target/gate/results cargo test --no-fail-fast --release --features loom -p loom-tests release_all::two -- --exact --nocapture")
         );
         // A failing loom layer no longer counts as checking P3 by mention.
         assert!(r.properties[2].checked_by.is_empty());

@@ -4,6 +4,7 @@ mod cargo_test;
 mod cli;
 mod faults;
 mod gate;
+mod matrix;
 mod mutants_out;
 mod properties;
 mod protocol;
@@ -138,6 +139,10 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             }
         }
     }
+
+    // Matrix cells of a previous run would fill this run's matrix.
+    let matrix_dir = gate_dir.join("results").join("matrix");
+    let _ = std::fs::remove_dir_all(&matrix_dir);
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -330,6 +335,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         mentions: properties::scan_sources(&root),
     };
     let mut report = gate::analyse(&outcomes, &ctx);
+    judge_matrix(&mut report, &matrix_dir, &outcomes);
     if interrupted {
         report.ok = false;
         report.failures.insert(
@@ -357,6 +363,39 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Fills the operation matrix from the cells the loom and shuttle steps wrote, and fails the gate
+/// on a pair no model ran — once both steps have run (a partial run only reports).
+fn judge_matrix(report: &mut report::Report, dir: &Path, outcomes: &[StepOutcome]) {
+    let ran = |name: &str| outcomes.iter().any(|o| o.step.name == name);
+    if !ran("loom") && !ran("shuttle") {
+        return;
+    }
+    let cells = match matrix::read_cells(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            report.ok = false;
+            report.failures.push(report::Failure {
+                what: format!("operation matrix: {e}"),
+                ..report::Failure::default()
+            });
+            return;
+        }
+    };
+    report.matrix = matrix::build(&cells);
+    let empty = matrix::empty(&report.matrix);
+    if ran("loom") && ran("shuttle") && !empty.is_empty() {
+        report.ok = false;
+        report.failures.push(report::Failure {
+            what: format!(
+                "operation matrix: {} pair(s) ran in no loom or shuttle model: {}",
+                empty.len(),
+                empty.join(", ")
+            ),
+            ..report::Failure::default()
+        });
+    }
 }
 
 /// Writes report.json and report.md; returns their paths.

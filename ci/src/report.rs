@@ -32,6 +32,9 @@ pub struct Report {
     /// Sum of the `LOCKCORE-COVERAGE` lines: transition or reason → count.
     pub coverage: BTreeMap<String, u64>,
     pub cargo_mutants: Option<CargoMutantsReport>,
+    /// The operation × operation matrix: every pair with the loom/shuttle models that ran it.
+    #[serde(default)]
+    pub matrix: Vec<crate::matrix::PairCoverage>,
     /// Why the gate failed, in order; empty when `ok`.
     pub failures: Vec<Failure>,
 }
@@ -294,6 +297,16 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
         md,
         "\nA cell reads `caught Pn, seconds, iterations` (time and executions/cases to the first counterexample), `missed` (the layer ran the twin and found nothing) or `-` (no twin in that layer).\n"
     );
+
+    if !r.matrix.is_empty() {
+        let _ = writeln!(md, "## Operation matrix\n");
+        let _ = writeln!(
+            md,
+            "Each pair of public operations run concurrently, and the layers whose models ran it (details in report.json).\n"
+        );
+        md.push_str(&crate::matrix::markdown(&r.matrix));
+        md.push('\n');
+    }
 
     let _ = writeln!(md, "## Coverage\n");
     if r.coverage.is_empty() {

@@ -125,7 +125,7 @@ pub fn expect_caught(layer: &str, test: &str, mutant: Mutant, expected: &str, ru
 #[cfg(feature = "loom")]
 pub fn loom_model(
     preemption_bound: Option<usize>,
-    scenario: crate::scenarios::Scenario,
+    scenario: impl Fn(&crate::scenarios::Cfg) -> Result<(), Violation> + Send + Sync + 'static,
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
     let mut builder = loom::model::Builder::new();
@@ -154,7 +154,7 @@ pub fn shuttle_pct(
     seed: u64,
     depth: usize,
     iterations: usize,
-    scenario: crate::scenarios::Scenario,
+    scenario: impl Fn(&crate::scenarios::Cfg) -> Result<(), Violation> + Send + Sync + 'static,
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
     let scheduler = shuttle::scheduler::PctScheduler::new_from_seed(seed, depth, iterations);
@@ -167,7 +167,7 @@ pub fn shuttle_pct(
 pub fn shuttle_random(
     seed: u64,
     iterations: usize,
-    scenario: crate::scenarios::Scenario,
+    scenario: impl Fn(&crate::scenarios::Cfg) -> Result<(), Violation> + Send + Sync + 'static,
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
     let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(seed, iterations);
@@ -179,7 +179,7 @@ pub fn shuttle_random(
 pub fn shuttle_run<S: shuttle::scheduler::Scheduler + 'static>(
     scheduler: S,
     config: shuttle::Config,
-    scenario: crate::scenarios::Scenario,
+    scenario: impl Fn(&crate::scenarios::Cfg) -> Result<(), Violation> + Send + Sync + 'static,
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
     let before = executions();

@@ -8,4 +8,6 @@
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 pub mod harness;
 #[cfg(any(feature = "loom", feature = "shuttle"))]
+pub mod matrix;
+#[cfg(any(feature = "loom", feature = "shuttle"))]
 pub mod scenarios;

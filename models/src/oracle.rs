@@ -18,7 +18,7 @@ use crate::trace::Trace;
 use lockcore::sync::{self, Arc, Mutex};
 use lockcore::StaleReason;
 use lockcore::{Acquired, LockError, LockGuard, LockManager, Payload, ReleaseReport, Released};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -142,7 +142,9 @@ struct GhostState {
     entries: Vec<Entry>,
     next: u64,
     /// Processes (host, pid) whose `release_all` is running.
-    closing: BTreeSet<(String, u32)>,
+    /// How many `release_all` calls are running per process (the signal cleanup can overlap the
+    /// application's own shutdown).
+    closing: BTreeMap<(String, u32), usize>,
     /// Processes whose `release_all` returned at least once, with the old nonces.
     rotated_out: BTreeSet<OwnerId>,
     /// Paths whose files were touched by an injected fault (P9/P2 are then not claimed of them).
@@ -221,7 +223,7 @@ impl Ghost {
         let id = HoldId(st.next);
         st.next += 1;
         let mut result = Ok(id);
-        let owner_closing = st.closing.contains(&(owner.host.clone(), owner.pid));
+        let owner_closing = st.closing.contains_key(&(owner.host.clone(), owner.pid));
         for e in st.entries.iter_mut() {
             if e.lock_path != lock_path || e.owner == owner || e.state != EntryState::Live {
                 continue;
@@ -355,7 +357,7 @@ impl Ghost {
             let sibling = e.token == token;
             let held = e.is_held();
             if !held
-                && (mgr_closing.contains(&(e.owner.host.clone(), e.owner.pid))
+                && (mgr_closing.contains_key(&(e.owner.host.clone(), e.owner.pid))
                     || e.mgr.nonce() != e.owner.nonce)
             {
                 // Revoked by a release_all (running now, or returned): nothing to claim of it.
@@ -404,7 +406,7 @@ impl Ghost {
     /// nonce differs from the old one.
     pub fn release_all(&self, mgr: &LockManager<SimEnv>) -> Result<ReleaseReport, Violation> {
         let key = mgr_key(mgr);
-        sync::lock(&self.st).closing.insert(key.clone());
+        *sync::lock(&self.st).closing.entry(key.clone()).or_insert(0) += 1;
         let who = format!("{}:{}", key.0, key.1);
         self.world
             .note(&who, "release_all", Path::new("*"), "start");
@@ -423,7 +425,12 @@ impl Ghost {
             ),
         );
         let mut st = sync::lock(&self.st);
-        st.closing.remove(&key);
+        if let Some(n) = st.closing.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                st.closing.remove(&key);
+            }
+        }
         let old = OwnerId {
             host: key.0.clone(),
             pid: key.1,

@@ -58,3 +58,63 @@ pub fn emit_coverage(counts: &std::collections::BTreeMap<String, u64>) {
         Err(e) => println!("{COVERAGE_PREFIX}{{\"error\": \"{e}\"}}"),
     }
 }
+
+/// The public operations of a lock manager that the operation × operation matrix runs against
+/// each other (issue: every pair concurrently in at least one loom or shuttle model).
+pub const OPERATIONS: [&str; 8] = [
+    "acquire",
+    "try_acquire",
+    "release",
+    "release_all",
+    "clean_stale",
+    "inspect",
+    "signal_cleanup",
+    "refresh",
+];
+
+/// Environment variable naming the directory layers write result files into.
+pub const RESULTS_DIR_VAR: &str = "LOCKCORE_RESULTS_DIR";
+
+/// One cell of the operation matrix: a pair of operations run concurrently by one layer's model,
+/// explored without a violation. Written as `<results>/matrix/<layer>-<a>-<b>.json`.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct MatrixCell {
+    /// Schema version of this file (1).
+    pub schema: u32,
+    /// `loom` or `shuttle`.
+    pub layer: String,
+    /// The two operations (names from [`OPERATIONS`]), in that list's order.
+    pub pair: [String; 2],
+    /// The model that ran them (`matrix`, or a named scenario such as `m1`).
+    pub model: String,
+    /// Executions (loom) or schedules (shuttle) explored.
+    pub executions: u64,
+    /// loom's preemption bound, if any.
+    pub bound: Option<usize>,
+}
+
+impl MatrixCell {
+    /// Writes the cell under `$LOCKCORE_RESULTS_DIR/matrix/` when that variable is set; a write
+    /// failure is reported on stderr (the gate then finds the cell empty and says so).
+    // A result file of the test run, not a lock file: it is not the simulated file system's.
+    #[allow(clippy::disallowed_methods)]
+    pub fn write(&self) {
+        let Some(dir) = std::env::var_os(RESULTS_DIR_VAR) else {
+            return;
+        };
+        let dir = std::path::Path::new(&dir).join("matrix");
+        let file = dir.join(format!(
+            "{}-{}-{}.json",
+            self.layer, self.pair[0], self.pair[1]
+        ));
+        let written = serde_json::to_vec_pretty(self)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(&file, bytes)
+            });
+        if let Err(e) = written {
+            eprintln!("matrix: cannot write {}: {e}", file.display());
+        }
+    }
+}
