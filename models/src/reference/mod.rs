@@ -18,8 +18,10 @@
 
 use crate::oracle::Violation;
 
+mod classify;
 mod diagnose;
 mod invariants;
+mod sweep;
 use crate::trace::{describe_bytes, Event, Trace};
 pub use diagnose::{diagnose, property_for_kept, property_for_live};
 use lockcore::{Acquired, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
@@ -576,83 +578,6 @@ impl Model {
         self.guards.retain(|_, g| g.proc != *p);
     }
 
-    // ---- classification ----------------------------------------------------------------------
-
-    /// The model's verdict on `file` at `path`, from `me`'s point of view (DESIGN §4's table).
-    /// `None` if `me` has no live instance.
-    pub fn verdict(&self, me: &ProcKey, path: &Path, file: &ModelFile) -> Option<Verdict> {
-        let inst = self.instance(me)?;
-        let grace = ms(self.policy.malformed_grace);
-        let stale_after = ms(self.policy.stale_after);
-        let p = match &file.content {
-            Content::Malformed(_) => {
-                return Some(if older_than(self.now_ms - file.mtime_ms, grace) {
-                    Verdict::Stale(StaleReason::MalformedExpired)
-                } else {
-                    Verdict::Live(LiveReason::MalformedInGrace)
-                });
-            }
-            Content::Payload(p) => p,
-        };
-        // A createdAt in the future would make a lock immortal: fall back to the mtime.
-        let age = if p.created_at_ms > self.now_ms {
-            self.now_ms - file.mtime_ms
-        } else {
-            self.now_ms - p.created_at_ms
-        };
-        let by_age = |live: LiveReason| {
-            if older_than(age, stale_after) {
-                Verdict::Stale(StaleReason::TooOld)
-            } else {
-                Verdict::Live(live)
-            }
-        };
-        // The model's identities always carry a host.
-        if p.host.as_deref().is_some_and(|h| h != me.host) {
-            return Some(by_age(LiveReason::ForeignHost));
-        }
-        if p.pid == me.pid {
-            return Some(match &p.nonce {
-                Some(n) if *n == inst.nonce => {
-                    if self.in_flight(inst, path, p.token.as_deref()) {
-                        Verdict::Live(LiveReason::HeldHere)
-                    } else {
-                        Verdict::Stale(StaleReason::Leftover)
-                    }
-                }
-                Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
-                None => match p.starttime {
-                    Some(recorded) if recorded != inst.start_time => {
-                        Verdict::Stale(StaleReason::RecycledPid)
-                    }
-                    _ => by_age(LiveReason::LegacyOwnPid),
-                },
-            });
-        }
-        let other = self
-            .procs
-            .get(&ProcKey::new(&me.host, p.pid))
-            .filter(|pr| pr.alive);
-        let Some(other) = other else {
-            return Some(Verdict::Stale(StaleReason::DeadPid));
-        };
-        // EPERM answers "alive": nothing more to do for it.
-        if p.starttime
-            .is_some_and(|recorded| recorded != other.start_time)
-        {
-            return Some(Verdict::Stale(StaleReason::RecycledPid));
-        }
-        Some(by_age(LiveReason::OwnerAlive))
-    }
-
-    fn in_flight(&self, inst: &Instance, path: &Path, token: Option<&str>) -> bool {
-        let carries = |h: &ModelHold| token.is_some() && h.payload.token.as_deref() == token;
-        inst.holds.contains_key(path)
-            || inst.releasing.contains_key(path)
-            || inst.holds.values().any(carries)
-            || inst.releasing.values().any(carries)
-    }
-
     // ---- deletions (ghost-recorded) ----------------------------------------------------------
 
     /// The live, not displaced hold whose exact file `content` at `path` is.
@@ -1148,79 +1073,5 @@ impl Model {
         }
         self.finish_release_all(me);
         Outcome::ReleasedAll { released, not_ours }
-    }
-
-    /// The age an `inspect` reports for each lock file in `dir`: from `createdAt`, or from the
-    /// mtime for a malformed file or a `createdAt` in the future.
-    pub fn ages(&self, dir: &Path) -> Vec<(PathBuf, i64)> {
-        self.files
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir) && is_lock_name(p))
-            .map(|(p, f)| {
-                let age = match &f.content {
-                    Content::Payload(pl) if pl.created_at_ms <= self.now_ms => {
-                        self.now_ms - pl.created_at_ms
-                    }
-                    _ => self.now_ms - f.mtime_ms,
-                };
-                (p.clone(), age)
-            })
-            .collect()
-    }
-
-    fn inspect(&self, me: &ProcKey, dir: &Path) -> Option<Vec<(PathBuf, Verdict)>> {
-        self.instance(me)?;
-        let mut seen = Vec::new();
-        for (path, file) in &self.files {
-            if path.parent() == Some(dir) && is_lock_name(path) {
-                seen.push((path.clone(), self.verdict(me, path, file)?));
-            }
-        }
-        Some(seen)
-    }
-
-    fn clean_stale(&mut self, me: &ProcKey, dir: &Path, verdicts: &mut Vec<Verdict>) -> Outcome {
-        let Some(seen) = self.inspect(me, dir) else {
-            return Outcome::NoInstance;
-        };
-        let mut removed = Vec::new();
-        for (path, v) in seen {
-            verdicts.push(v);
-            if let Verdict::Stale(r) = v {
-                self.delete(me, &path, Cause::Sweep(r));
-                removed.push((path, r));
-            }
-        }
-        // A temp file is litter when its publisher cannot be publishing any more: it is this
-        // process (which is not publishing while it sweeps), or its pid is dead here (EPERM
-        // counts as alive); any temp file older than stale_after is litter too. (A live
-        // publisher's temp file must survive: removing it would break its publish.)
-        let stale_after = ms(self.policy.stale_after);
-        let temps: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|(p, f)| {
-                let Some(publisher) = temp_publisher(p).filter(|_| p.parent() == Some(dir)) else {
-                    return false;
-                };
-                let orphaned = match publisher {
-                    Some(pid) if pid == me.pid => true,
-                    Some(pid) => !self
-                        .procs
-                        .get(&ProcKey::new(&me.host, pid))
-                        .is_some_and(|pr| pr.alive),
-                    None => false,
-                };
-                orphaned || self.now_ms - f.mtime_ms > stale_after
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
-        for t in &temps {
-            self.delete(me, t, Cause::TempSweep);
-        }
-        Outcome::Cleaned {
-            removed,
-            temp_files: temps,
-        }
     }
 }

@@ -1,0 +1,81 @@
+//! The model's own classification of a lock path's content (DESIGN §4's table, plus P16's
+//! not-regular entries).
+
+use super::*;
+
+impl Model {
+    /// The model's verdict on `file` at `path`, from `me`'s point of view (DESIGN §4's table).
+    /// `None` if `me` has no live instance.
+    pub fn verdict(&self, me: &ProcKey, path: &Path, file: &ModelFile) -> Option<Verdict> {
+        let inst = self.instance(me)?;
+        let grace = ms(self.policy.malformed_grace);
+        let stale_after = ms(self.policy.stale_after);
+        let p = match &file.content {
+            Content::Malformed(_) => {
+                return Some(if older_than(self.now_ms - file.mtime_ms, grace) {
+                    Verdict::Stale(StaleReason::MalformedExpired)
+                } else {
+                    Verdict::Live(LiveReason::MalformedInGrace)
+                });
+            }
+            Content::Payload(p) => p,
+        };
+        // A createdAt in the future would make a lock immortal: fall back to the mtime.
+        let age = if p.created_at_ms > self.now_ms {
+            self.now_ms - file.mtime_ms
+        } else {
+            self.now_ms - p.created_at_ms
+        };
+        let by_age = |live: LiveReason| {
+            if older_than(age, stale_after) {
+                Verdict::Stale(StaleReason::TooOld)
+            } else {
+                Verdict::Live(live)
+            }
+        };
+        // The model's identities always carry a host.
+        if p.host.as_deref().is_some_and(|h| h != me.host) {
+            return Some(by_age(LiveReason::ForeignHost));
+        }
+        if p.pid == me.pid {
+            return Some(match &p.nonce {
+                Some(n) if *n == inst.nonce => {
+                    if self.in_flight(inst, path, p.token.as_deref()) {
+                        Verdict::Live(LiveReason::HeldHere)
+                    } else {
+                        Verdict::Stale(StaleReason::Leftover)
+                    }
+                }
+                Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
+                None => match p.starttime {
+                    Some(recorded) if recorded != inst.start_time => {
+                        Verdict::Stale(StaleReason::RecycledPid)
+                    }
+                    _ => by_age(LiveReason::LegacyOwnPid),
+                },
+            });
+        }
+        let other = self
+            .procs
+            .get(&ProcKey::new(&me.host, p.pid))
+            .filter(|pr| pr.alive);
+        let Some(other) = other else {
+            return Some(Verdict::Stale(StaleReason::DeadPid));
+        };
+        // EPERM answers "alive": nothing more to do for it.
+        if p.starttime
+            .is_some_and(|recorded| recorded != other.start_time)
+        {
+            return Some(Verdict::Stale(StaleReason::RecycledPid));
+        }
+        Some(by_age(LiveReason::OwnerAlive))
+    }
+
+    fn in_flight(&self, inst: &Instance, path: &Path, token: Option<&str>) -> bool {
+        let carries = |h: &ModelHold| token.is_some() && h.payload.token.as_deref() == token;
+        inst.holds.contains_key(path)
+            || inst.releasing.contains_key(path)
+            || inst.holds.values().any(carries)
+            || inst.releasing.values().any(carries)
+    }
+}
