@@ -11,6 +11,8 @@ impl Model {
         let grace = ms(self.policy.malformed_grace);
         let stale_after = ms(self.policy.stale_after);
         let p = match &file.content {
+            // Never read, followed or reclaimed, whatever its age (P16).
+            Content::NotRegular { .. } => return Some(Verdict::Live(LiveReason::NotRegular)),
             Content::Malformed(_) => {
                 return Some(if older_than(self.now_ms - file.mtime_ms, grace) {
                     Verdict::Stale(StaleReason::MalformedExpired)
@@ -77,5 +79,29 @@ impl Model {
             || inst.releasing.contains_key(path)
             || inst.holds.values().any(carries)
             || inst.releasing.values().any(carries)
+    }
+}
+
+impl Model {
+    /// The lock path of `session` with its directory's aliases resolved: the registry's key,
+    /// so two spellings of one session are one lock (lockcore's `canonical_dir`).
+    pub fn resolved_lock_path(&self, session: &Path) -> PathBuf {
+        let lock = lock_path_of(session);
+        let (Some(dir), Some(name)) = (lock.parent(), lock.file_name()) else {
+            return lock;
+        };
+        let mut dir = dir.to_path_buf();
+        // Bounded like the kernel's 40 hops; the model's aliases never loop.
+        for _ in 0..40 {
+            let next = self
+                .aliases
+                .iter()
+                .find_map(|(a, real)| dir.strip_prefix(a).ok().map(|rest| real.join(rest)));
+            match next {
+                Some(d) => dir = d,
+                None => break,
+            }
+        }
+        dir.join(name)
     }
 }

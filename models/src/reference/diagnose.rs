@@ -11,6 +11,11 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
     let message = format!("{op}: the model says {expected:?}, the lock did {actual:?}");
     let with = |property: &'static str| Violation::new(property, message.clone(), before.trace());
     match (op, expected, actual) {
+        // Anything but an immediate refusal at a hostile entry, or a refusal where the model
+        // sees a regular file, or a clean that treats non-regular entries otherwise: P16.
+        (Op::Acquire { .. }, Outcome::NotRegular(_), _)
+        | (Op::Acquire { .. }, _, Outcome::NotRegular(_))
+        | (Op::CleanNonRegular(..), _, _) => with("P16"),
         (
             Op::Acquire { proc, session, .. },
             Outcome::Busy(_),

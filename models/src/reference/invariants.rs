@@ -9,7 +9,7 @@ impl Model {
         Violation::new(property, message, self.trace())
     }
 
-    /// Checks P1–P11 as far as they are properties of a state and of the ghost record; the
+    /// Checks P1–P11 and P16 as far as they are properties of a state and of the ghost record; the
     /// first violation found, most specific first.
     pub fn check_invariants(&self) -> Result<(), Violation> {
         self.check_rotation()?;
@@ -24,6 +24,7 @@ impl Model {
         for d in &self.deletions {
             let what = d.content.describe();
             let file = file_name(&d.path);
+            self.check_hostile_deletion(d)?;
             match &d.cause {
                 Cause::Reclaim(claimed) | Cause::Sweep(claimed) => {
                     let Some(Verdict::Live(live)) = d.verdict_then else {
@@ -103,8 +104,32 @@ impl Model {
                         ));
                     }
                 }
-                Cause::TempSweep => {}
+                Cause::TempSweep | Cause::NonRegular(_) => {}
             }
+        }
+        Ok(())
+    }
+
+    /// P16: a non-regular entry is removed only by a clean that asked for it, never a
+    /// directory; such a clean removes nothing else.
+    fn check_hostile_deletion(&self, d: &Deletion) -> Result<(), Violation> {
+        let asked = matches!(d.cause, Cause::NonRegular(_));
+        let wrong = match &d.content {
+            Content::NotRegular { kind, .. } => !asked || *kind == FileKind::Directory,
+            _ => asked,
+        };
+        if wrong {
+            return Err(self.violation(
+                "P16",
+                format!(
+                    "#{} {} removed {} {} [{:?}]",
+                    d.seq,
+                    d.actor,
+                    file_name(&d.path),
+                    d.content.describe(),
+                    d.cause
+                ),
+            ));
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ mod invariants;
 mod sweep;
 use crate::trace::{describe_bytes, Event, Trace};
 pub use diagnose::{diagnose, property_for_kept, property_for_live};
-use lockcore::{Acquired, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
+use lockcore::{Acquired, FileKind, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -70,10 +70,19 @@ pub enum Content {
     Payload(Payload),
     /// Malformed bytes.
     Malformed(Vec<u8>),
+    /// Not a regular file (P16): a FIFO, socket, device, directory or symlink — for a symlink,
+    /// the path it points to (never followed, possibly dangling or itself).
+    NotRegular {
+        /// What sits there.
+        kind: FileKind,
+        /// A symlink's target.
+        target: Option<PathBuf>,
+    },
 }
 
 impl Content {
-    fn describe(&self) -> String {
+    /// A one-line description for traces and messages.
+    pub fn describe(&self) -> String {
         match self {
             Content::Payload(p) => {
                 let mut s = format!("{{pid {}", p.pid);
@@ -97,6 +106,10 @@ impl Content {
                 s
             }
             Content::Malformed(b) => describe_bytes(b),
+            Content::NotRegular { kind, target } => match target {
+                Some(t) => format!("{} -> {}", kind.as_str(), t.display()),
+                None => kind.as_str().to_string(),
+            },
         }
     }
 }
@@ -215,6 +228,8 @@ pub enum Cause {
     Sweep(StaleReason),
     /// `clean_stale` removed an old publish temp file.
     TempSweep,
+    /// A clean with `remove_non_regular` removed a non-regular entry of this kind (P16).
+    NonRegular(FileKind),
 }
 
 /// One deletion, with what the model knew at that moment.
@@ -275,7 +290,13 @@ pub enum Outcome {
         removed: Vec<(PathBuf, StaleReason)>,
         /// Temp files removed.
         temp_files: Vec<PathBuf>,
+        /// Non-regular entries removed (only a clean with `remove_non_regular`).
+        non_regular: Vec<PathBuf>,
+        /// Directories at lock paths that such a clean reported instead of removing.
+        refused: Vec<PathBuf>,
     },
+    /// Something that is not a regular file sits at the lock path: refused at once (P16).
+    NotRegular(FileKind),
     /// `inspect`: every lock file with its verdict (sorted by path).
     Inspected(Vec<(PathBuf, Verdict)>),
     /// The operation has no outcome of its own (world changes, clock).
@@ -333,6 +354,11 @@ pub enum Op {
     CleanStale(ProcKey, PathBuf),
     /// `inspect(dir)` by a process's instance.
     Inspect(ProcKey, PathBuf),
+    /// `clean(dir, remove_non_regular)` by a process's instance (P16).
+    CleanNonRegular(ProcKey, PathBuf),
+    /// Make the first directory a symlink to the second (setup; sessions may then be spelled
+    /// through either).
+    AliasDir(PathBuf, PathBuf),
 }
 
 fn short_name(path: &Path) -> String {
@@ -382,6 +408,10 @@ impl fmt::Display for Op {
             Op::Advance(ms) => write!(f, "advance the clock {ms} ms"),
             Op::CleanStale(p, _) => write!(f, "{p} clean_stale"),
             Op::Inspect(p, _) => write!(f, "{p} inspect"),
+            Op::CleanNonRegular(p, _) => write!(f, "{p} clean --remove-non-regular"),
+            Op::AliasDir(alias, real) => {
+                write!(f, "alias {} -> {}", alias.display(), real.display())
+            }
         }
     }
 }
@@ -397,7 +427,8 @@ pub struct StepResult {
     pub verdicts: Vec<Verdict>,
 }
 
-/// The lock path of a session file: `<session>.lock`.
+/// The lock path of a session file: `<session>.lock` (as spelled; see
+/// [`Model::resolved_lock_path`] for the registry's key).
 pub fn lock_path_of(session: &Path) -> PathBuf {
     let mut s = session.as_os_str().to_os_string();
     s.push(".lock");
@@ -451,6 +482,8 @@ pub struct Model {
     pub now_ms: i64,
     /// The lock directory's files.
     pub files: BTreeMap<PathBuf, ModelFile>,
+    /// Symlinked directories: alias → real directory.
+    pub aliases: BTreeMap<PathBuf, PathBuf>,
     /// The process table.
     pub procs: BTreeMap<ProcKey, Process>,
     /// Every guard handed out, by id.
@@ -476,6 +509,7 @@ impl Model {
             policy,
             now_ms: EPOCH_WALL_MS,
             files: BTreeMap::new(),
+            aliases: BTreeMap::new(),
             procs: BTreeMap::new(),
             guards: BTreeMap::new(),
             deletions: Vec::new(),
@@ -762,7 +796,14 @@ impl Model {
                 self.note("world", "advance", Path::new(""), format!("+{d} ms"));
                 Outcome::Done
             }
-            Op::CleanStale(p, dir) => self.clean_stale(p, dir, &mut verdicts),
+            Op::CleanStale(p, dir) => self.clean(p, dir, false, &mut verdicts),
+            Op::CleanNonRegular(p, dir) => self.clean(p, dir, true, &mut verdicts),
+            Op::AliasDir(alias, real) => {
+                self.aliases.insert(alias.clone(), real.clone());
+                let desc = format!("-> {}", real.display());
+                self.note("world", "alias", alias, desc);
+                Outcome::Done
+            }
             Op::Inspect(p, dir) => match self.inspect(p, dir) {
                 Some(seen) => {
                     verdicts.extend(seen.iter().map(|(_, v)| *v));
@@ -810,7 +851,7 @@ impl Model {
     fn owner_of(file: &ModelFile) -> BusyOwner {
         match &file.content {
             Content::Payload(p) => BusyOwner::File(p.clone()),
-            Content::Malformed(_) => BusyOwner::Malformed,
+            Content::Malformed(_) | Content::NotRegular { .. } => BusyOwner::Malformed,
         }
     }
 
@@ -821,7 +862,7 @@ impl Model {
         reentrant: bool,
         verdicts: &mut Vec<Verdict>,
     ) -> (Outcome, Option<u64>) {
-        let path = lock_path_of(session);
+        let path = self.resolved_lock_path(session);
         let actor = me.to_string();
         let Some(inst) = self.instance_mut(me) else {
             return (Outcome::NoInstance, None);
@@ -899,6 +940,15 @@ impl Model {
                 return (Outcome::NoInstance, None);
             };
             verdicts.push(v);
+            if let Content::NotRegular { kind, .. } = file.content {
+                self.note(
+                    &actor,
+                    "acquire",
+                    &path,
+                    format!("refused ({})", kind.as_str()),
+                );
+                return (Outcome::NotRegular(kind), None);
+            }
             match v {
                 Verdict::Live(reason) => {
                     self.note(

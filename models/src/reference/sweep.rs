@@ -32,21 +32,40 @@ impl Model {
         Some(seen)
     }
 
-    pub(super) fn clean_stale(
+    /// `clean_stale`, or with `remove_non_regular` lockcore's `clean --remove-non-regular`:
+    /// every non-regular entry at a lock path is removed too, except a directory (reported as
+    /// refused, never removed — P16).
+    pub(super) fn clean(
         &mut self,
         me: &ProcKey,
         dir: &Path,
+        remove_non_regular: bool,
         verdicts: &mut Vec<Verdict>,
     ) -> Outcome {
         let Some(seen) = self.inspect(me, dir) else {
             return Outcome::NoInstance;
         };
-        let mut removed = Vec::new();
+        let (mut removed, mut non_regular, mut refused) = (Vec::new(), Vec::new(), Vec::new());
         for (path, v) in seen {
             verdicts.push(v);
-            if let Verdict::Stale(r) = v {
-                self.delete(me, &path, Cause::Sweep(r));
-                removed.push((path, r));
+            let kind = match self.files.get(&path).map(|f| &f.content) {
+                Some(Content::NotRegular { kind, .. }) => Some(*kind),
+                _ => None,
+            };
+            match kind {
+                Some(FileKind::Directory) if remove_non_regular => refused.push(path),
+                Some(kind) if remove_non_regular => {
+                    self.delete(me, &path, Cause::NonRegular(kind));
+                    non_regular.push(path);
+                }
+                // Kept: its verdict is live (not-regular).
+                Some(_) => {}
+                None => {
+                    if let Verdict::Stale(r) = v {
+                        self.delete(me, &path, Cause::Sweep(r));
+                        removed.push((path, r));
+                    }
+                }
             }
         }
         // A temp file is litter when its publisher cannot be publishing any more: it is this
@@ -79,6 +98,8 @@ impl Model {
         Outcome::Cleaned {
             removed,
             temp_files: temps,
+            non_regular,
+            refused,
         }
     }
 }
