@@ -17,6 +17,15 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
         | (Op::Acquire { .. }, _, Outcome::NotRegular(_))
         | (Op::CleanNonRegular(..), _, _) => with("P16"),
         (
+            Op::CleanStale(..),
+            Outcome::Cleaned {
+                non_regular: exp, ..
+            },
+            Outcome::Cleaned {
+                non_regular: act, ..
+            },
+        ) if exp != act => with("P16"),
+        (
             Op::Acquire { proc, session, .. },
             Outcome::Busy(_),
             Outcome::Acquired(Acquired::Reclaimed(r)),
@@ -40,6 +49,9 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
         ) => with(
             if *a == StaleReason::NonceMismatch || *b == StaleReason::NonceMismatch {
                 "P8"
+            } else if *a == StaleReason::Leftover || *b == StaleReason::Leftover {
+                // The nonce rule for our own leftover (P6) judged by another rule.
+                "P6"
             } else {
                 "P7"
             },
