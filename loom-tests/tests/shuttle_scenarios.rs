@@ -99,3 +99,6 @@ fn rotate_before_cleanup_random_other_seed() {
 // Not run: shuttle's DFS scheduler. Like loom it explores from the end of the schedule, and
 // without loom's partial-order reduction it did not reach this bug's early preemption within
 // 20k schedules even at loom size (measured); loom covers exhaustive search instead.
+// M11 — P16, P1, P9: release + mkfifo at the freed path ∥ a contender through a symlinked
+// directory ∥ a background process.
+scaled!(m11_pct, m11_random, m11_hostile_after_release);

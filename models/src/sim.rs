@@ -396,13 +396,13 @@ impl SimWorld {
     /// Puts a FIFO, socket, device or directory entry at `path`, replacing whatever was there
     /// (P16). Traced as `plant` with the kind.
     pub fn plant_special(&self, path: &Path, kind: SimKind) {
-        self.plant_node(path, kind.file_kind(), None);
+        self.plant_node(path, kind.file_kind(), None, false);
     }
 
     /// Puts a symlink at `path` pointing to `target` (absolute): to a file, to nothing
     /// (dangling), or to itself or another link (a loop). Never followed by any `Fs` step.
     pub fn plant_symlink(&self, path: &Path, target: &Path) {
-        self.plant_node(path, FileKind::Symlink, Some(target.to_path_buf()));
+        self.plant_node(path, FileKind::Symlink, Some(target.to_path_buf()), false);
     }
 
     /// Makes `alias` a symlinked directory resolving to `real`: every `Fs` step on a path in
@@ -412,11 +412,28 @@ impl SimWorld {
         self.untracked()
             .aliases
             .insert(alias.to_path_buf(), real.to_path_buf());
-        self.plant_node(alias, FileKind::Symlink, Some(real.to_path_buf()));
+        self.plant_node(alias, FileKind::Symlink, Some(real.to_path_buf()), false);
     }
 
-    fn plant_node(&self, path: &Path, kind: FileKind, target: Option<PathBuf>) {
+    /// `mkfifo`/`mknod`-like: puts a special entry at `path` only if nothing sits there
+    /// (`false`: `EEXIST`). One atomic step, so a model checker races it against lockcore's.
+    pub fn plant_special_new(&self, path: &Path, kind: SimKind) -> bool {
+        self.plant_node(path, kind.file_kind(), None, true)
+    }
+
+    /// Plants a node (replacing any entry, or only into a free path when `exclusive`).
+    fn plant_node(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        target: Option<PathBuf>,
+        exclusive: bool,
+    ) -> bool {
         let mut fs = sync::lock(&self.inner.fs);
+        if exclusive && fs.occupied(path) {
+            push_event(self, &mut fs, "world", "plant", path, "ERR exists".into());
+            return false;
+        }
         let ino = fs.next_ino;
         fs.next_ino += 1;
         let mtime_ms = self.now_wall_ms();
@@ -440,6 +457,7 @@ impl SimWorld {
             target: snapshot,
         });
         push_event(self, &mut fs, "world", "plant", path, desc);
+        true
     }
 
     /// The non-regular entry at `path`, if any.
