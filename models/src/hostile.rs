@@ -77,6 +77,9 @@ impl SimNode {
     }
 }
 
+/// A regular file's identity and bytes at one moment.
+pub type FileSnapshot = (u64, Vec<u8>);
+
 /// A hostile entry the world planted, with what its link pointed to at that moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Planted {
@@ -87,7 +90,7 @@ pub struct Planted {
     /// Its identity, to tell "the same entry" from a new one at the same path.
     pub ino: u64,
     /// For a symlink: its target, and the target's (ino, bytes) if it was a regular file.
-    pub target: Option<(PathBuf, Option<(u64, Vec<u8>)>)>,
+    pub target: Option<(PathBuf, Option<FileSnapshot>)>,
 }
 
 /// Who removed a non-regular entry.
