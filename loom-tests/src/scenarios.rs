@@ -6,9 +6,10 @@
 
 use lockcore::sync::thread;
 use lockcore::{AcquireOptions, LockError, LockGuard, LockManager, Mutant, Payload, Policy};
-use models::oracle::{check_no_block, shared, Ghost, HoldId, Violation};
+use models::oracle::{check_hostile, check_no_block, shared, Ghost, HoldId, Violation};
 use models::sim::{FaultKind, FaultRule, SimEnv, SimOp, SimWorld};
-use std::path::PathBuf;
+use models::SimKind;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The one host every scenario process lives on.
@@ -793,6 +794,65 @@ pub fn m13_refresh_vs_lease_reclaim(cfg: &Cfg) -> Result<(), Violation> {
     let released =
         believed.and_then(|()| ids.into_iter().try_for_each(|id| release(&ghost, "a", id)));
     conclude(&ghost, Vec::new()).and(released)
+}
+
+/// M14 — P16, P1, P9: a holder releases and an attacker then `mkfifo`s the freed lock path ∥
+/// another process acquires the session (at scale 2 spelled through a symlinked directory, with
+/// a background process). Targets the window between the release's unlink and the contender's
+/// publish: the contender either wins the path (the FIFO plant then fails with EEXIST) or meets
+/// the FIFO and is refused at once with `NotRegular`; never waits on it, writes over it, or
+/// removes it, and its own release removes only its own file.
+pub fn m14_hostile_after_release(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 2]);
+    let spelled = if cfg.scale >= 2 {
+        world.alias_dir(Path::new("/alias"), Path::new("/s"));
+        PathBuf::from("/alias/s1.jsonl")
+    } else {
+        session(1)
+    };
+    let (holder, contender) = (manager(&world, 1, cfg), manager(&world, 2, cfg));
+    let id = must_take(&ghost, "holder", &holder, 1)?;
+    let mut hs = Vec::new();
+    {
+        let (ghost, world) = (ghost.clone(), world.clone());
+        hs.push(spawn(move || {
+            release(&ghost, "holder", id)?;
+            world.plant_special_new(&lock_file(1), SimKind::Fifo);
+            Ok(())
+        }));
+    }
+    {
+        let (ghost, tries) = (ghost.clone(), cfg.tries);
+        hs.push(spawn(move || {
+            contend_through(&ghost, &contender, &spelled, tries)
+        }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 3));
+    }
+    conclude(&ghost, hs).and_then(|()| check_hostile(&world, &[]))
+}
+
+/// Up to `tries` attempts on `session`: a win is handed to the ghost and released; a
+/// `NotRegular` refusal ends the attempts (P16: at once, never a wait).
+fn contend_through(
+    ghost: &Ghost,
+    mgr: &LockManager<SimEnv>,
+    session: &Path,
+    tries: usize,
+) -> Result<(), Violation> {
+    for _ in 0..tries {
+        match mgr.try_acquire(session) {
+            Ok(g) => {
+                let id = ghost.acquired("contender", mgr, g)?;
+                return release(ghost, "contender", id);
+            }
+            Err(LockError::NotRegular { .. }) => return Ok(()),
+            Err(e) if e.is_busy() => thread::yield_now(),
+            Err(e) => return Err(unexpected(ghost.world(), "contender", &e)),
+        }
+    }
+    Ok(())
 }
 
 /// A scenario function.

@@ -61,6 +61,9 @@ scaled!(m11_pct, m11_random, m11_peer_in_sibling_namespace);
 scaled!(m12_pct, m12_random, m12_refreshed_lease_vs_contender);
 // M13 — P15: a stopped holder's refresh ∥ lease-expired reclaims from a sibling namespace.
 scaled!(m13_pct, m13_random, m13_refresh_vs_lease_reclaim);
+// M14 — P16, P1, P9: release + mkfifo at the freed path ∥ a contender through a symlinked
+// directory ∥ a background process.
+scaled!(m14_pct, m14_random, m14_hostile_after_release);
 
 /// The bug-bearing helper: M1 at shuttle size with rotate-before-cleanup, under a scheduler.
 fn rotate_before_cleanup_under(test: &str, run: impl FnOnce(Cfg)) {

@@ -5,11 +5,13 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hostile;
 pub mod oracle;
 pub mod reference;
 pub mod report;
 pub mod sim;
 pub mod trace;
 
+pub use hostile::SimKind;
 pub use sim::{FaultKind, FaultRule, SimEnv, SimOp, SimProcess, SimWorld};
 pub use trace::{Event, Trace};

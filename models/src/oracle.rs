@@ -1,4 +1,4 @@
-//! Oracles for P1–P12: checks over (trace, ghost record of who believes it holds what, simulated
+//! Oracles for P1–P12 and P16: checks over (trace, ghost record of who believes it holds what, simulated
 //! files, lockcore guards' `is_held()`/`how()`, release reports) that return a named
 //! [`Violation`] carrying the trace.
 //!
@@ -705,4 +705,69 @@ pub fn check_typed_io<T>(world: &SimWorld, result: &Result<T, LockError>) -> Res
 /// Shared ownership helper for scenario code: an `Arc` of the shim.
 pub fn shared<T>(t: T) -> Arc<T> {
     Arc::new(t)
+}
+
+/// **P16 hostile paths**, over the simulated world's ledger once a scenario is over: no step
+/// followed a link to write or delete or would have blocked; every symlink's regular-file target
+/// is still the very file it was (same identity, same bytes); every planted non-regular entry is
+/// still there unless removed by one of `cleaners` (processes that ran a clean with
+/// `remove_non_regular`), and a directory was never removed by anyone.
+pub fn check_hostile(world: &SimWorld, cleaners: &[(&str, u32)]) -> Result<(), Violation> {
+    let ledger = world.hostile_ledger();
+    let fail = |message: String| Err(Violation::new("P16", message, world.trace()));
+    if let Some(h) = ledger.hazards.first() {
+        return fail(h.clone());
+    }
+    let files = world.files();
+    for p in &ledger.planted {
+        if let Some((target, Some((ino, bytes)))) = &p.target {
+            let intact = files
+                .get(target)
+                .is_some_and(|f| f.ino == *ino && f.bytes == *bytes);
+            if !intact {
+                return fail(format!(
+                    "the target {} of the symlink {} was changed or removed through the link",
+                    target.display(),
+                    p.path.display()
+                ));
+            }
+        }
+    }
+    for r in &ledger.removed {
+        let allowed = r.by.0 == crate::sim::WORLD
+            || cleaners
+                .iter()
+                .any(|(h, pid)| r.by.0 == *h && r.by.1 == *pid);
+        if r.kind == lockcore::FileKind::Directory || !allowed {
+            return fail(format!(
+                "{}:{} removed the {} at {}, and no clean that asked for it ran there",
+                r.by.0,
+                r.by.1,
+                r.kind.as_str(),
+                r.path.display()
+            ));
+        }
+    }
+    let nodes = world.nodes();
+    for p in &ledger.planted {
+        let removed = ledger.removed.iter().any(|r| r.path == p.path);
+        let same = nodes.get(&p.path).is_some_and(|n| n.ino == p.ino);
+        let replanted = ledger
+            .planted
+            .iter()
+            .any(|q| q.path == p.path && q.ino > p.ino);
+        if !same && !removed && !replanted {
+            let now = if files.contains_key(&p.path) {
+                "was written over by a regular file"
+            } else {
+                "vanished without a remove step"
+            };
+            return fail(format!(
+                "the {} planted at {} {now}",
+                p.kind.as_str(),
+                p.path.display()
+            ));
+        }
+    }
+    Ok(())
 }

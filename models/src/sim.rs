@@ -8,6 +8,7 @@
 //! across a shim operation: reading the time is not a race worth exploring, and leaving it out
 //! keeps the loom state space to the steps that matter.
 
+use crate::hostile::{eisdir, eloop, enxio, HostileLedger, NodeRemoval, Planted, SimKind, SimNode};
 use crate::trace::{Event, Trace};
 use lockcore::env::{
     Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 /// Wall-clock time at which every simulated world starts: 2026-11-27T00:00:00.000Z.
 pub const EPOCH_WALL_MS: i64 = 1_795_737_600_000;
+
+/// The host name the ledger gives the world's own steps (planting over an entry).
+pub const WORLD: &str = "world";
 
 /// A simulated environment for one process: lockcore's `Env` over the shared world.
 pub type SimEnv = EnvParts<SimFs, SimProcs, SimClock>;
@@ -167,6 +171,9 @@ impl FaultRule {
 
 struct FsState {
     files: BTreeMap<PathBuf, SimFile>,
+    /// Everything that is not a regular file (P16): FIFOs, sockets, devices, directories, links.
+    others: BTreeMap<PathBuf, SimNode>,
+    ledger: HostileLedger,
     next_ino: u64,
     dir_locks: BTreeMap<PathBuf, String>,
     faults: Vec<FaultRule>,
@@ -202,6 +209,9 @@ struct Untracked {
     rng: u64,
     procs: BTreeMap<(String, u32), SimProcess>,
     next_start_time: u64,
+    /// Symlinked directories (alias → target), set up before a run: resolving a spelling reads
+    /// only this, so `canonical_dir` is not a scheduling point.
+    aliases: BTreeMap<PathBuf, PathBuf>,
 }
 
 struct WorldInner {
@@ -238,6 +248,8 @@ impl SimWorld {
             inner: Arc::new(WorldInner {
                 fs: Mutex::new(FsState {
                     files: BTreeMap::new(),
+                    others: BTreeMap::new(),
+                    ledger: HostileLedger::default(),
                     next_ino: 1,
                     dir_locks: BTreeMap::new(),
                     faults: Vec::new(),
@@ -253,6 +265,7 @@ impl SimWorld {
                     rng: seed,
                     procs: BTreeMap::new(),
                     next_start_time: 1000,
+                    aliases: BTreeMap::new(),
                 }),
             }),
         }
@@ -364,6 +377,13 @@ impl SimWorld {
         let mut fs = sync::lock(&self.inner.fs);
         let ino = fs.next_ino;
         fs.next_ino += 1;
+        if let Some(node) = fs.others.remove(path) {
+            fs.ledger.removed.push(NodeRemoval {
+                path: path.to_path_buf(),
+                kind: node.kind,
+                by: (WORLD.to_string(), 0),
+            });
+        }
         fs.files.insert(
             path.to_path_buf(),
             SimFile {
@@ -374,6 +394,131 @@ impl SimWorld {
         );
         let result = crate::trace::describe_bytes(bytes);
         push_event(self, &mut fs, "world", "plant", path, result);
+    }
+
+    /// Puts a FIFO, socket, device or directory entry at `path`, replacing whatever was there
+    /// (P16). Traced as `plant` with the kind.
+    pub fn plant_special(&self, path: &Path, kind: SimKind) {
+        self.plant_node(path, kind.file_kind(), None, false);
+    }
+
+    /// Puts a symlink at `path` pointing to `target` (absolute): to a file, to nothing
+    /// (dangling), or to itself or another link (a loop). Never followed by any `Fs` step.
+    pub fn plant_symlink(&self, path: &Path, target: &Path) {
+        self.plant_node(path, FileKind::Symlink, Some(target.to_path_buf()), false);
+    }
+
+    /// Makes `alias` a symlinked directory resolving to `real`: every `Fs` step on a path in
+    /// `alias` acts in `real`, and `canonical_dir(alias)` is `real`. Call it during setup,
+    /// before any scenario thread runs (aliases are not a scheduling point).
+    pub fn alias_dir(&self, alias: &Path, real: &Path) {
+        self.untracked()
+            .aliases
+            .insert(alias.to_path_buf(), real.to_path_buf());
+        self.plant_node(alias, FileKind::Symlink, Some(real.to_path_buf()), false);
+    }
+
+    /// `mkfifo`/`mknod`-like: puts a special entry at `path` only if nothing sits there
+    /// (`false`: `EEXIST`). One atomic step, so a model checker races it against lockcore's.
+    pub fn plant_special_new(&self, path: &Path, kind: SimKind) -> bool {
+        self.plant_node(path, kind.file_kind(), None, true)
+    }
+
+    /// Plants a node (replacing any entry, or only into a free path when `exclusive`).
+    fn plant_node(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        target: Option<PathBuf>,
+        exclusive: bool,
+    ) -> bool {
+        let mut fs = sync::lock(&self.inner.fs);
+        if exclusive && fs.occupied(path) {
+            push_event(self, &mut fs, "world", "plant", path, "ERR exists".into());
+            return false;
+        }
+        let ino = fs.next_ino;
+        fs.next_ino += 1;
+        let mtime_ms = self.now_wall_ms();
+        let node = SimNode {
+            kind,
+            target: target.clone(),
+            ino,
+            mtime_ms,
+        };
+        let desc = node.describe();
+        let snapshot = target.as_ref().map(|t| {
+            let file = fs.files.get(t).map(|f| (f.ino, f.bytes.clone()));
+            (t.clone(), file)
+        });
+        fs.files.remove(path);
+        fs.others.insert(path.to_path_buf(), node);
+        fs.ledger.planted.push(Planted {
+            path: path.to_path_buf(),
+            kind,
+            ino,
+            target: snapshot,
+        });
+        push_event(self, &mut fs, "world", "plant", path, desc);
+        true
+    }
+
+    /// The non-regular entry at `path`, if any.
+    pub fn node(&self, path: &Path) -> Option<SimNode> {
+        sync::lock(&self.inner.fs).others.get(path).cloned()
+    }
+
+    /// A snapshot of every non-regular entry.
+    pub fn nodes(&self) -> BTreeMap<PathBuf, SimNode> {
+        sync::lock(&self.inner.fs).others.clone()
+    }
+
+    /// What `lstat` would say sits at `path` (as given, aliases resolved in the parent).
+    pub fn kind_at(&self, path: &Path) -> Option<FileKind> {
+        let path = self.resolve_parent(path);
+        let fs = sync::lock(&self.inner.fs);
+        match fs.files.get(&path) {
+            Some(_) => Some(FileKind::Regular),
+            None => fs.others.get(&path).map(|n| n.kind),
+        }
+    }
+
+    /// The P16 ledger: planted hostile entries, removals of non-regular entries, hazards.
+    pub fn hostile_ledger(&self) -> HostileLedger {
+        sync::lock(&self.inner.fs).ledger.clone()
+    }
+
+    /// `dir` with every alias resolved (`realpath` of the simulated tree); `ELOOP` after 40
+    /// hops, like the kernel.
+    pub fn resolve_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        let aliases = self.untracked().aliases.clone();
+        let mut cur = dir.to_path_buf();
+        for _ in 0..40 {
+            let hit = aliases
+                .iter()
+                .filter_map(|(a, real)| cur.strip_prefix(a).ok().map(|rest| real.join(rest)))
+                .next();
+            match hit {
+                Some(next) => cur = next,
+                None => return Ok(cur),
+            }
+        }
+        Err(eloop())
+    }
+
+    /// `path` with its parent directory resolved (the kernel follows links in every component
+    /// but the last; the last is never followed here).
+    pub fn resolve_parent(&self, path: &Path) -> PathBuf {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return path.to_path_buf();
+        };
+        if self.untracked().aliases.is_empty() {
+            return path.to_path_buf();
+        }
+        match self.resolve_dir(parent) {
+            Ok(real) => real.join(name),
+            Err(_) => path.to_path_buf(),
+        }
     }
 
     /// Sets a file's mtime (ages it). Returns false if it does not exist.
@@ -570,6 +715,42 @@ impl SimFs {
     }
 }
 
+/// What opening a non-regular entry with `O_NOFOLLOW|O_NONBLOCK` for writing gives.
+fn open_error(kind: FileKind) -> io::Error {
+    match kind {
+        FileKind::Symlink => eloop(),
+        FileKind::Directory => eisdir(),
+        _ => enxio(),
+    }
+}
+
+impl FsState {
+    /// Anything at all sits at `path` (a dangling symlink included).
+    fn occupied(&self, path: &Path) -> bool {
+        self.files.contains_key(path) || self.others.contains_key(path)
+    }
+
+    /// `unlink` of a non-regular entry: the entry itself (a link, never its target); a
+    /// directory fails with `EISDIR`.
+    fn unlink_node(
+        &mut self,
+        path: &Path,
+        node: SimNode,
+        by: (String, u32),
+    ) -> (io::Result<()>, String) {
+        if node.kind == FileKind::Directory {
+            return err_desc(Err(eisdir()));
+        }
+        self.others.remove(path);
+        self.ledger.removed.push(NodeRemoval {
+            path: path.to_path_buf(),
+            kind: node.kind,
+            by,
+        });
+        (Ok(()), format!("ok (was {})", node.describe()))
+    }
+}
+
 fn err_desc<T>(r: io::Result<T>) -> (io::Result<T>, String) {
     let desc = match &r {
         Ok(_) => "ok".to_string(),
@@ -582,8 +763,10 @@ impl Fs for SimFs {
     type DirLock = SimDirLock;
 
     fn create_new(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        let path = &self.world.resolve_parent(path);
         self.step(SimOp::Create, path, |fs, now, fault| {
-            if fs.files.contains_key(path) {
+            // O_CREAT|O_EXCL: anything at the path, a dangling symlink included, is "exists".
+            if fs.occupied(path) {
                 return err_desc(Err(exists_err()));
             }
             let ino = fs.next_ino;
@@ -613,7 +796,12 @@ impl Fs for SimFs {
     }
 
     fn write_existing(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        let path = &self.world.resolve_parent(path);
         self.step(SimOp::Write, path, |fs, now, fault| {
+            // O_NOFOLLOW|O_NONBLOCK: a link or a special file fails at once.
+            if let Some(node) = fs.others.get(path) {
+                return err_desc(Err(open_error(node.kind)));
+            }
             let Some(file) = fs.files.get_mut(path) else {
                 return err_desc(Err(missing_err()));
             };
@@ -635,11 +823,15 @@ impl Fs for SimFs {
     }
 
     fn link(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        let (src, dst) = (
+            &self.world.resolve_parent(src),
+            &self.world.resolve_parent(dst),
+        );
         self.step(SimOp::Link, dst, |fs, _, _| {
             let Some(file) = fs.files.get(src).cloned() else {
                 return err_desc(Err(missing_err()));
             };
-            if fs.files.contains_key(dst) {
+            if fs.occupied(dst) {
                 return err_desc(Err(exists_err()));
             }
             let desc = format!("ok {}", crate::trace::describe_bytes(&file.bytes));
@@ -649,11 +841,25 @@ impl Fs for SimFs {
     }
 
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        let (src, dst) = (
+            &self.world.resolve_parent(src),
+            &self.world.resolve_parent(dst),
+        );
         self.step(SimOp::Rename, dst, |fs, _, _| {
+            if fs
+                .others
+                .get(dst)
+                .is_some_and(|n| n.kind == FileKind::Directory)
+            {
+                return err_desc(Err(eisdir()));
+            }
             let Some(file) = fs.files.remove(src) else {
                 return err_desc(Err(missing_err()));
             };
-            let replaced = fs.files.insert(dst.to_path_buf(), file.clone()).is_some();
+            // rename(2) replaces the entry at dst itself (a link is replaced, not followed).
+            let replaced_node = fs.others.remove(dst).is_some();
+            let replaced =
+                fs.files.insert(dst.to_path_buf(), file.clone()).is_some() || replaced_node;
             let desc = format!(
                 "ok {}{}",
                 crate::trace::describe_bytes(&file.bytes),
@@ -668,7 +874,12 @@ impl Fs for SimFs {
     }
 
     fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
+        let path = &self.world.resolve_parent(path);
         self.step(SimOp::Read, path, |fs, _, _| match fs.files.get(path) {
+            None if fs.others.contains_key(path) => {
+                let kind = fs.others.get(path).map_or(FileKind::Other, |n| n.kind);
+                err_desc(Err(lockcore::env::not_regular(path, kind)))
+            }
             Some(f) => {
                 let n = f.bytes.len().min(cap.saturating_add(1));
                 let bytes = f.bytes[..n].to_vec();
@@ -680,7 +891,12 @@ impl Fs for SimFs {
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
+        let path = &self.world.resolve_parent(path);
+        let by = (self.host.clone(), self.pid);
         self.step(SimOp::Remove, path, |fs, _, _| {
+            if let Some(node) = fs.others.get(path) {
+                return fs.unlink_node(path, node.clone(), by);
+            }
             match fs.files.remove(path) {
                 Some(f) => (
                     Ok(()),
@@ -692,20 +908,37 @@ impl Fs for SimFs {
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let dir = &self.world.resolve_dir(dir)?;
         self.step(SimOp::List, dir, |fs, _, _| {
-            let names: Vec<PathBuf> = fs
+            let mut names: Vec<PathBuf> = fs
                 .files
                 .keys()
-                .filter(|p| parent_of(p) == dir)
+                .chain(fs.others.keys())
+                .filter(|p| parent_of(p) == *dir)
                 .cloned()
                 .collect();
+            names.sort();
             let desc = format!("{} entries", names.len());
             (Ok(names), desc)
         })
     }
 
     fn metadata(&self, path: &Path) -> io::Result<FileMeta> {
+        let path = &self.world.resolve_parent(path);
         self.step(SimOp::Metadata, path, |fs, _, _| match fs.files.get(path) {
+            // lstat: the entry itself, a link never followed.
+            None if fs.others.contains_key(path) => match fs.others.get(path) {
+                Some(n) => {
+                    let meta = FileMeta {
+                        id: FileId { dev: 0, ino: n.ino },
+                        kind: n.kind,
+                        len: n.len(),
+                        mtime_ms: n.mtime_ms,
+                    };
+                    (Ok(meta), format!("{} ino {}", n.describe(), n.ino))
+                }
+                None => err_desc(Err(missing_err())),
+            },
             Some(f) => {
                 let meta = FileMeta {
                     id: FileId { dev: 0, ino: f.ino },
@@ -739,12 +972,13 @@ impl Fs for SimFs {
     }
 
     fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf> {
-        // The simulated tree has no directory symlinks yet: every spelling is canonical. Not a
-        // scheduling point (no shared state is read).
-        Ok(dir.to_path_buf())
+        // Aliases are fixed at setup and live behind the untracked mutex: not a scheduling
+        // point, so loom explores exactly the interleavings it did before aliases existed.
+        self.world.resolve_dir(dir)
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<SimDirLock> {
+        let dir = &self.world.resolve_dir(dir)?;
         let actor = self.actor();
         loop {
             let taken = self.step(SimOp::LockDir, dir, |fs, _, _| {

@@ -449,6 +449,8 @@ fn clean_stale_and_inspect() {
                 (l(2), StaleReason::DeadPid)
             ],
             temp_files: vec![temp("2-old"), temp("77-x")],
+            non_regular: vec![],
+            refused: vec![],
         }
     );
     assert!(m.files.contains_key(&l(1)));

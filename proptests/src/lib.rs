@@ -5,6 +5,8 @@
 //! compiled only without the `loom`/`shuttle` features (under those the crate is empty).
 
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub mod hostile;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod machine;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod runner;

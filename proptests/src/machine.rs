@@ -4,6 +4,7 @@
 //! live processes acquire, only live guards are released, only dead pids are reused), resolved
 //! against the model into a concrete [`Op`], and applied to [`Model`].
 
+use lockcore::FileKind;
 use models::reference::{lock_path_of, Content, Model, Op, ProcKey, StepResult};
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -19,6 +20,10 @@ pub const SESSIONS: usize = 3;
 pub const PROCS: [(&str, u32); 4] = [("h1", 1), ("h1", 2), ("h1", 3), ("h2", 1)];
 /// A pid no process ever has.
 pub const DEAD_PID: u32 = 77;
+/// A symlinked directory resolving to [`DIR`]: sessions spelled through it are one lock.
+pub const ALIAS: &str = "/a";
+/// A regular file in [`DIR`] that symlinks point to; it must never change (P16).
+pub const VICTIM: &str = "/d/victim.data";
 
 const SEC: i64 = 1000;
 const MIN: i64 = 60 * SEC;
@@ -91,6 +96,55 @@ impl MalformedKind {
                 .into_bytes()
             }
             MalformedKind::NotUtf8 => vec![0xff, 0xfe, seed, b'{', b'}'],
+        }
+    }
+}
+
+/// What a hostile plant puts at a lock path (P16). Devices are left to the simulator's tests:
+/// `mknod` needs CAP_MKNOD, which a developer's run may lack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostileKind {
+    /// A named pipe (`mkfifo`).
+    Fifo,
+    /// A Unix socket nobody accepts on.
+    Socket,
+    /// An empty directory.
+    Directory,
+    /// A symlink to [`VICTIM`].
+    LinkToFile,
+    /// A symlink to nothing.
+    LinkDangling,
+    /// A symlink to itself (`ELOOP`).
+    LinkLoop,
+}
+
+impl HostileKind {
+    /// Coverage label.
+    pub fn label(self) -> &'static str {
+        match self {
+            HostileKind::Fifo => "plant-fifo",
+            HostileKind::Socket => "plant-socket",
+            HostileKind::Directory => "plant-directory",
+            HostileKind::LinkToFile => "plant-symlink-to-file",
+            HostileKind::LinkDangling => "plant-symlink-dangling",
+            HostileKind::LinkLoop => "plant-symlink-loop",
+        }
+    }
+
+    /// The model content planted at `lock`.
+    pub fn content(self, lock: &Path) -> Content {
+        let link = |t: &Path| Content::NotRegular {
+            kind: FileKind::Symlink,
+            target: Some(t.to_path_buf()),
+        };
+        let special = |kind| Content::NotRegular { kind, target: None };
+        match self {
+            HostileKind::Fifo => special(FileKind::Fifo),
+            HostileKind::Socket => special(FileKind::Socket),
+            HostileKind::Directory => special(FileKind::Directory),
+            HostileKind::LinkToFile => link(Path::new(VICTIM)),
+            HostileKind::LinkDangling => link(&Path::new(DIR).join("missing.target")),
+            HostileKind::LinkLoop => link(lock),
         }
     }
 }
@@ -170,6 +224,26 @@ pub enum Transition {
         /// Reentrant.
         reentrant: bool,
     },
+    /// `try_acquire` of a session spelled through the aliased directory [`ALIAS`].
+    AcquireViaAlias {
+        /// Process slot.
+        proc: usize,
+        /// Session index.
+        session: usize,
+        /// Reentrant.
+        reentrant: bool,
+    },
+    /// Plant a FIFO, socket, directory or symlink at a free lock path (P16).
+    PlantHostile {
+        /// Session index.
+        session: usize,
+        /// What.
+        kind: HostileKind,
+        /// Mtime age of the entry itself.
+        mtime_age_ms: i64,
+    },
+    /// `clean --remove-non-regular` of the directory.
+    CleanNonRegular(usize),
     /// Release a live guard (model guard id).
     Release(u64),
     /// `release_all`.
@@ -284,6 +358,12 @@ impl RefState {
         for i in 0..PROCS.len() {
             model.step(&Op::Spawn(proc_key(i)));
         }
+        model.step(&Op::AliasDir(PathBuf::from(ALIAS), PathBuf::from(DIR)));
+        model.step(&Op::Plant {
+            path: PathBuf::from(VICTIM),
+            content: Content::Malformed(b"precious, never to be written through a link".to_vec()),
+            mtime_ms: model.now_ms,
+        });
         RefState {
             model,
             last_op: None,
@@ -299,6 +379,13 @@ fn alive(m: &Model, i: usize) -> bool {
 
 fn lock_of(i: usize) -> PathBuf {
     lock_path_of(&session(i))
+}
+
+/// A regular file (not a hostile entry) sits at session `i`'s lock path.
+fn regular(m: &Model, i: usize) -> bool {
+    m.files
+        .get(&lock_of(i))
+        .is_some_and(|f| !matches!(f.content, Content::NotRegular { .. }))
 }
 
 /// Resolves a transition against the model state into an operation and its coverage labels.
@@ -320,6 +407,34 @@ pub fn resolve(m: &Model, t: &Transition) -> (Op, Vec<&'static str>) {
             } else {
                 "acquire-non-reentrant"
             }],
+        ),
+        Transition::AcquireViaAlias {
+            proc,
+            session: s,
+            reentrant,
+        } => (
+            Op::Acquire {
+                proc: proc_key(*proc),
+                session: Path::new(ALIAS).join(format!("s{s}.jsonl")),
+                reentrant: *reentrant,
+            },
+            vec!["acquire-via-alias"],
+        ),
+        Transition::PlantHostile {
+            session: s,
+            kind,
+            mtime_age_ms,
+        } => (
+            Op::Plant {
+                path: lock_of(*s),
+                content: kind.content(&lock_of(*s)),
+                mtime_ms: now - mtime_age_ms,
+            },
+            vec![kind.label()],
+        ),
+        Transition::CleanNonRegular(p) => (
+            Op::CleanNonRegular(proc_key(*p), PathBuf::from(DIR)),
+            vec!["clean-non-regular"],
         ),
         Transition::Release(g) => (Op::Release(*g), vec!["release"]),
         Transition::ReleaseAll(p) => (Op::ReleaseAll(proc_key(*p)), vec!["release-all"]),
@@ -584,6 +699,17 @@ pub fn malformed_kind() -> impl Strategy<Value = MalformedKind> {
     ]
 }
 
+fn hostile_kind() -> impl Strategy<Value = HostileKind> {
+    prop_oneof![
+        Just(HostileKind::Fifo),
+        Just(HostileKind::Socket),
+        Just(HostileKind::Directory),
+        Just(HostileKind::LinkToFile),
+        Just(HostileKind::LinkDangling),
+        Just(HostileKind::LinkLoop),
+    ]
+}
+
 fn advance_ms() -> impl Strategy<Value = i64> {
     prop_oneof![
         2 => 1..5 * SEC,
@@ -614,9 +740,8 @@ impl ReferenceStateMachine for LockMachine {
         let free: Vec<usize> = (0..SESSIONS)
             .filter(|s| !m.files.contains_key(&lock_of(*s)))
             .collect();
-        let taken: Vec<usize> = (0..SESSIONS)
-            .filter(|s| m.files.contains_key(&lock_of(*s)))
-            .collect();
+        // Only regular files are replaced, copied or aged (a FIFO is never opened).
+        let taken: Vec<usize> = (0..SESSIONS).filter(|s| regular(m, *s)).collect();
 
         let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
             (
@@ -655,6 +780,17 @@ impl ReferenceStateMachine for LockMachine {
             options.push((2, pick().prop_map(Transition::ExecRestart).boxed()));
             options.push((4, pick().prop_map(Transition::CleanStale).boxed()));
             options.push((2, pick().prop_map(Transition::Inspect).boxed()));
+            options.push((3, pick().prop_map(Transition::CleanNonRegular).boxed()));
+            options.push((
+                5,
+                (pick(), 0..SESSIONS, proptest::bool::weighted(0.8))
+                    .prop_map(|(proc, session, reentrant)| Transition::AcquireViaAlias {
+                        proc,
+                        session,
+                        reentrant,
+                    })
+                    .boxed(),
+            ));
         }
         if !dead.is_empty() {
             options.push((
@@ -695,6 +831,16 @@ impl ReferenceStateMachine for LockMachine {
                             mtime_age_ms,
                         },
                     )
+                    .boxed(),
+            ));
+            options.push((
+                4,
+                (pick(), hostile_kind(), mtime_age())
+                    .prop_map(|(session, kind, mtime_age_ms)| Transition::PlantHostile {
+                        session,
+                        kind,
+                        mtime_age_ms,
+                    })
                     .boxed(),
             ));
         }
@@ -738,6 +884,8 @@ impl ReferenceStateMachine for LockMachine {
         let m = &state.model;
         match t {
             Transition::Acquire { proc, .. }
+            | Transition::AcquireViaAlias { proc, .. }
+            | Transition::CleanNonRegular(proc)
             | Transition::ReleaseAll(proc)
             | Transition::RestartInPlace(proc)
             | Transition::Crash(proc)
@@ -747,14 +895,13 @@ impl ReferenceStateMachine for LockMachine {
             Transition::ReusePid(proc) => !alive(m, *proc),
             Transition::Release(g) => m.guards.get(g).is_some_and(|g| !g.released),
             Transition::PlantPayload { session, .. }
-            | Transition::PlantMalformed { session, .. } => {
-                !m.files.contains_key(&lock_of(*session))
-            }
+            | Transition::PlantMalformed { session, .. }
+            | Transition::PlantHostile { session, .. } => !m.files.contains_key(&lock_of(*session)),
             Transition::AgeMtime { session, .. } | Transition::Replace { session, .. } => {
-                m.files.contains_key(&lock_of(*session))
+                regular(m, *session)
             }
             Transition::Copy { from, to } => {
-                m.files.contains_key(&lock_of(*from)) && !m.files.contains_key(&lock_of(*to))
+                regular(m, *from) && !m.files.contains_key(&lock_of(*to))
             }
             Transition::SetEperm(..) | Transition::PlantTemp { .. } | Transition::Advance(_) => {
                 true

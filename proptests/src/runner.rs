@@ -64,7 +64,14 @@ fn outcome_label(o: &Outcome) -> String {
         Outcome::Released(Released::NotOurs) => "outcome-released-not-ours".into(),
         Outcome::Released(Released::Inert) => "outcome-released-inert".into(),
         Outcome::ReleasedAll { .. } => "outcome-released-all".into(),
+        Outcome::Cleaned { refused, .. } if !refused.is_empty() => {
+            "outcome-refused-directory".into()
+        }
+        Outcome::Cleaned { non_regular, .. } if !non_regular.is_empty() => {
+            "outcome-swept-non-regular".into()
+        }
         Outcome::Cleaned { removed, .. } if !removed.is_empty() => "outcome-swept-some".into(),
+        Outcome::NotRegular(_) => "outcome-not-regular".into(),
         Outcome::Cleaned { .. } => "outcome-swept-none".into(),
         Outcome::Inspected(_) => "outcome-inspected".into(),
         other => format!("outcome-{other:?}").to_lowercase(),
@@ -268,7 +275,16 @@ impl Harness {
             .filter(|(p, c)| modelled.get(*p).is_some_and(|m| m != *c))
             .map(|(p, _)| p)
             .collect();
-        let property = if extra.iter().any(|p| models::reference::is_temp_name(p)) {
+        // A hostile entry or a link's target gone or changed: written or deleted through it.
+        let hostile = |p: &&PathBuf| {
+            model.files.iter().any(|(q, f)| match &f.content {
+                Content::NotRegular { target, .. } => q == *p || target.as_ref() == Some(*p),
+                _ => false,
+            })
+        };
+        let property = if gone.iter().chain(changed.iter()).any(hostile) {
+            "P16"
+        } else if extra.iter().any(|p| models::reference::is_temp_name(p)) {
             "P11"
         } else if !gone.is_empty() {
             match op {

@@ -17,7 +17,8 @@
 use crate::machine::{slot_of, DIR, PROCS};
 use lockcore::os::OsFs;
 use lockcore::{
-    AcquireOptions, EnvParts, LockError, LockGuard, LockManager, Owner, Payload, Policy, Verdict,
+    AcquireOptions, CleanOptions, EnvParts, LiveReason, LockError, LockGuard, LockManager, Owner,
+    Payload, Policy, Verdict,
 };
 use models::reference::{BusyOwner, Content, Model, Op, Outcome, ProcKey};
 use models::sim::{SimClock, SimProcs};
@@ -68,7 +69,10 @@ pub struct System {
     tokens: Translator,
     /// The ages the last `inspect` reported, by model path.
     pub last_ages: Vec<(PathBuf, i64)>,
-    dir: tempfile::TempDir,
+    /// The lock directory (the model's `/d`), inside `root`.
+    lock_dir: PathBuf,
+    /// The scratch root: the model's `/` (so `/a` can be a symlink to `/d`).
+    root: tempfile::TempDir,
 }
 
 /// A fresh directory for one case: under `LOCKCORE_PROPTEST_DIR` if set, else on `/dev/shm`
@@ -120,8 +124,18 @@ impl System {
             nonces: Translator::default(),
             tokens: Translator::default(),
             last_ages: Vec::new(),
-            dir: scratch_dir()?,
+            lock_dir: PathBuf::new(),
+            root: scratch_dir()?,
         };
+        sys.lock_dir = sys.real_path(Path::new(DIR));
+        std::fs::create_dir(&sys.lock_dir)?;
+        for (alias, real) in &model.aliases {
+            sys.alias(alias, real)?;
+        }
+        for (path, f) in &model.files {
+            sys.plant(path, &f.content, f.mtime_ms)
+                .map_err(std::io::Error::other)?;
+        }
         for (i, (host, pid)) in PROCS.iter().enumerate() {
             sys.world.spawn(host, *pid);
             sys.start_manager(i, model);
@@ -129,9 +143,43 @@ impl System {
         Ok(sys)
     }
 
-    /// The real path of a model path.
+    /// The real path of a model path (`/d/x` → `<root>/d/x`, `/a/x` → `<root>/a/x`).
     pub fn real_path(&self, model: &Path) -> PathBuf {
-        self.dir.path().join(file_name(model))
+        self.root
+            .path()
+            .join(model.strip_prefix("/").unwrap_or(model))
+    }
+
+    /// A symlinked directory: `alias` → `real` (relative, so the tree can move).
+    fn alias(&self, alias: &Path, real: &Path) -> std::io::Result<()> {
+        let link = self.real_path(alias);
+        if link.symlink_metadata().is_ok() {
+            return Ok(());
+        }
+        std::os::unix::fs::symlink(real.strip_prefix("/").unwrap_or(real), link)
+    }
+
+    /// Puts `content` at the model path `path` with the model's mtime: a regular file written
+    /// aside and renamed into place (a new inode, as another writer's would be), or a real FIFO,
+    /// socket, device, directory or symlink (P16).
+    fn plant(&self, path: &Path, content: &Content, mtime_ms: i64) -> Result<(), String> {
+        let real = self.real_path(path);
+        let bytes = match content {
+            Content::Payload(p) => self.to_real_payload(p).to_bytes(),
+            Content::Malformed(b) => b.clone(),
+            Content::NotRegular { kind, target } => {
+                let target = target.as_deref().map(file_name);
+                crate::hostile::make(&real, *kind, target.as_deref())?;
+                return crate::hostile::set_mtime_nofollow(&real, mtime_ms);
+            }
+        };
+        let aside = self.root.path().join("planting.tmp");
+        let mut f = std::fs::File::create(&aside).map_err(|e| e.to_string())?;
+        f.write_all(&bytes).map_err(|e| e.to_string())?;
+        f.set_modified(ms_to_system_time(mtime_ms))
+            .map_err(|e| e.to_string())?;
+        drop(f);
+        std::fs::rename(&aside, &real).map_err(|e| e.to_string())
     }
 
     fn start_manager(&mut self, slot: usize, model: &Model) {
@@ -245,6 +293,7 @@ impl System {
                         }
                         Ok(Outcome::Acquired(how))
                     }
+                    Err(LockError::NotRegular { kind, .. }) => Ok(Outcome::NotRegular(kind)),
                     Err(LockError::Busy { owner, .. }) => Ok(Outcome::Busy(match owner {
                         Owner::ThisInstance => BusyOwner::ThisInstance,
                         Owner::File(p) => BusyOwner::File(self.to_model_payload(&p)),
@@ -292,20 +341,11 @@ impl System {
                 content,
                 mtime_ms,
             } => {
-                let bytes = match content {
-                    Content::Payload(p) => self.to_real_payload(p).to_bytes(),
-                    Content::Malformed(b) => b.clone(),
-                };
-                // Written aside and renamed into place: a replaced file is a new file (new
-                // inode), as another writer's would be.
-                let real = self.real_path(path);
-                let aside = self.dir.path().join("planting.tmp");
-                let mut f = std::fs::File::create(&aside).map_err(|e| e.to_string())?;
-                f.write_all(&bytes).map_err(|e| e.to_string())?;
-                f.set_modified(ms_to_system_time(*mtime_ms))
-                    .map_err(|e| e.to_string())?;
-                drop(f);
-                std::fs::rename(&aside, &real).map_err(|e| e.to_string())?;
+                self.plant(path, content, *mtime_ms)?;
+                Ok(Outcome::Done)
+            }
+            Op::AliasDir(alias, real) => {
+                self.alias(alias, real).map_err(|e| e.to_string())?;
                 Ok(Outcome::Done)
             }
             Op::SetMtime(path, mtime_ms) => {
@@ -321,15 +361,24 @@ impl System {
                     .advance(Duration::from_millis(u64::try_from(*d).unwrap_or(0)));
                 Ok(Outcome::Done)
             }
-            Op::CleanStale(p, _) => {
+            Op::CleanStale(p, _) | Op::CleanNonRegular(p, _) => {
+                let remove_non_regular = matches!(op, Op::CleanNonRegular(..));
+                let opts = CleanOptions {
+                    dry_run: false,
+                    remove_non_regular,
+                };
                 let report = self
                     .manager(p)?
-                    .clean_stale(self.dir.path(), false)
-                    .map_err(|e| format!("clean_stale failed: {e}"))?;
-                let mut removed = Vec::new();
+                    .clean(&self.lock_dir, opts)
+                    .map_err(|e| format!("clean failed: {e}"))?;
+                let (mut removed, mut non_regular) = (Vec::new(), Vec::new());
                 for info in &report.removed {
                     match info.verdict {
                         Verdict::Stale(r) => removed.push((model_path(&info.path), r)),
+                        // With or without the option: the model says whether it may (P16).
+                        Verdict::Live(LiveReason::NotRegular) => {
+                            non_regular.push(model_path(&info.path))
+                        }
                         Verdict::Live(l) => {
                             return Err(format!(
                                 "clean_stale removed live {} ({})",
@@ -340,18 +389,30 @@ impl System {
                     }
                 }
                 removed.sort();
+                non_regular.sort();
                 let mut temp_files: Vec<PathBuf> =
                     report.temp_files.iter().map(|p| model_path(p)).collect();
                 temp_files.sort();
+                // Only a directory at a lock path may be reported (refused, never removed).
+                let mut refused = Vec::new();
+                for (path, e) in &report.unreadable {
+                    if !path.is_dir() || path.is_symlink() {
+                        return Err(format!("clean: {}: {e}", path.display()));
+                    }
+                    refused.push(model_path(path));
+                }
+                refused.sort();
                 Ok(Outcome::Cleaned {
                     removed,
                     temp_files,
+                    non_regular,
+                    refused,
                 })
             }
             Op::Inspect(p, _) => {
                 let seen = self
                     .manager(p)?
-                    .inspect(self.dir.path())
+                    .inspect(&self.lock_dir)
                     .map_err(|e| format!("inspect failed: {e}"))?;
                 let mut ages: Vec<(PathBuf, i64)> = seen
                     .iter()
@@ -372,10 +433,15 @@ impl System {
     /// Every file of the real directory, in model terms.
     pub fn files(&self) -> Result<BTreeMap<PathBuf, Content>, String> {
         let mut out = BTreeMap::new();
-        let entries = std::fs::read_dir(self.dir.path()).map_err(|e| e.to_string())?;
+        let entries = std::fs::read_dir(&self.lock_dir).map_err(|e| e.to_string())?;
         let mut buf = Vec::with_capacity(512);
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
+            // lstat first: never open (and so never block on) a FIFO, never follow a link.
+            if let Some(content) = crate::hostile::describe(&path)? {
+                out.insert(model_path(&path), content);
+                continue;
+            }
             buf.clear();
             std::fs::File::open(&path)
                 .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf))

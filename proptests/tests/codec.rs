@@ -264,6 +264,8 @@ fn both_verdicts(s: &Situation) -> (Verdict, Verdict) {
     let bytes = match &content {
         Content::Payload(p) => p.to_bytes(),
         Content::Malformed(b) => b.clone(),
+        // This property generates bytes only; hostile entries have their own transitions.
+        Content::NotRegular { .. } => Vec::new(),
     };
     let parsed = Payload::parse(&bytes);
     let identity = ProcessIdentity {

@@ -39,6 +39,14 @@ const TRANSITIONS: &[&str] = &[
     "advance",
     "clean-stale",
     "inspect",
+    "acquire-via-alias",
+    "plant-fifo",
+    "plant-socket",
+    "plant-directory",
+    "plant-symlink-to-file",
+    "plant-symlink-dangling",
+    "plant-symlink-loop",
+    "clean-non-regular",
 ];
 
 /// Every classification reason (DESIGN §4); each must be hit in the default run.
@@ -54,6 +62,7 @@ const REASONS: &[&str] = &[
     "reason-stale-recycled-pid",
     "reason-stale-too-old",
     "reason-stale-malformed-expired",
+    "reason-live-not-regular",
 ];
 
 /// Every release outcome; each must be produced in the default run.
@@ -66,6 +75,9 @@ const OUTCOMES: &[&str] = &[
     "outcome-released-not-ours",
     "outcome-released-inert",
     "outcome-swept-some",
+    "outcome-not-regular",
+    "outcome-swept-non-regular",
+    "outcome-refused-directory",
 ];
 
 /// P1–P12 as far as a sequential history shows them: after every step the outcome, the

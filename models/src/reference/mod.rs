@@ -17,8 +17,14 @@
 //! publisher's temp file would break its publish; DESIGN is silent, P11 still holds).
 
 use crate::oracle::Violation;
+
+mod classify;
+mod diagnose;
+mod invariants;
+mod sweep;
 use crate::trace::{describe_bytes, Event, Trace};
-use lockcore::{Acquired, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
+pub use diagnose::{diagnose, property_for_kept, property_for_live};
+use lockcore::{Acquired, FileKind, LiveReason, Payload, Policy, Released, StaleReason, Verdict};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,10 +70,19 @@ pub enum Content {
     Payload(Payload),
     /// Malformed bytes.
     Malformed(Vec<u8>),
+    /// Not a regular file (P16): a FIFO, socket, device, directory or symlink — for a symlink,
+    /// the path it points to (never followed, possibly dangling or itself).
+    NotRegular {
+        /// What sits there.
+        kind: FileKind,
+        /// A symlink's target.
+        target: Option<PathBuf>,
+    },
 }
 
 impl Content {
-    fn describe(&self) -> String {
+    /// A one-line description for traces and messages.
+    pub fn describe(&self) -> String {
         match self {
             Content::Payload(p) => {
                 let mut s = format!("{{pid {}", p.pid);
@@ -91,6 +106,10 @@ impl Content {
                 s
             }
             Content::Malformed(b) => describe_bytes(b),
+            Content::NotRegular { kind, target } => match target {
+                Some(t) => format!("{} -> {}", kind.as_str(), t.display()),
+                None => kind.as_str().to_string(),
+            },
         }
     }
 }
@@ -209,6 +228,8 @@ pub enum Cause {
     Sweep(StaleReason),
     /// `clean_stale` removed an old publish temp file.
     TempSweep,
+    /// A clean with `remove_non_regular` removed a non-regular entry of this kind (P16).
+    NonRegular(FileKind),
 }
 
 /// One deletion, with what the model knew at that moment.
@@ -269,7 +290,13 @@ pub enum Outcome {
         removed: Vec<(PathBuf, StaleReason)>,
         /// Temp files removed.
         temp_files: Vec<PathBuf>,
+        /// Non-regular entries removed (only a clean with `remove_non_regular`).
+        non_regular: Vec<PathBuf>,
+        /// Directories at lock paths that such a clean reported instead of removing.
+        refused: Vec<PathBuf>,
     },
+    /// Something that is not a regular file sits at the lock path: refused at once (P16).
+    NotRegular(FileKind),
     /// `inspect`: every lock file with its verdict (sorted by path).
     Inspected(Vec<(PathBuf, Verdict)>),
     /// The operation has no outcome of its own (world changes, clock).
@@ -327,6 +354,11 @@ pub enum Op {
     CleanStale(ProcKey, PathBuf),
     /// `inspect(dir)` by a process's instance.
     Inspect(ProcKey, PathBuf),
+    /// `clean(dir, remove_non_regular)` by a process's instance (P16).
+    CleanNonRegular(ProcKey, PathBuf),
+    /// Make the first directory a symlink to the second (setup; sessions may then be spelled
+    /// through either).
+    AliasDir(PathBuf, PathBuf),
 }
 
 fn short_name(path: &Path) -> String {
@@ -376,6 +408,10 @@ impl fmt::Display for Op {
             Op::Advance(ms) => write!(f, "advance the clock {ms} ms"),
             Op::CleanStale(p, _) => write!(f, "{p} clean_stale"),
             Op::Inspect(p, _) => write!(f, "{p} inspect"),
+            Op::CleanNonRegular(p, _) => write!(f, "{p} clean --remove-non-regular"),
+            Op::AliasDir(alias, real) => {
+                write!(f, "alias {} -> {}", alias.display(), real.display())
+            }
         }
     }
 }
@@ -391,7 +427,8 @@ pub struct StepResult {
     pub verdicts: Vec<Verdict>,
 }
 
-/// The lock path of a session file: `<session>.lock`.
+/// The lock path of a session file: `<session>.lock` (as spelled; see
+/// [`Model::resolved_lock_path`] for the registry's key).
 pub fn lock_path_of(session: &Path) -> PathBuf {
     let mut s = session.as_os_str().to_os_string();
     s.push(".lock");
@@ -445,6 +482,8 @@ pub struct Model {
     pub now_ms: i64,
     /// The lock directory's files.
     pub files: BTreeMap<PathBuf, ModelFile>,
+    /// Symlinked directories: alias → real directory.
+    pub aliases: BTreeMap<PathBuf, PathBuf>,
     /// The process table.
     pub procs: BTreeMap<ProcKey, Process>,
     /// Every guard handed out, by id.
@@ -470,6 +509,7 @@ impl Model {
             policy,
             now_ms: EPOCH_WALL_MS,
             files: BTreeMap::new(),
+            aliases: BTreeMap::new(),
             procs: BTreeMap::new(),
             guards: BTreeMap::new(),
             deletions: Vec::new(),
@@ -570,101 +610,6 @@ impl Model {
 
     fn forget_guards_of(&mut self, p: &ProcKey) {
         self.guards.retain(|_, g| g.proc != *p);
-    }
-
-    // ---- classification ----------------------------------------------------------------------
-
-    /// The model's verdict on `file` at `path`, from `me`'s point of view (DESIGN §4's table).
-    /// `None` if `me` has no live instance.
-    pub fn verdict(&self, me: &ProcKey, path: &Path, file: &ModelFile) -> Option<Verdict> {
-        let inst = self.instance(me)?;
-        let grace = ms(self.policy.malformed_grace);
-        let stale_after = ms(self.policy.stale_after);
-        let p = match &file.content {
-            Content::Malformed(_) => {
-                return Some(if older_than(self.now_ms - file.mtime_ms, grace) {
-                    Verdict::Stale(StaleReason::MalformedExpired)
-                } else {
-                    Verdict::Live(LiveReason::MalformedInGrace)
-                });
-            }
-            Content::Payload(p) => p,
-        };
-        // A createdAt in the future would make a lock immortal: fall back to the mtime.
-        let age = if p.created_at_ms > self.now_ms {
-            self.now_ms - file.mtime_ms
-        } else {
-            self.now_ms - p.created_at_ms
-        };
-        // Ours, by pid and current nonce, whatever the host says.
-        if p.pid == me.pid && p.nonce.as_deref() == Some(inst.nonce.as_str()) {
-            return Some(if self.in_flight(inst, path, p.token.as_deref()) {
-                Verdict::Live(LiveReason::HeldHere)
-            } else {
-                Verdict::Stale(StaleReason::Leftover)
-            });
-        }
-        // DESIGN §4a: a lease is judged by the refreshed mtime, from any host (P13).
-        if let Some(lease) = p.lease {
-            if older_than(self.now_ms - file.mtime_ms, lease.lease_ms as i64) {
-                return Some(Verdict::Stale(StaleReason::LeaseExpired));
-            }
-            if lease
-                .max_hold_ms
-                .is_some_and(|max| older_than(age, max as i64))
-            {
-                return Some(Verdict::Stale(StaleReason::MaxHoldPassed));
-            }
-        }
-        let by_age = |live: LiveReason| {
-            if p.lease.is_none() && older_than(age, stale_after) {
-                Verdict::Stale(StaleReason::TooOld)
-            } else {
-                Verdict::Live(live)
-            }
-        };
-        // The model's identities always carry a host; a file without one may come from another
-        // pid namespace (P14) and fails closed unless the policy opts into one namespace.
-        match p.host.as_deref() {
-            Some(h) if h != me.host => return Some(by_age(LiveReason::ForeignHost)),
-            None if !self.policy.same_pid_namespace => {
-                return Some(by_age(LiveReason::UnknownNamespace))
-            }
-            _ => {}
-        }
-        if p.pid == me.pid {
-            return Some(match &p.nonce {
-                Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
-                None => match p.starttime {
-                    Some(recorded) if recorded != inst.start_time => {
-                        Verdict::Stale(StaleReason::RecycledPid)
-                    }
-                    _ => by_age(LiveReason::LegacyOwnPid),
-                },
-            });
-        }
-        let other = self
-            .procs
-            .get(&ProcKey::new(&me.host, p.pid))
-            .filter(|pr| pr.alive);
-        let Some(other) = other else {
-            return Some(Verdict::Stale(StaleReason::DeadPid));
-        };
-        // EPERM answers "alive": nothing more to do for it.
-        if p.starttime
-            .is_some_and(|recorded| recorded != other.start_time)
-        {
-            return Some(Verdict::Stale(StaleReason::RecycledPid));
-        }
-        Some(by_age(LiveReason::OwnerAlive))
-    }
-
-    fn in_flight(&self, inst: &Instance, path: &Path, token: Option<&str>) -> bool {
-        let carries = |h: &ModelHold| token.is_some() && h.payload.token.as_deref() == token;
-        inst.holds.contains_key(path)
-            || inst.releasing.contains_key(path)
-            || inst.holds.values().any(carries)
-            || inst.releasing.values().any(carries)
     }
 
     // ---- deletions (ghost-recorded) ----------------------------------------------------------
@@ -852,7 +797,14 @@ impl Model {
                 self.note("world", "advance", Path::new(""), format!("+{d} ms"));
                 Outcome::Done
             }
-            Op::CleanStale(p, dir) => self.clean_stale(p, dir, &mut verdicts),
+            Op::CleanStale(p, dir) => self.clean(p, dir, false, &mut verdicts),
+            Op::CleanNonRegular(p, dir) => self.clean(p, dir, true, &mut verdicts),
+            Op::AliasDir(alias, real) => {
+                self.aliases.insert(alias.clone(), real.clone());
+                let desc = format!("-> {}", real.display());
+                self.note("world", "alias", alias, desc);
+                Outcome::Done
+            }
             Op::Inspect(p, dir) => match self.inspect(p, dir) {
                 Some(seen) => {
                     verdicts.extend(seen.iter().map(|(_, v)| *v));
@@ -900,7 +852,7 @@ impl Model {
     fn owner_of(file: &ModelFile) -> BusyOwner {
         match &file.content {
             Content::Payload(p) => BusyOwner::File(p.clone()),
-            Content::Malformed(_) => BusyOwner::Malformed,
+            Content::Malformed(_) | Content::NotRegular { .. } => BusyOwner::Malformed,
         }
     }
 
@@ -911,7 +863,7 @@ impl Model {
         reentrant: bool,
         verdicts: &mut Vec<Verdict>,
     ) -> (Outcome, Option<u64>) {
-        let path = lock_path_of(session);
+        let path = self.resolved_lock_path(session);
         let actor = me.to_string();
         let Some(inst) = self.instance_mut(me) else {
             return (Outcome::NoInstance, None);
@@ -990,6 +942,15 @@ impl Model {
                 return (Outcome::NoInstance, None);
             };
             verdicts.push(v);
+            if let Content::NotRegular { kind, .. } = file.content {
+                self.note(
+                    &actor,
+                    "acquire",
+                    &path,
+                    format!("refused ({})", kind.as_str()),
+                );
+                return (Outcome::NotRegular(kind), None);
+            }
             match v {
                 Verdict::Live(reason) => {
                     self.note(
@@ -1164,549 +1125,5 @@ impl Model {
         }
         self.finish_release_all(me);
         Outcome::ReleasedAll { released, not_ours }
-    }
-
-    /// The age an `inspect` reports for each lock file in `dir`: from `createdAt`, or from the
-    /// mtime for a malformed file or a `createdAt` in the future.
-    pub fn ages(&self, dir: &Path) -> Vec<(PathBuf, i64)> {
-        self.files
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir) && is_lock_name(p))
-            .map(|(p, f)| {
-                let age = match &f.content {
-                    Content::Payload(pl) if pl.created_at_ms <= self.now_ms => {
-                        self.now_ms - pl.created_at_ms
-                    }
-                    _ => self.now_ms - f.mtime_ms,
-                };
-                (p.clone(), age)
-            })
-            .collect()
-    }
-
-    fn inspect(&self, me: &ProcKey, dir: &Path) -> Option<Vec<(PathBuf, Verdict)>> {
-        self.instance(me)?;
-        let mut seen = Vec::new();
-        for (path, file) in &self.files {
-            if path.parent() == Some(dir) && is_lock_name(path) {
-                seen.push((path.clone(), self.verdict(me, path, file)?));
-            }
-        }
-        Some(seen)
-    }
-
-    fn clean_stale(&mut self, me: &ProcKey, dir: &Path, verdicts: &mut Vec<Verdict>) -> Outcome {
-        let Some(seen) = self.inspect(me, dir) else {
-            return Outcome::NoInstance;
-        };
-        let mut removed = Vec::new();
-        for (path, v) in seen {
-            verdicts.push(v);
-            if let Verdict::Stale(r) = v {
-                self.delete(me, &path, Cause::Sweep(r));
-                removed.push((path, r));
-            }
-        }
-        // A temp file is litter when its publisher cannot be publishing any more: it is this
-        // process (which is not publishing while it sweeps), or its pid is dead here (EPERM
-        // counts as alive); any temp file older than stale_after is litter too. (A live
-        // publisher's temp file must survive: removing it would break its publish.)
-        let stale_after = ms(self.policy.stale_after);
-        let temps: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|(p, f)| {
-                let Some(publisher) = temp_publisher(p).filter(|_| p.parent() == Some(dir)) else {
-                    return false;
-                };
-                let orphaned = match publisher {
-                    Some(pid) if pid == me.pid => true,
-                    Some(pid) => !self
-                        .procs
-                        .get(&ProcKey::new(&me.host, pid))
-                        .is_some_and(|pr| pr.alive),
-                    None => false,
-                };
-                orphaned || self.now_ms - f.mtime_ms > stale_after
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
-        for t in &temps {
-            self.delete(me, t, Cause::TempSweep);
-        }
-        Outcome::Cleaned {
-            removed,
-            temp_files: temps,
-        }
-    }
-
-    // ---- invariants --------------------------------------------------------------------------
-
-    fn violation(&self, property: &'static str, message: String) -> Violation {
-        Violation::new(property, message, self.trace())
-    }
-
-    /// Checks P1–P11 as far as they are properties of a state and of the ghost record; the
-    /// first violation found, most specific first.
-    pub fn check_invariants(&self) -> Result<(), Violation> {
-        self.check_rotation()?;
-        self.check_exclusion()?;
-        self.check_deletions()?;
-        self.check_release_all()?;
-        self.check_reentrancy()
-    }
-
-    /// P2/P5/P8/P10/P7/P1/P3/P4 over the deletion record: nothing live was removed.
-    fn check_deletions(&self) -> Result<(), Violation> {
-        for d in &self.deletions {
-            let what = d.content.describe();
-            let file = file_name(&d.path);
-            match &d.cause {
-                Cause::Reclaim(claimed) | Cause::Sweep(claimed) => {
-                    let Some(Verdict::Live(live)) = d.verdict_then else {
-                        continue;
-                    };
-                    let releasing = d.live_owner.as_ref().is_some_and(|o| o.2);
-                    let property = property_for_live(live, *claimed, releasing);
-                    return Err(self.violation(
-                        property,
-                        format!(
-                            "#{} {} removed {file} {what} as stale ({}) but it is live ({})",
-                            d.seq,
-                            d.actor,
-                            claimed.as_str(),
-                            live.as_str()
-                        ),
-                    ));
-                }
-                Cause::Release { hold, revoked } => {
-                    if *revoked {
-                        return Err(self.violation(
-                            "P5",
-                            format!(
-                                "#{} {} released a guard revoked by release_all and removed {file} {what}",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
-                    let own = d.own_payload
-                        || d.live_owner
-                            .as_ref()
-                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
-                    if !own {
-                        return Err(self.violation(
-                            "P2",
-                            format!(
-                                "#{} {} released hold {hold} and removed {file} {what}, which is not its own",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
-                }
-                Cause::ReleaseAll { hold } => {
-                    let own = d.own_payload
-                        || d.live_owner
-                            .as_ref()
-                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
-                    if let Some((owner, _, _)) =
-                        d.live_owner.as_ref().filter(|o| !own && o.0 != d.actor)
-                    {
-                        return Err(self.violation(
-                            "P2",
-                            format!(
-                                "#{} {} release_all removed {file} {what}, the live lock of {owner}",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
-                    if let (false, Some(Verdict::Live(live))) = (own, d.verdict_then) {
-                        return Err(self.violation(
-                            "P2",
-                            format!(
-                                "#{} {} release_all removed {file} {what}, a live lock ({}) it did not own",
-                                d.seq,
-                                d.actor,
-                                live.as_str()
-                            ),
-                        ));
-                    }
-                    if !own {
-                        return Err(self.violation(
-                            "P4",
-                            format!(
-                                "#{} {} release_all removed {file} {what}, which it had not set out to remove",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
-                }
-                Cause::TempSweep => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// P3: while a `release_all` still has holds to remove, the nonce is the one they carry.
-    fn check_rotation(&self) -> Result<(), Violation> {
-        for (key, pr) in &self.procs {
-            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
-                continue;
-            };
-            for (path, h) in &inst.releasing {
-                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
-                    return Err(self.violation(
-                        "P3",
-                        format!(
-                            "{key} rotated its nonce to {} while release_all still had {} to remove",
-                            inst.nonce,
-                            file_name(path)
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// P1: per lock path at most one owner whose hold was not legitimately displaced.
-    fn check_exclusion(&self) -> Result<(), Violation> {
-        let mut owners: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
-        for (key, pr) in &self.procs {
-            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
-                continue;
-            };
-            for (path, h) in inst.holds.iter().chain(inst.releasing.iter()) {
-                if h.displaced.is_none() {
-                    owners
-                        .entry(path.as_path())
-                        .or_default()
-                        .push(format!("{key} (instance {}, hold {})", inst.id, h.id));
-                }
-            }
-        }
-        for (path, who) in owners {
-            if who.len() > 1 {
-                return Err(self.violation(
-                    "P1",
-                    format!(
-                        "{} has {} owners: {}",
-                        file_name(path),
-                        who.len(),
-                        who.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// P4: after `release_all` no old-epoch hold is in the registry or on disk, and no hold
-    /// taken during it was yanked.
-    fn check_release_all(&self) -> Result<(), Violation> {
-        for (key, pr) in &self.procs {
-            let Some(inst) = pr
-                .instance
-                .as_ref()
-                .filter(|_| pr.alive && !inst_closing(pr))
-            else {
-                continue;
-            };
-            for (path, h) in &inst.holds {
-                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
-                    return Err(self.violation(
-                        "P4",
-                        format!(
-                            "{key} still has {} of an old epoch (nonce {}) in its registry after release_all",
-                            file_name(path),
-                            h.payload.nonce.as_deref().unwrap_or("-")
-                        ),
-                    ));
-                }
-            }
-            for (path, f) in &self.files {
-                if let Origin::Lockcore {
-                    proc,
-                    instance,
-                    epoch,
-                } = &f.origin
-                {
-                    if proc == key && *instance == inst.id && *epoch < inst.epoch {
-                        return Err(self.violation(
-                            "P4",
-                            format!(
-                                "{} of {key}'s epoch {epoch} is still on disk after release_all (epoch {})",
-                                file_name(path),
-                                inst.epoch
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        for g in self.guards.values() {
-            if g.during_release_all && !g.released && !g.revoked && !self.hold_exists(g) {
-                return Err(self.violation(
-                    "P4",
-                    format!(
-                        "{}'s hold on {} taken during release_all was yanked",
-                        g.proc,
-                        file_name(&g.path)
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn hold_exists(&self, g: &GuardRec) -> bool {
-        self.instance(&g.proc)
-            .filter(|i| i.id == g.instance)
-            .is_some_and(|i| {
-                i.holds.get(&g.path).is_some_and(|h| h.id == g.hold)
-                    || i.releasing.get(&g.path).is_some_and(|h| h.id == g.hold)
-            })
-    }
-
-    /// P9: a lock file exists iff its hold count is > 0, and the count equals the guards.
-    fn check_reentrancy(&self) -> Result<(), Violation> {
-        for g in self.guards.values() {
-            if !g.released && !g.revoked && !self.hold_exists(g) {
-                return Err(self.violation(
-                    "P9",
-                    format!(
-                        "{} still holds a guard on {} but its hold is gone",
-                        g.proc,
-                        file_name(&g.path)
-                    ),
-                ));
-            }
-        }
-        for (key, pr) in &self.procs {
-            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
-                continue;
-            };
-            for (path, h) in &inst.holds {
-                let guards = self
-                    .guards
-                    .values()
-                    .filter(|g| g.instance == inst.id && g.hold == h.id && !g.released)
-                    .count();
-                if guards != h.count as usize {
-                    return Err(self.violation(
-                        "P9",
-                        format!(
-                            "{key}'s hold on {} counts {} but {guards} guards are out",
-                            file_name(path),
-                            h.count
-                        ),
-                    ));
-                }
-                if h.displaced.is_none() && !self.file_is(path, &h.payload) {
-                    return Err(self.violation(
-                        "P9",
-                        format!(
-                            "{key} holds {} (count {}) but its file is gone or not its own",
-                            file_name(path),
-                            h.count
-                        ),
-                    ));
-                }
-            }
-            for (path, f) in &self.files {
-                let Origin::Lockcore {
-                    proc,
-                    instance,
-                    epoch,
-                } = &f.origin
-                else {
-                    continue;
-                };
-                if proc != key || *instance != inst.id || *epoch != inst.epoch {
-                    continue;
-                }
-                let held = inst
-                    .holds
-                    .get(path)
-                    .or_else(|| inst.releasing.get(path))
-                    .is_some_and(|h| Content::Payload(h.payload.clone()) == f.content);
-                if !held {
-                    return Err(self.violation(
-                        "P9",
-                        format!(
-                            "{} of {key} is on disk but no hold of it is in the registry",
-                            file_name(path)
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn inst_closing(pr: &Process) -> bool {
-    pr.instance.as_ref().is_some_and(|i| i.closing)
-}
-
-/// Names the property a divergence violates: `expected` is the model's outcome of `op` (applied
-/// to `before`), `actual` what the system under test did. Deletions the system made and the
-/// model did not are replayed on a copy of `before` as [`Model::buggy_delete`] so that the
-/// invariants name the property; otherwise the outcome kinds decide.
-pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -> Violation {
-    let mut observed = before.clone();
-    let message = format!("{op}: the model says {expected:?}, the lock did {actual:?}");
-    let with = |property: &'static str| Violation::new(property, message.clone(), before.trace());
-    match (op, expected, actual) {
-        (
-            Op::Acquire { proc, session, .. },
-            Outcome::Busy(_),
-            Outcome::Acquired(Acquired::Reclaimed(r)),
-        ) => {
-            observed.buggy_delete(proc, &lock_path_of(session), Cause::Reclaim(*r));
-            match observed.check_invariants() {
-                Err(mut v) => {
-                    v.message = format!("{} — {}", v.message, message);
-                    v
-                }
-                Ok(()) => with("P2"),
-            }
-        }
-        (Op::Acquire { .. }, Outcome::Acquired(Acquired::Reclaimed(r)), Outcome::Busy(_)) => {
-            with(property_for_kept(*r))
-        }
-        (
-            Op::Acquire { .. },
-            Outcome::Acquired(Acquired::Reclaimed(a)),
-            Outcome::Acquired(Acquired::Reclaimed(b)),
-        ) => with(
-            if *a == StaleReason::NonceMismatch || *b == StaleReason::NonceMismatch {
-                "P8"
-            } else {
-                "P7"
-            },
-        ),
-        (Op::Acquire { .. }, Outcome::Acquired(Acquired::Reentered), _)
-        | (Op::Acquire { .. }, _, Outcome::Acquired(Acquired::Reentered)) => with("P9"),
-        (Op::Acquire { .. }, Outcome::Busy(_), Outcome::Acquired(_)) => with("P1"),
-        (Op::Acquire { .. }, Outcome::Acquired(_), Outcome::Busy(_)) => with("P6"),
-        (Op::Acquire { .. }, _, _) => with("P1"),
-        (Op::Release(_), Outcome::Released(Released::Inert), _) => with("P5"),
-        (Op::Release(_), Outcome::Released(Released::Decremented(_)), _) => with("P9"),
-        (
-            Op::Release(_),
-            Outcome::Released(Released::NotOurs),
-            Outcome::Released(Released::Removed),
-        ) => with("P2"),
-        (Op::Release(_), _, _) => with("P9"),
-        (
-            Op::ReleaseAll(proc) | Op::RestartInPlace(proc),
-            Outcome::ReleasedAll { released: exp, .. },
-            Outcome::ReleasedAll { released: act, .. },
-        ) => {
-            // A file release_all removed and the model leaves alone: replay the removal.
-            for path in act.iter().filter(|p| !exp.contains(p)) {
-                let hold = before
-                    .instance(proc)
-                    .and_then(|i| i.holds.get(path))
-                    .map_or(0, |h| h.id);
-                observed.buggy_delete(proc, path, Cause::ReleaseAll { hold });
-                if let Err(mut v) = observed.check_invariants() {
-                    v.message = format!("{} — {}", v.message, message);
-                    return v;
-                }
-            }
-            with("P4")
-        }
-        (Op::ReleaseAll(_) | Op::RestartInPlace(_), _, _) => with("P4"),
-        (
-            Op::CleanStale(proc, _),
-            Outcome::Cleaned { removed: exp, .. },
-            Outcome::Cleaned { removed: act, .. },
-        ) => {
-            // A file the lock swept and the model keeps: replay the removal on the model.
-            for (path, reason) in act {
-                if !exp.iter().any(|(p, _)| p == path) {
-                    observed.buggy_delete(proc, path, Cause::Sweep(*reason));
-                    if let Err(mut v) = observed.check_invariants() {
-                        v.message = format!("{} — {}", v.message, message);
-                        return v;
-                    }
-                }
-            }
-            // A stale file the lock left in place.
-            let kept = exp.iter().find(|(p, _)| !act.iter().any(|(q, _)| p == q));
-            match kept {
-                Some((_, r)) => with(property_for_kept(*r)),
-                // Same lock files: the temp files differ (litter left, or a live publisher's
-                // temp file removed).
-                None if exp == act => with("P11"),
-                None => with("P8"),
-            }
-        }
-        (Op::Inspect(..), Outcome::Inspected(exp), Outcome::Inspected(act)) => {
-            let differing = exp
-                .iter()
-                .zip(act.iter())
-                .find(|((p, v), (q, w))| p == q && v != w);
-            // A difference where one side rests on the nonce (held-here, leftover,
-            // nonce-mismatch) and the other does not is a breach of the nonce rules.
-            let nonce_based = |v: &Verdict| {
-                matches!(
-                    v,
-                    Verdict::Live(LiveReason::HeldHere)
-                        | Verdict::Stale(StaleReason::Leftover | StaleReason::NonceMismatch)
-                )
-            };
-            if let Some(((_, v), (_, w))) = differing {
-                if nonce_based(v) != nonce_based(w) && (!v.is_stale() || w.is_stale()) {
-                    return with("P8");
-                }
-            }
-            match differing {
-                Some(((_, Verdict::Live(_)), (_, Verdict::Live(_)))) => with("P7"),
-                Some(((_, Verdict::Live(l)), (_, Verdict::Stale(s)))) => {
-                    with(property_for_live(*l, *s, false))
-                }
-                Some(((_, Verdict::Stale(s)), (_, Verdict::Live(_)))) => {
-                    with(property_for_kept(*s))
-                }
-                Some(((_, Verdict::Stale(a)), (_, Verdict::Stale(b)))) => with(
-                    if *a == StaleReason::NonceMismatch || *b == StaleReason::NonceMismatch {
-                        "P8"
-                    } else {
-                        "P7"
-                    },
-                ),
-                _ => with("P11"),
-            }
-        }
-        _ => with("P12"),
-    }
-}
-
-/// The property a lock breaks by removing a file the model judges live (`live`), claiming
-/// `claimed`.
-pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool) -> &'static str {
-    match live {
-        LiveReason::MalformedInGrace => "P10",
-        LiveReason::NotRegular => "P16",
-        LiveReason::HeldHere if releasing => "P3",
-        LiveReason::HeldHere => "P1",
-        LiveReason::LegacyOwnPid => "P7",
-        LiveReason::OwnerAlive if claimed == StaleReason::NonceMismatch => "P8",
-        LiveReason::OwnerAlive | LiveReason::ForeignHost => "P2",
-        LiveReason::UnknownNamespace => "P14",
-    }
-}
-
-/// The property a lock breaks by keeping (or waiting on) a file the model judges stale.
-pub fn property_for_kept(stale: StaleReason) -> &'static str {
-    match stale {
-        StaleReason::NonceMismatch | StaleReason::Leftover => "P6",
-        StaleReason::DeadPid | StaleReason::RecycledPid => "P11",
-        StaleReason::MalformedExpired => "P10",
-        StaleReason::TooOld => "P7",
-        StaleReason::LeaseExpired | StaleReason::MaxHoldPassed => "P13",
-        StaleReason::BeforeBoot => "P11",
     }
 }

@@ -1,0 +1,337 @@
+//! The model's invariants over its state and ghost record: P1, P3, P4, P9, the deletion record
+//! (P2/P5/P7/P8/P10) and P16 (hostile entries never removed but by a clean that asked for it,
+//! link targets never touched).
+
+use super::*;
+
+impl Model {
+    fn violation(&self, property: &'static str, message: String) -> Violation {
+        Violation::new(property, message, self.trace())
+    }
+
+    /// Checks P1–P11 and P16 as far as they are properties of a state and of the ghost record; the
+    /// first violation found, most specific first.
+    pub fn check_invariants(&self) -> Result<(), Violation> {
+        self.check_rotation()?;
+        self.check_exclusion()?;
+        self.check_deletions()?;
+        self.check_release_all()?;
+        self.check_reentrancy()
+    }
+
+    /// P2/P5/P8/P10/P7/P1/P3/P4 over the deletion record: nothing live was removed.
+    fn check_deletions(&self) -> Result<(), Violation> {
+        for d in &self.deletions {
+            let what = d.content.describe();
+            let file = file_name(&d.path);
+            self.check_hostile_deletion(d)?;
+            match &d.cause {
+                Cause::Reclaim(claimed) | Cause::Sweep(claimed) => {
+                    let Some(Verdict::Live(live)) = d.verdict_then else {
+                        continue;
+                    };
+                    let releasing = d.live_owner.as_ref().is_some_and(|o| o.2);
+                    let property = property_for_live(live, *claimed, releasing);
+                    return Err(self.violation(
+                        property,
+                        format!(
+                            "#{} {} removed {file} {what} as stale ({}) but it is live ({})",
+                            d.seq,
+                            d.actor,
+                            claimed.as_str(),
+                            live.as_str()
+                        ),
+                    ));
+                }
+                Cause::Release { hold, revoked } => {
+                    if *revoked {
+                        return Err(self.violation(
+                            "P5",
+                            format!(
+                                "#{} {} released a guard revoked by release_all and removed {file} {what}",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                    let own = d.own_payload
+                        || d.live_owner
+                            .as_ref()
+                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if !own {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} released hold {hold} and removed {file} {what}, which is not its own",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                }
+                Cause::ReleaseAll { hold } => {
+                    let own = d.own_payload
+                        || d.live_owner
+                            .as_ref()
+                            .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
+                    if let Some((owner, _, _)) =
+                        d.live_owner.as_ref().filter(|o| !own && o.0 != d.actor)
+                    {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, the live lock of {owner}",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                    if let (false, Some(Verdict::Live(live))) = (own, d.verdict_then) {
+                        return Err(self.violation(
+                            "P2",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, a live lock ({}) it did not own",
+                                d.seq,
+                                d.actor,
+                                live.as_str()
+                            ),
+                        ));
+                    }
+                    if !own {
+                        return Err(self.violation(
+                            "P4",
+                            format!(
+                                "#{} {} release_all removed {file} {what}, which it had not set out to remove",
+                                d.seq, d.actor
+                            ),
+                        ));
+                    }
+                }
+                Cause::TempSweep | Cause::NonRegular(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// P16: a non-regular entry is removed only by a clean that asked for it, never a
+    /// directory; such a clean removes nothing else.
+    fn check_hostile_deletion(&self, d: &Deletion) -> Result<(), Violation> {
+        let asked = matches!(d.cause, Cause::NonRegular(_));
+        let wrong = match &d.content {
+            Content::NotRegular { kind, .. } => !asked || *kind == FileKind::Directory,
+            _ => asked,
+        };
+        if wrong {
+            return Err(self.violation(
+                "P16",
+                format!(
+                    "#{} {} removed {} {} [{:?}]",
+                    d.seq,
+                    d.actor,
+                    file_name(&d.path),
+                    d.content.describe(),
+                    d.cause
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// P3: while a `release_all` still has holds to remove, the nonce is the one they carry.
+    fn check_rotation(&self) -> Result<(), Violation> {
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in &inst.releasing {
+                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
+                    return Err(self.violation(
+                        "P3",
+                        format!(
+                            "{key} rotated its nonce to {} while release_all still had {} to remove",
+                            inst.nonce,
+                            file_name(path)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// P1: per lock path at most one owner whose hold was not legitimately displaced.
+    fn check_exclusion(&self) -> Result<(), Violation> {
+        let mut owners: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in inst.holds.iter().chain(inst.releasing.iter()) {
+                if h.displaced.is_none() {
+                    owners
+                        .entry(path.as_path())
+                        .or_default()
+                        .push(format!("{key} (instance {}, hold {})", inst.id, h.id));
+                }
+            }
+        }
+        for (path, who) in owners {
+            if who.len() > 1 {
+                return Err(self.violation(
+                    "P1",
+                    format!(
+                        "{} has {} owners: {}",
+                        file_name(path),
+                        who.len(),
+                        who.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// P4: after `release_all` no old-epoch hold is in the registry or on disk, and no hold
+    /// taken during it was yanked.
+    fn check_release_all(&self) -> Result<(), Violation> {
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr
+                .instance
+                .as_ref()
+                .filter(|_| pr.alive && !inst_closing(pr))
+            else {
+                continue;
+            };
+            for (path, h) in &inst.holds {
+                if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
+                    return Err(self.violation(
+                        "P4",
+                        format!(
+                            "{key} still has {} of an old epoch (nonce {}) in its registry after release_all",
+                            file_name(path),
+                            h.payload.nonce.as_deref().unwrap_or("-")
+                        ),
+                    ));
+                }
+            }
+            for (path, f) in &self.files {
+                if let Origin::Lockcore {
+                    proc,
+                    instance,
+                    epoch,
+                } = &f.origin
+                {
+                    if proc == key && *instance == inst.id && *epoch < inst.epoch {
+                        return Err(self.violation(
+                            "P4",
+                            format!(
+                                "{} of {key}'s epoch {epoch} is still on disk after release_all (epoch {})",
+                                file_name(path),
+                                inst.epoch
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for g in self.guards.values() {
+            if g.during_release_all && !g.released && !g.revoked && !self.hold_exists(g) {
+                return Err(self.violation(
+                    "P4",
+                    format!(
+                        "{}'s hold on {} taken during release_all was yanked",
+                        g.proc,
+                        file_name(&g.path)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn hold_exists(&self, g: &GuardRec) -> bool {
+        self.instance(&g.proc)
+            .filter(|i| i.id == g.instance)
+            .is_some_and(|i| {
+                i.holds.get(&g.path).is_some_and(|h| h.id == g.hold)
+                    || i.releasing.get(&g.path).is_some_and(|h| h.id == g.hold)
+            })
+    }
+
+    /// P9: a lock file exists iff its hold count is > 0, and the count equals the guards.
+    fn check_reentrancy(&self) -> Result<(), Violation> {
+        for g in self.guards.values() {
+            if !g.released && !g.revoked && !self.hold_exists(g) {
+                return Err(self.violation(
+                    "P9",
+                    format!(
+                        "{} still holds a guard on {} but its hold is gone",
+                        g.proc,
+                        file_name(&g.path)
+                    ),
+                ));
+            }
+        }
+        for (key, pr) in &self.procs {
+            let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
+                continue;
+            };
+            for (path, h) in &inst.holds {
+                let guards = self
+                    .guards
+                    .values()
+                    .filter(|g| g.instance == inst.id && g.hold == h.id && !g.released)
+                    .count();
+                if guards != h.count as usize {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{key}'s hold on {} counts {} but {guards} guards are out",
+                            file_name(path),
+                            h.count
+                        ),
+                    ));
+                }
+                if h.displaced.is_none() && !self.file_is(path, &h.payload) {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{key} holds {} (count {}) but its file is gone or not its own",
+                            file_name(path),
+                            h.count
+                        ),
+                    ));
+                }
+            }
+            for (path, f) in &self.files {
+                let Origin::Lockcore {
+                    proc,
+                    instance,
+                    epoch,
+                } = &f.origin
+                else {
+                    continue;
+                };
+                if proc != key || *instance != inst.id || *epoch != inst.epoch {
+                    continue;
+                }
+                let held = inst
+                    .holds
+                    .get(path)
+                    .or_else(|| inst.releasing.get(path))
+                    .is_some_and(|h| Content::Payload(h.payload.clone()) == f.content);
+                if !held {
+                    return Err(self.violation(
+                        "P9",
+                        format!(
+                            "{} of {key} is on disk but no hold of it is in the registry",
+                            file_name(path)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inst_closing(pr: &Process) -> bool {
+    pr.instance.as_ref().is_some_and(|i| i.closing)
+}
