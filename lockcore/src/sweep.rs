@@ -2,7 +2,7 @@
 //! removes the stale ones (and orphaned publish temp files) the same way a reclaim does.
 
 use crate::classify::Verdict;
-use crate::env::{Clock, Env, FileKind, Fs, Liveness, Procs};
+use crate::env::{Clock, Env, FileKind, FileMeta, Fs, Liveness, Procs};
 use crate::error::{FsOp, LockError};
 use crate::manager::LockManager;
 use crate::payload::{Malformed, Payload};
@@ -20,6 +20,8 @@ pub struct LockInfo {
     pub age_ms: i64,
     /// The verdict.
     pub verdict: Verdict,
+    /// What `lstat` said of it when it was judged (identity, kind, size, mtime).
+    pub meta: FileMeta,
 }
 
 /// Everything a directory sweep saw.
@@ -114,6 +116,7 @@ impl<E: Env> LockManager<E> {
                 _ => now_ms - seen.meta.mtime_ms,
             };
             out.locks.push(LockInfo {
+                meta: seen.meta,
                 path,
                 payload: seen.parsed,
                 age_ms,
@@ -148,7 +151,7 @@ impl<E: Env> LockManager<E> {
         for info in inspection.locks {
             if let Err(Malformed::NotRegular(kind)) = info.payload {
                 if opts.remove_non_regular {
-                    match self.remove_non_regular(&info.path, kind, dry_run) {
+                    match self.remove_non_regular(&info, kind, dry_run) {
                         Ok(true) => report.removed.push(info.clone()),
                         Ok(false) => {}
                         Err(e) => report.unreadable.push((info.path.clone(), e)),
@@ -232,10 +235,11 @@ impl<E: Env> LockManager<E> {
     /// a directory is refused. `Err` carries the message the sweep reports.
     fn remove_non_regular(
         &self,
-        path: &Path,
+        seen: &LockInfo,
         kind: FileKind,
         dry_run: bool,
     ) -> Result<bool, String> {
+        let path = seen.path.as_path();
         if kind == FileKind::Directory {
             return Err("a directory: lockcore never removes directories".to_string());
         }
@@ -250,7 +254,10 @@ impl<E: Env> LockManager<E> {
         let Some(now) = self.observe(path).map_err(|e| e.to_string())? else {
             return Ok(false);
         };
-        if now.parsed != Err(Malformed::NotRegular(kind)) || now.meta.kind == FileKind::Directory {
+        if now.parsed != Err(Malformed::NotRegular(kind))
+            || now.meta.kind == FileKind::Directory
+            || now.meta.id != seen.meta.id
+        {
             return Ok(false);
         }
         match fs.remove(path) {
