@@ -226,7 +226,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         let faults_json = step
             .env
             .iter()
-            .find(|(k, _)| k == faults::RESULTS_VAR)
+            .find(|(k, _)| k == faults::RESULTS_VAR && step.name == "faults")
             .map(|(_, dir)| root.join(dir).join(faults::FILE));
         if let Some(path) = &faults_json {
             let _ = std::fs::remove_file(path);
