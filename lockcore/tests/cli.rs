@@ -768,3 +768,23 @@ fn p15_run_that_lost_its_lock_warns_and_exits_1() {
         "[{scenario}] the new owner's file is untouched"
     );
 }
+
+/// CLI contract (P13's precondition): a refresh period that does not fit in the lease is a usage
+/// error (exit 2), since the holder's own lock would expire between refreshes; without
+/// `--refresh-ms`, a short lease gets a third of itself as its period.
+#[test]
+fn refresh_period_must_fit_in_the_lease() {
+    let scenario = "refresh vs lease";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let flags = ["--lease-ms", "1000", "--refresh-ms", "1000"];
+    let (status, out, err) = hold_once_with(&session, 0, &flags, scenario);
+    assert_eq!(status.code(), Some(2), "[{scenario}] {out} {err}");
+    assert!(err.contains("--refresh-ms 1000"), "[{scenario}] {err}");
+    assert!(
+        !exists(&dir.path().join("s.jsonl.lock")),
+        "[{scenario}] nothing acquired"
+    );
+    let line = assert_acquires_at_once_with(&session, "fresh", &["--lease-ms", "900"], scenario);
+    assert_eq!(line["payload"]["leaseMs"], 900, "[{scenario}] {line}");
+}

@@ -76,7 +76,8 @@ mod cli {
         /// The lease declared in our lock files while we refresh them (default 30000; 0: none).
         #[arg(long, value_name = "MS")]
         lease_ms: Option<u64>,
-        /// How often held locks are refreshed (default 10000).
+        /// How often held locks are refreshed (default 10000, or a third of a shorter lease); must
+        /// be shorter than the lease.
         #[arg(long, value_name = "MS")]
         refresh_ms: Option<u64>,
         /// The longest we promise to hold (`maxHoldMs`; default: no limit).
@@ -85,8 +86,37 @@ mod cli {
     }
 
     impl PolicyArgs {
-        fn policy(self, timeout_ms: Option<u64>) -> Policy {
+        /// The policy, or a usage error (exit 2) for a refresh period that does not fit in the
+        /// lease: the holder's own lock would expire between two refreshes.
+        fn policy(self, timeout_ms: Option<u64>) -> Result<Policy, Failure> {
+            let policy = self.unchecked_policy(timeout_ms);
+            match policy.lease {
+                Some(lease) if policy.refresh_every >= lease => Err(Failure {
+                    code: 2,
+                    message: format!(
+                        "--refresh-ms {} must be shorter than the lease ({} ms), or the lock \
+                         expires between two refreshes; refresh three times per lease",
+                        policy.refresh_every.as_millis(),
+                        lease.as_millis()
+                    ),
+                }),
+                _ => Ok(policy),
+            }
+        }
+
+        fn unchecked_policy(self, timeout_ms: Option<u64>) -> Policy {
             let d = Policy::default();
+            let lease = match self.lease_ms {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => d.lease,
+            };
+            // Without --refresh-ms: the default period, or a third of a shorter lease.
+            let refresh_every = match (self.refresh_ms, lease) {
+                (Some(ms), _) => Duration::from_millis(ms.max(1)),
+                (None, Some(l)) => d.refresh_every.min(l / 3).max(Duration::from_millis(1)),
+                (None, None) => d.refresh_every,
+            };
             // `..d` fills the `mutant` field that exists only with the `mutants` feature.
             #[allow(clippy::needless_update)]
             Policy {
@@ -98,14 +128,8 @@ mod cli {
                     .map_or(d.malformed_grace, Duration::from_millis),
                 acquire_timeout: timeout_ms.map_or(d.acquire_timeout, Duration::from_millis),
                 same_pid_namespace: self.same_pid_namespace,
-                lease: match self.lease_ms {
-                    Some(0) => None,
-                    Some(ms) => Some(Duration::from_millis(ms)),
-                    None => d.lease,
-                },
-                refresh_every: self
-                    .refresh_ms
-                    .map_or(d.refresh_every, |ms| Duration::from_millis(ms.max(1))),
+                lease,
+                refresh_every,
                 max_hold: self.max_hold_ms.map(Duration::from_millis),
                 ..d
             }
@@ -202,8 +226,18 @@ mod cli {
     pub fn main() -> ExitCode {
         // clap exits 2 on a usage error and 0 for --help/--version.
         let cli = Cli::parse();
-        let result = match cli.cmd {
-            Cmd::Inspect { dir, json, policy } => inspect(&dir, json, policy.policy(None)),
+        match dispatch(cli.cmd) {
+            Ok(code) => ExitCode::from(code),
+            Err(f) => {
+                eprintln!("lockcore: {}", f.message);
+                ExitCode::from(f.code)
+            }
+        }
+    }
+
+    fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
+        match cmd {
+            Cmd::Inspect { dir, json, policy } => inspect(&dir, json, policy.policy(None)?),
             Cmd::Hold {
                 session_file,
                 timeout_ms,
@@ -212,7 +246,7 @@ mod cli {
                 policy,
             } => hold(
                 &session_file,
-                policy.policy(timeout_ms),
+                policy.policy(timeout_ms)?,
                 hold_ms.map(Duration::from_millis),
                 ignore_stdin,
             ),
@@ -221,7 +255,7 @@ mod cli {
                 timeout_ms,
                 policy,
                 command,
-            } => run(&session_file, policy.policy(timeout_ms), &command),
+            } => run(&session_file, policy.policy(timeout_ms)?, &command),
             Cmd::Clean {
                 dir,
                 dry_run,
@@ -235,15 +269,8 @@ mod cli {
                     remove_non_regular,
                 },
                 json,
-                policy.policy(None),
+                policy.policy(None)?,
             ),
-        };
-        match result {
-            Ok(code) => ExitCode::from(code),
-            Err(f) => {
-                eprintln!("lockcore: {}", f.message);
-                ExitCode::from(f.code)
-            }
         }
     }
 
