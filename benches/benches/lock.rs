@@ -1,6 +1,6 @@
 //! lockcore's in-process benches against the bare file-system floor and a kernel `flock`.
 //! Groups: `uncontended`, `reentrant`, `classify`, `contended_in_process`, `contended_instances`,
-//! `peer`, `release_all`, `reclaim`. See `benches/README.md`.
+//! `peer`, `release_all`, `heartbeat`, `reclaim`. See `benches/README.md`.
 //!
 //! Built but empty under the `loom`/`shuttle` features (lockcore's primitives then belong to a
 //! model checker).
@@ -58,7 +58,7 @@ mod real {
     criterion_group! {
         name = batch;
         config = config();
-        targets = bench_release_all
+        targets = bench_release_all, bench_heartbeat
     }
 
     fn tempdir() -> tempfile::TempDir {
@@ -380,6 +380,34 @@ mod real {
                     timed
                 })
             });
+        }
+        g.finish();
+    }
+
+    /// One lease refresh round (`LockManager::refresh`) over N held locks: per lock, the
+    /// directory's reclaim `flock`, an open, a read-back compare and a `futimens`.
+    fn bench_heartbeat(c: &mut Criterion) {
+        let mut g = c.benchmark_group("heartbeat");
+        g.sample_size(10);
+        g.sampling_mode(SamplingMode::Flat);
+        g.measurement_time(Duration::from_secs(2));
+        for n in [10usize, 1000, 10_000] {
+            let dir = tempdir();
+            let mgr = os_manager();
+            // The bench calls `refresh` itself: no heartbeat thread competes with it.
+            mgr.use_manual_heartbeat();
+            let guards: Vec<_> = (0..n)
+                .map(|i| dir.path().join(format!("s{i:05}.json")))
+                .map(|s| mgr.try_acquire(&s).expect("heartbeat setup: acquire"))
+                .collect();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+                b.iter(|| {
+                    let report = black_box(mgr.refresh());
+                    assert_eq!(report.refreshed.len(), n, "every held lock refreshed");
+                })
+            });
+            drop(guards);
         }
         g.finish();
     }

@@ -22,7 +22,8 @@ pub struct Policy {
     /// The lease this manager declares in its lock files while a heartbeat refreshes them
     /// (default 30 s: three refreshes fit in one lease); `None` declares none.
     pub lease: Option<Duration>,
-    /// How often the heartbeat refreshes held locks' mtimes (default 10 s).
+    /// How often the heartbeat refreshes held locks' mtimes (default 10 s; the heartbeat thread
+    /// never waits more than a third of the lease).
     pub refresh_every: Duration,
     /// The longest this manager promises to hold a lock (`maxHoldMs`); past it the lock is stale
     /// even while refreshed. Default `None`: no limit.

@@ -40,7 +40,13 @@ impl Stop {
 pub(crate) fn start<E: Env>(manager: &LockManager<E>) -> io::Result<()> {
     let weak = Arc::downgrade(&manager.inner);
     let stop = Arc::clone(&manager.inner.heartbeat_stop);
-    let every = manager.policy().refresh_every;
+    // A period at or above the lease would let a live holder's own lock expire between two
+    // refreshes: never wait more than a third of the lease.
+    let policy = manager.policy();
+    let every = match policy.lease {
+        Some(lease) => policy.refresh_every.min(lease / 3),
+        None => policy.refresh_every,
+    };
     std::thread::Builder::new()
         .name("lockcore-heartbeat".into())
         .spawn(move || {

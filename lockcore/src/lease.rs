@@ -63,7 +63,9 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Calls `f` with the lock path of every hold a refresh finds compromised (gone or replaced),
-    /// once per hold, on the refreshing thread, outside the registry lock.
+    /// once per hold, on the refreshing thread, outside the registry lock. **Register it before
+    /// acquiring:** a compromise found while no callback is set is only recorded
+    /// (`LockGuard::is_held()` turns false), never replayed to a later callback.
     pub fn on_compromised(&self, f: impl Fn(&Path) + Send + Sync + 'static) {
         sync::lock(&self.inner.state).on_compromised = Some(std::sync::Arc::new(f));
     }

@@ -18,6 +18,9 @@ pub struct LockInfo {
     pub payload: Result<Payload, Malformed>,
     /// Its age in ms: from `createdAt` (mtime for malformed files or a future `createdAt`).
     pub age_ms: i64,
+    /// How long ago its mtime was set, in ms: for a lease-bearing file, the time since its
+    /// holder's last refresh (DESIGN §4a).
+    pub mtime_age_ms: i64,
     /// The verdict.
     pub verdict: Verdict,
     /// What `lstat` said of it when it was judged (identity, kind, size, mtime).
@@ -120,6 +123,7 @@ impl<E: Env> LockManager<E> {
                 path,
                 payload: seen.parsed,
                 age_ms,
+                mtime_age_ms: now_ms - seen.meta.mtime_ms,
                 verdict,
             });
         }

@@ -61,10 +61,12 @@ fn inspect_one(dir: &Path, file: &str, extra: &[&str], scenario: &str) -> Value 
         [
             "age_ms",
             "created_at",
+            "lease_ms",
             "nonce",
             "path",
             "pid",
             "reasons",
+            "refreshed_ms_ago",
             "stale"
         ],
         "[{scenario}] inspect --json keys"
@@ -600,4 +602,189 @@ fn run_forwards_sigterm_and_releases_after_the_command() {
         !exists(&lock),
         "[{scenario}] released after the command exited"
     );
+}
+
+/// Waits (bounded by [`PATIENCE`], never a timing assertion) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {PATIENCE:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The file's mtime, as a time since it was set.
+fn mtime_age(path: &Path) -> std::time::Duration {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default()
+}
+
+/// Sets the lock's mtime an hour back and waits until its holder's heartbeat refreshes it.
+fn assert_refreshed(lock: &Path, scenario: &str) {
+    let hour = std::time::Duration::from_secs(3600);
+    age_mtime(lock, hour);
+    wait_until(
+        &format!("[{scenario}] the heartbeat refreshes the mtime"),
+        || mtime_age(lock) < hour / 2,
+    );
+}
+
+/// Removes `lock` and puts another owner's file in its place; returns that file's text.
+fn replace_lock(lock: &Path, scenario: &str) -> String {
+    let theirs = with_nonce_here(4_000_000, "another-owner-nonce", 0);
+    if let Err(e) = std::fs::remove_file(lock) {
+        panic!("[{scenario}] cannot remove {}: {e}", lock.display());
+    }
+    plant(lock, &theirs);
+    theirs
+}
+
+/// P13 through the CLI: `hold` and `run` declare their lease and refresh the lock's mtime while
+/// they hold; `inspect` shows the lease and the time since the last refresh.
+#[test]
+fn p13_hold_and_run_refresh_their_lease() {
+    let scenario = "hold refreshes";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    let mut c = lockcore();
+    c.arg("hold")
+        .arg(&session)
+        .args(["--lease-ms", "60000", "--refresh-ms", "20"]);
+    let mut holder = Proc::spawn(c, scenario);
+    let line = holder.json("hold's acquired line");
+    assert_eq!(line["payload"]["leaseMs"], 60000, "[{scenario}] {line}");
+    assert_refreshed(&lock, scenario);
+    let obj = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_eq!(obj["lease_ms"], 60000, "[{scenario}] {obj}");
+    let ago = obj["refreshed_ms_ago"].as_i64().unwrap_or(i64::MAX);
+    assert!((0..1_800_000).contains(&ago), "[{scenario}] {obj}");
+    assert_verdict(&obj, false, "owner-alive", scenario);
+    let (_, table, _) = run(
+        {
+            let mut c = lockcore();
+            c.arg("inspect").arg(dir.path());
+            c
+        },
+        scenario,
+    );
+    let header = table.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("LEASE") && header.contains("REFRESHED"),
+        "[{scenario}] {table}"
+    );
+    assert!(
+        table.contains("60s") && table.contains("s ago"),
+        "[{scenario}] {table}"
+    );
+    holder.close_stdin();
+    holder.assert_success("hold releases");
+
+    let scenario = "run refreshes";
+    let mut c = lockcore();
+    c.arg("run")
+        .arg(&session)
+        .args(["--refresh-ms", "20", "--"]);
+    c.args(["sh", "-c", "echo started; exec cat"]);
+    let mut runner = Proc::spawn(c, scenario);
+    assert_eq!(runner.line("the command's first line"), "started");
+    assert_refreshed(&lock, scenario);
+    runner.close_stdin();
+    runner.assert_success("run releases after the command");
+    assert!(!exists(&lock), "[{scenario}] released");
+}
+
+/// P15 through `hold`: a holder whose file was replaced learns it at its next refresh, prints
+/// `{"compromised": PATH}`, exits 1 at once (stdin still open) and deletes nothing.
+#[test]
+fn p15_hold_that_lost_its_lock_says_so_and_deletes_nothing() {
+    let scenario = "hold compromised";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    let mut c = lockcore();
+    c.arg("hold").arg(&session).args(["--refresh-ms", "20"]);
+    let mut holder = Proc::spawn(c, scenario);
+    let _ = holder.json("hold's acquired line");
+    let theirs = replace_lock(&lock, scenario);
+    let told = holder.json("the compromised line");
+    let want = lock.display().to_string();
+    assert_eq!(
+        told,
+        serde_json::json!({ "compromised": want }),
+        "[{scenario}]"
+    );
+    let status = holder.wait();
+    assert_eq!(status.code(), Some(1), "[{scenario}] {status:?}");
+    assert!(
+        holder.stderr().contains(&want),
+        "[{scenario}] {}",
+        holder.stderr()
+    );
+    assert_eq!(
+        read(&lock),
+        theirs,
+        "[{scenario}] the new owner's file is untouched"
+    );
+}
+
+/// P15 through `run`: the command goes on when the lock is lost; `run` warns at once, exits 1
+/// after the command (which exited 0), and deletes nothing.
+#[test]
+fn p15_run_that_lost_its_lock_warns_and_exits_1() {
+    let scenario = "run compromised";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let lock = dir.path().join("s.jsonl.lock");
+    let mut c = lockcore();
+    c.arg("run")
+        .arg(&session)
+        .args(["--refresh-ms", "20", "--"]);
+    c.args(["sh", "-c", "echo started; exec cat"]);
+    let mut runner = Proc::spawn(c, scenario);
+    assert_eq!(runner.line("the command's first line"), "started");
+    let theirs = replace_lock(&lock, scenario);
+    wait_until(&format!("[{scenario}] run warns"), || {
+        runner.stderr().contains("warning") && runner.stderr().contains("lost the lock")
+    });
+    assert!(runner.running(), "[{scenario}] the command goes on");
+    runner.close_stdin();
+    let status = runner.wait();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "[{scenario}] {status:?} {}",
+        runner.stderr()
+    );
+    assert_eq!(
+        read(&lock),
+        theirs,
+        "[{scenario}] the new owner's file is untouched"
+    );
+}
+
+/// CLI contract (P13's precondition): a refresh period that does not fit in the lease is a usage
+/// error (exit 2), since the holder's own lock would expire between refreshes; without
+/// `--refresh-ms`, a short lease gets a third of itself as its period.
+#[test]
+fn refresh_period_must_fit_in_the_lease() {
+    let scenario = "refresh vs lease";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let flags = ["--lease-ms", "1000", "--refresh-ms", "1000"];
+    let (status, out, err) = hold_once_with(&session, 0, &flags, scenario);
+    assert_eq!(status.code(), Some(2), "[{scenario}] {out} {err}");
+    assert!(err.contains("--refresh-ms 1000"), "[{scenario}] {err}");
+    assert!(
+        !exists(&dir.path().join("s.jsonl.lock")),
+        "[{scenario}] nothing acquired"
+    );
+    let line = assert_acquires_at_once_with(&session, "fresh", &["--lease-ms", "900"], scenario);
+    assert_eq!(line["payload"]["leaseMs"], 900, "[{scenario}] {line}");
 }

@@ -83,6 +83,19 @@ mod child {
             #[arg(long)]
             dir: PathBuf,
         },
+        /// A peer implementation (no lockcore): create LOCK exclusively with a host-less
+        /// historic shape, print `{"peer": LOCK, "pid": N}`, hold until stdin closes, remove it.
+        PeerHold {
+            #[arg(long)]
+            lock: PathBuf,
+            /// `legacy` {pid, createdAt}, `nonce` {pid, nonce, createdAt} or `starttime`
+            /// {pid, createdAt, starttime}.
+            #[arg(long)]
+            shape: String,
+            /// The pid to write (default: our own).
+            #[arg(long)]
+            pid: Option<u32>,
+        },
     }
 
     pub fn main() -> ExitCode {
@@ -113,6 +126,7 @@ mod child {
                 id,
             } => contend(&session_file, &log, rounds, &id),
             Mode::Crash { dir } => crash(&dir),
+            Mode::PeerHold { lock, shape, pid } => peer_hold(&lock, &shape, pid),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +150,44 @@ mod child {
         emit(&json!({ "pid": OsProcs::current().identity().pid }))?;
         let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
         Ok(())
+    }
+
+    // ----- peer-hold: another implementation's lock, in the historic host-less shapes -----
+
+    /// The pretty JSON a peer writes for `shape` (DESIGN §4: the three historic shapes).
+    fn peer_payload(shape: &str, pid: u32) -> Result<Value, String> {
+        let created_at = lockcore::payload::format_rfc3339_ms(OsClock.now_wall_ms());
+        match shape {
+            "legacy" => Ok(json!({ "pid": pid, "createdAt": created_at })),
+            "nonce" => Ok(json!({
+                "pid": pid,
+                "nonce": format!("{:016x}{:08x}", OsClock.random_u64(), OsClock.random_u64() >> 32),
+                "createdAt": created_at,
+            })),
+            "starttime" => {
+                let starttime = OsProcs::current().identity().start_time.unwrap_or(1);
+                Ok(json!({ "pid": pid, "createdAt": created_at, "starttime": starttime }))
+            }
+            other => Err(format!(
+                "unknown shape {other:?} (legacy, nonce, starttime)"
+            )),
+        }
+    }
+
+    fn peer_hold(lock: &Path, shape: &str, pid: Option<u32>) -> Res {
+        let own = OsProcs::current().identity().pid;
+        let pid = pid.unwrap_or(own);
+        let body = serde_json::to_string_pretty(&peer_payload(shape, pid)?)
+            .map_err(|e| format!("encoding: {e}"))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+            .and_then(|mut f| f.write_all(body.as_bytes()))
+            .map_err(|e| format!("creating {}: {e}", lock.display()))?;
+        emit(&json!({ "peer": lock.display().to_string(), "pid": pid, "own_pid": own }))?;
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+        std::fs::remove_file(lock).map_err(|e| format!("removing {}: {e}", lock.display()))
     }
 
     // ----- hold: signal cleanup, application handler, in-place restart -----

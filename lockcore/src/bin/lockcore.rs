@@ -3,6 +3,10 @@
 //!
 //! Exit codes: 0 ok, 75 lock busy (timeout), 2 usage, 1 any other error (the message on stderr
 //! names the path). `run` exits with the command's status (128 + signal if it was killed).
+//! `hold` and `run` refresh their lock's lease while they hold (the manager's heartbeat); a lock
+//! lost meanwhile (a refresh finds its file removed or replaced) makes `hold` print
+//! `{"compromised": PATH}` and exit 1 at once, and `run` warn at once and exit 1 after its
+//! command ends. Neither deletes the new owner's file.
 //! **Caveats:** a model-checking build (`--features loom` or `shuttle`) carries only a stub that
 //! says so and exits 1. `LOCKCORE_TEST_ABORT_AT` (tests only) makes `hold` and `run` kill
 //! themselves with SIGKILL at a named step: `after-acquire` or `before-release`.
@@ -72,7 +76,8 @@ mod cli {
         /// The lease declared in our lock files while we refresh them (default 30000; 0: none).
         #[arg(long, value_name = "MS")]
         lease_ms: Option<u64>,
-        /// How often held locks are refreshed (default 10000).
+        /// How often held locks are refreshed (default 10000, or a third of a shorter lease); must
+        /// be shorter than the lease.
         #[arg(long, value_name = "MS")]
         refresh_ms: Option<u64>,
         /// The longest we promise to hold (`maxHoldMs`; default: no limit).
@@ -81,8 +86,37 @@ mod cli {
     }
 
     impl PolicyArgs {
-        fn policy(self, timeout_ms: Option<u64>) -> Policy {
+        /// The policy, or a usage error (exit 2) for a refresh period that does not fit in the
+        /// lease: the holder's own lock would expire between two refreshes.
+        fn policy(self, timeout_ms: Option<u64>) -> Result<Policy, Failure> {
+            let policy = self.unchecked_policy(timeout_ms);
+            match policy.lease {
+                Some(lease) if policy.refresh_every >= lease => Err(Failure {
+                    code: 2,
+                    message: format!(
+                        "--refresh-ms {} must be shorter than the lease ({} ms), or the lock \
+                         expires between two refreshes; refresh three times per lease",
+                        policy.refresh_every.as_millis(),
+                        lease.as_millis()
+                    ),
+                }),
+                _ => Ok(policy),
+            }
+        }
+
+        fn unchecked_policy(self, timeout_ms: Option<u64>) -> Policy {
             let d = Policy::default();
+            let lease = match self.lease_ms {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => d.lease,
+            };
+            // Without --refresh-ms: the default period, or a third of a shorter lease.
+            let refresh_every = match (self.refresh_ms, lease) {
+                (Some(ms), _) => Duration::from_millis(ms.max(1)),
+                (None, Some(l)) => d.refresh_every.min(l / 3).max(Duration::from_millis(1)),
+                (None, None) => d.refresh_every,
+            };
             // `..d` fills the `mutant` field that exists only with the `mutants` feature.
             #[allow(clippy::needless_update)]
             Policy {
@@ -94,14 +128,8 @@ mod cli {
                     .map_or(d.malformed_grace, Duration::from_millis),
                 acquire_timeout: timeout_ms.map_or(d.acquire_timeout, Duration::from_millis),
                 same_pid_namespace: self.same_pid_namespace,
-                lease: match self.lease_ms {
-                    Some(0) => None,
-                    Some(ms) => Some(Duration::from_millis(ms)),
-                    None => d.lease,
-                },
-                refresh_every: self
-                    .refresh_ms
-                    .map_or(d.refresh_every, |ms| Duration::from_millis(ms.max(1))),
+                lease,
+                refresh_every,
                 max_hold: self.max_hold_ms.map(Duration::from_millis),
                 ..d
             }
@@ -121,7 +149,9 @@ mod cli {
             policy: PolicyArgs,
         },
         /// Acquire SESSION_FILE.lock, print one JSON line, hold until --hold-ms passes, stdin
-        /// closes or SIGINT/SIGTERM/SIGQUIT arrives, then release.
+        /// closes or SIGINT/SIGTERM/SIGQUIT arrives, then release. If the lock is lost (a refresh
+        /// finds its file removed or replaced), print `{"compromised": PATH}` and exit 1 at once,
+        /// deleting nothing.
         Hold {
             /// The session file; the lock is SESSION_FILE.lock.
             session_file: PathBuf,
@@ -137,7 +167,9 @@ mod cli {
             #[command(flatten)]
             policy: PolicyArgs,
         },
-        /// Hold SESSION_FILE.lock while COMMAND runs; exit with its status.
+        /// Hold SESSION_FILE.lock while COMMAND runs; exit with its status. If the lock is lost
+        /// meanwhile (a refresh finds its file removed or replaced), warn on stderr at once and
+        /// exit 1 after COMMAND ends, whatever its status.
         Run {
             /// The session file; the lock is SESSION_FILE.lock.
             session_file: PathBuf,
@@ -194,8 +226,18 @@ mod cli {
     pub fn main() -> ExitCode {
         // clap exits 2 on a usage error and 0 for --help/--version.
         let cli = Cli::parse();
-        let result = match cli.cmd {
-            Cmd::Inspect { dir, json, policy } => inspect(&dir, json, policy.policy(None)),
+        match dispatch(cli.cmd) {
+            Ok(code) => ExitCode::from(code),
+            Err(f) => {
+                eprintln!("lockcore: {}", f.message);
+                ExitCode::from(f.code)
+            }
+        }
+    }
+
+    fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
+        match cmd {
+            Cmd::Inspect { dir, json, policy } => inspect(&dir, json, policy.policy(None)?),
             Cmd::Hold {
                 session_file,
                 timeout_ms,
@@ -204,7 +246,7 @@ mod cli {
                 policy,
             } => hold(
                 &session_file,
-                policy.policy(timeout_ms),
+                policy.policy(timeout_ms)?,
                 hold_ms.map(Duration::from_millis),
                 ignore_stdin,
             ),
@@ -213,7 +255,7 @@ mod cli {
                 timeout_ms,
                 policy,
                 command,
-            } => run(&session_file, policy.policy(timeout_ms), &command),
+            } => run(&session_file, policy.policy(timeout_ms)?, &command),
             Cmd::Clean {
                 dir,
                 dry_run,
@@ -227,15 +269,8 @@ mod cli {
                     remove_non_regular,
                 },
                 json,
-                policy.policy(None),
+                policy.policy(None)?,
             ),
-        };
-        match result {
-            Ok(code) => ExitCode::from(code),
-            Err(f) => {
-                eprintln!("lockcore: {}", f.message);
-                ExitCode::from(f.code)
-            }
         }
     }
 
@@ -253,6 +288,11 @@ mod cli {
         age_ms: i64,
         stale: bool,
         reasons: Vec<String>,
+        /// The lease the file declares (`leaseMs`), or null.
+        lease_ms: Option<u64>,
+        /// Time since the file's mtime was last set (its holder's last refresh); null when the
+        /// file declares no lease.
+        refreshed_ms_ago: Option<i64>,
     }
 
     impl InfoJson {
@@ -264,6 +304,7 @@ mod cli {
                 Err(m) => reasons.push(m.as_str().to_string()),
                 Ok(_) => {}
             }
+            let lease = p.and_then(|p| p.lease);
             InfoJson {
                 path: info.path.display().to_string(),
                 pid: p.map(|p| p.pid),
@@ -272,6 +313,8 @@ mod cli {
                 age_ms: info.age_ms,
                 stale: info.verdict.is_stale(),
                 reasons,
+                lease_ms: lease.map(|l| l.lease_ms),
+                refreshed_ms_ago: lease.map(|_| info.mtime_age_ms),
             }
         }
     }
@@ -296,6 +339,26 @@ mod cli {
             format!("{sign}{}h{:02}m", s / 3600, s / 60 % 60)
         } else {
             format!("{sign}{}d{:02}h", s / 86_400, s / 3600 % 24)
+        }
+    }
+
+    /// A lease for the table: `30s`, `1.5s`, `250ms`.
+    fn human_lease(ms: u64) -> String {
+        if ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else if ms >= 1000 {
+            format!("{}s", ms as f64 / 1000.0)
+        } else {
+            format!("{ms}ms")
+        }
+    }
+
+    /// Time since a refresh for the table: `4.2s ago` under a minute, else as [`human_age`].
+    fn human_ago(ms: i64) -> String {
+        if (0..60_000).contains(&ms) {
+            format!("{:.1}s ago", ms as f64 / 1000.0)
+        } else {
+            format!("{} ago", human_age(ms))
         }
     }
 
@@ -335,6 +398,8 @@ mod cli {
             j.nonce.unwrap_or_else(|| "-".into()),
             j.created_at.unwrap_or_else(|| "-".into()),
             human_age(info.age_ms),
+            j.lease_ms.map_or_else(|| "-".into(), human_lease),
+            j.refreshed_ms_ago.map_or_else(|| "-".into(), human_ago),
             verdict_word(info.verdict).into(),
             j.reasons.join(","),
         ]
@@ -384,6 +449,8 @@ mod cli {
                 "NONCE".into(),
                 "CREATED_AT".into(),
                 "AGE".into(),
+                "LEASE".into(),
+                "REFRESHED".into(),
                 "VERDICT".into(),
                 "REASONS".into(),
             ]];
@@ -510,6 +577,62 @@ mod cli {
         }
     }
 
+    /// What ends a hold's wait.
+    enum Wake {
+        /// stdin closed.
+        Eof,
+        /// A refresh found the lock file gone or replaced (P15).
+        Compromised,
+    }
+
+    /// A channel told when the lock is lost. Made before acquiring, so that no refresh can find
+    /// the lock lost before anyone listens.
+    fn listen_for_loss(manager: &LockManager<OsEnv>) -> (mpsc::Sender<Wake>, mpsc::Receiver<Wake>) {
+        let (tx, rx) = mpsc::channel::<Wake>();
+        let lost = tx.clone();
+        manager.on_compromised(move |_| {
+            let _ = lost.send(Wake::Compromised);
+        });
+        (tx, rx)
+    }
+
+    /// Waits until `hold_for` passes, stdin closes (unless `ignore_stdin`) or the lock is lost.
+    fn wait_for_end(
+        (tx, rx): (mpsc::Sender<Wake>, mpsc::Receiver<Wake>),
+        hold_for: Option<Duration>,
+        ignore_stdin: bool,
+    ) {
+        // Keeps the channel open when nothing watches stdin, so only the timer, a lost lock (or
+        // a signal) ends the hold.
+        let _keep_open = if ignore_stdin {
+            Some(tx)
+        } else {
+            thread::spawn(move || {
+                let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+                let _ = tx.send(Wake::Eof);
+            });
+            None
+        };
+        let _ = match hold_for {
+            Some(d) => rx.recv_timeout(d).ok(),
+            None => rx.recv().ok(),
+        };
+    }
+
+    /// `hold`'s report of a lost lock: a JSON line on stdout, the reason on stderr, exit 1.
+    fn compromised(lock_path: &Path) -> Result<u8, Failure> {
+        let line = format!(
+            "{{\"compromised\": {}}}",
+            to_json(&lock_path.display().to_string())?
+        );
+        write_out(|out| writeln!(out, "{line}"))?;
+        Err(fail(format!(
+            "{}: lost the lock: a refresh found its file removed or replaced (our lease was \
+             not refreshed in time, e.g. the process was stopped); nothing was deleted",
+            lock_path.display()
+        )))
+    }
+
     fn hold(
         session_file: &Path,
         policy: Policy,
@@ -520,6 +643,7 @@ mod cli {
         // A signal ends the hold through the cleanup: release_all, then the signal's own exit.
         let cleanup = signals::install_cleanup(&manager)
             .map_err(|e| fail(format!("installing the signal cleanup: {e}")))?;
+        let loss = listen_for_loss(&manager);
         let guard = manager.acquire_with(session_file, AcquireOptions::default())?;
         abort_point("after-acquire");
         let line = format!(
@@ -529,32 +653,15 @@ mod cli {
             one_line(&guard.payload().to_bytes()),
         );
         write_out(|out| writeln!(out, "{line}"))?;
-
-        let (tx, rx) = mpsc::channel::<()>();
-        // Keeps the channel open when nothing watches stdin, so only the timer (or a signal)
-        // ends the hold.
-        let _keep_open = if ignore_stdin {
-            Some(tx)
-        } else {
-            thread::spawn(move || {
-                let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
-                let _ = tx.send(());
-            });
-            None
-        };
-        match hold_for {
-            Some(d) => {
-                let _ = rx.recv_timeout(d);
-            }
-            None => {
-                let _ = rx.recv();
-            }
-        }
+        wait_for_end(loss, hold_for, ignore_stdin);
         abort_point("before-release");
         let lock_path = guard.lock_path().to_path_buf();
+        // A lost hold's release deletes nothing (`Released::NotOurs`): the file is another's.
+        let lost = !guard.is_held();
         let released = guard.release();
         drop(cleanup);
         match released {
+            Ok(_) if lost => compromised(&lock_path),
             Ok(_) => Ok(0),
             Err(e) => Err(fail(format!("releasing {}: {e}", lock_path.display()))),
         }
@@ -589,6 +696,13 @@ mod cli {
             });
         };
         let manager = manager(policy);
+        manager.on_compromised(|path| {
+            eprintln!(
+                "lockcore: warning: {}: lost the lock while the command runs (a refresh found \
+                 its file removed or replaced); the command goes on, run will exit 1",
+                path.display()
+            );
+        });
         let guard = manager.acquire_with(session_file, AcquireOptions::default())?;
         let lock_path = guard.lock_path().to_path_buf();
         abort_point("after-acquire");
@@ -651,9 +765,17 @@ mod cli {
             .map_err(|e| fail(format!("waiting for {program:?}: {e}")))?;
         sig_handle.close();
         abort_point("before-release");
+        let lost = !guard.is_held();
         guard
             .release()
             .map_err(|e| fail(format!("releasing {}: {e}", lock_path.display())))?;
+        if lost {
+            return Err(fail(format!(
+                "{}: the lock was lost while {program:?} ran (its file was removed or replaced); \
+                 nothing was deleted",
+                lock_path.display()
+            )));
+        }
         let code = match (status.code(), status.signal()) {
             (Some(c), _) => c,
             (None, Some(s)) => 128 + s,
