@@ -75,6 +75,22 @@ pub const OPERATIONS: [&str; 8] = [
 /// Environment variable naming the directory layers write result files into.
 pub const RESULTS_DIR_VAR: &str = "LOCKCORE_RESULTS_DIR";
 
+/// `$LOCKCORE_RESULTS_DIR`, a relative one taken from the workspace root (where the command was
+/// typed) rather than from a test's working directory (its package).
+// Reads the workspace manifest to find the root: test infrastructure, not the simulated fs.
+#[allow(clippy::disallowed_methods)]
+pub fn results_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os(RESULTS_DIR_VAR)?;
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = package
+        .ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+        })
+        .unwrap_or(package);
+    Some(root.join(dir))
+}
+
 /// One cell of the operation matrix: a pair of operations run concurrently by one layer's model,
 /// explored without a violation. Written as `<results>/matrix/<layer>-<a>-<b>.json`.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -99,10 +115,10 @@ impl MatrixCell {
     // A result file of the test run, not a lock file: it is not the simulated file system's.
     #[allow(clippy::disallowed_methods)]
     pub fn write(&self) {
-        let Some(dir) = std::env::var_os(RESULTS_DIR_VAR) else {
+        let Some(dir) = results_dir() else {
             return;
         };
-        let dir = std::path::Path::new(&dir).join("matrix");
+        let dir = dir.join("matrix");
         let file = dir.join(format!(
             "{}-{}-{}.json",
             self.layer, self.pair[0], self.pair[1]
