@@ -332,12 +332,20 @@ pub fn check_release_not_ours(hs: &[Hold]) -> Vec<Violation> {
 /// P13 lease: a refresh found a hold compromised although every earlier refresh had run in
 /// time — a live, refreshing holder was reclaimed.
 pub fn check_live_holder_reclaimed(hs: &[Hold], history: &[Record]) -> Vec<Violation> {
+    let mut first_lost: BTreeMap<&str, &Record> = BTreeMap::new();
+    for r in history
+        .iter()
+        .filter(|r| r.op == "refresh" && r.result == "compromised")
+    {
+        if let Some(t) = r.token.as_deref() {
+            first_lost.entry(t).or_insert(r);
+        }
+    }
     let mut out = Vec::new();
     for h in hs {
-        let lost = history
-            .iter()
-            .find(|r| r.op == "refresh" && r.result == "compromised" && r.token == h.acquire.token);
-        let Some(lost) = lost else { continue };
+        let Some(lost) = first_lost.get(h.token()).copied() else {
+            continue;
+        };
         if h.lapse_ns.is_some_and(|l| l <= lost.invoke_ns) {
             continue;
         }
