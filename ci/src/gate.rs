@@ -11,6 +11,7 @@ use crate::report::{
     Budget, CargoMutantsReport, CargoMutantsRun, Failure, LayerReport, MutantReport,
     PropertyReport, Report,
 };
+use crate::stress::StressSummary;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Budget env var the proptest layer reads (proptest's own).
@@ -294,6 +295,32 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
                 &["--nocapture"],
             )
         },
+        Step {
+            env: vec![
+                (
+                    crate::stress::BUDGET_VAR.to_string(),
+                    if o.quick { "quick" } else { "full" }.to_string(),
+                ),
+                (
+                    crate::faults::RESULTS_VAR.to_string(),
+                    format!("{gate_dir_rel}/results"),
+                ),
+            ],
+            ..step(
+                "stress",
+                Kind::Tests { layer: "stress" },
+                &[
+                    "test",
+                    "-p",
+                    "lockcore-stress",
+                    "--features",
+                    "mutants",
+                    "--test",
+                    "stress",
+                ],
+                &["--nocapture"],
+            )
+        },
         step(
             "real-processes",
             Kind::Tests {
@@ -508,6 +535,8 @@ pub struct StepOutcome {
     pub outcomes: Option<Result<Outcomes, String>>,
     /// For the faults step: its `faults.json`, or why it could not be read.
     pub faults: Option<Result<FaultsSummary, String>>,
+    /// For the stress step: its `stress.json`, or why it could not be read.
+    pub stress: Option<Result<StressSummary, String>>,
 }
 
 impl StepOutcome {
@@ -732,6 +761,15 @@ pub fn analyse(outcomes: &[StepOutcome], ctx: &Context) -> Report {
                 }
                 match &o.faults {
                     Some(Ok(f)) => layer.faults = Some(f.clone()),
+                    Some(Err(e)) if !cut_short => errors.push(format!("layer {name}: {e}")),
+                    _ => {}
+                }
+                match &o.stress {
+                    Some(Ok(st)) => {
+                        let problems = crate::stress::problems(st);
+                        errors.extend(problems.iter().map(|p| format!("layer {name}: {p}")));
+                        layer.stress = Some(st.clone());
+                    }
                     Some(Err(e)) if !cut_short => errors.push(format!("layer {name}: {e}")),
                     _ => {}
                 }
@@ -1017,6 +1055,7 @@ mod tests {
             log_text: log.to_string(),
             outcomes: None,
             faults: None,
+            stress: None,
         }
     }
 
@@ -1087,6 +1126,7 @@ mod tests {
                 "shuttle",
                 "proptest",
                 "faults",
+                "stress",
                 "real-processes",
                 "mutants-loom",
                 "mutants-shuttle",
@@ -1101,9 +1141,9 @@ mod tests {
             false,
             "target/gate",
         );
-        assert_eq!(with_cm.len(), 17);
-        assert_eq!(with_cm[13].name, "install-cargo-mutants");
-        assert!(with_cm[15]
+        assert_eq!(with_cm.len(), 18);
+        assert_eq!(with_cm[14].name, "install-cargo-mutants");
+        assert!(with_cm[16]
             .command_line()
             .contains("--test-workspace=true --timeout 180 --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
     }
@@ -1132,6 +1172,10 @@ mod tests {
         assert_eq!(
             by("faults"),
             "LOCKCORE_FAULTS=quick LOCKCORE_RESULTS_DIR=target/gate/results cargo test --no-fail-fast -p lockcore --test faults -- --nocapture"
+        );
+        assert_eq!(
+            by("stress"),
+            "LOCKCORE_STRESS=quick LOCKCORE_RESULTS_DIR=target/gate/results cargo test --no-fail-fast -p lockcore-stress --features mutants --test stress -- --nocapture"
         );
         assert_eq!(
             by("real-processes"),
@@ -1179,8 +1223,8 @@ mod tests {
         assert_eq!(p1.checked_by, vec!["loom"]);
         assert_eq!(r.properties[2].checked_by, vec!["loom"]); // P3: mentioned by passing loom
         assert!(r.properties[4].checked_by.is_empty());
-        assert_eq!(r.layers.len(), 13);
-        assert_eq!(r.layers[10].tests, Some(13));
+        assert_eq!(r.layers.len(), 14);
+        assert_eq!(r.layers[11].tests, Some(13));
         assert!(r.cargo_mutants.is_none());
     }
 
@@ -1407,6 +1451,53 @@ mod tests {
             .failures
             .iter()
             .any(|x| x.what.contains("layer faults: cannot read")));
+    }
+
+    #[test]
+    fn the_stress_step_reports_seed_operations_violations_and_twin() {
+        use crate::stress::TwinSummary;
+        let mut run = passing_run();
+        let summary = StressSummary {
+            seed: 20261127,
+            seconds: 22.3,
+            workers: 6,
+            operations: 4987,
+            violations: 0,
+            properties: Vec::new(),
+            twin: Some(TwinSummary {
+                mutant: "nonce-any-pid".into(),
+                caught: true,
+                property: Some("P1".into()),
+                seconds: Some(0.017),
+            }),
+        };
+        let st = run.iter_mut().find(|o| o.step.name == "stress").unwrap();
+        st.stress = Some(Ok(summary.clone()));
+        let r = analyse(&run, &ctx());
+        assert!(r.ok, "{:#?}", r.failures);
+        let layer = r.layers.iter().find(|l| l.name == "stress").unwrap();
+        assert_eq!(layer.stress.as_ref().unwrap().operations, 4987);
+        let md = crate::report::render_markdown(&r, &MUTANT_LAYERS);
+        assert!(
+            md.contains("stress: seed 20261127, 6 workers, 4987 operations in 22.3 s, 0 violation(s); twin nonce-any-pid caught (P1 after 0.02 s)"),
+            "{md}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        let layers = json["layers"].as_array().unwrap();
+        let sj = layers.iter().find(|l| l["name"] == "stress").unwrap();
+        assert_eq!(sj["stress"]["seed"], 20261127);
+        // A violation, or a twin that got away, fails the step even if the test passed.
+        let st = run.iter_mut().find(|o| o.step.name == "stress").unwrap();
+        st.stress = Some(Ok(StressSummary {
+            violations: 1,
+            properties: vec!["P2".into()],
+            ..summary
+        }));
+        let r = analyse(&run, &ctx());
+        assert!(!r.ok);
+        assert!(r.failures.iter().any(|x| x
+            .what
+            .contains("1 violation(s) under seed 20261127 (first: P2)")));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod properties;
 mod protocol;
 mod report;
 mod runner;
+mod stress;
 
 use gate::{Exit, Kind, Step, StepOutcome};
 use std::io::Write;
@@ -211,6 +212,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
                 log_text: note.to_string(),
                 outcomes: Some(Ok(mutants_out::Outcomes::default())),
                 faults: None,
+                stress: None,
             });
             continue;
         };
@@ -222,13 +224,18 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::remove_file(dir.join("mutants.out").join("outcomes.json"));
         }
-        // A faults.json of an earlier gate run must not pass for this one's.
-        let faults_json = step
+        // The step's result file (faults.json, stress.json); one of an earlier gate run must
+        // not pass for this one's.
+        let file = match step.name {
+            "stress" => stress::FILE,
+            _ => faults::FILE,
+        };
+        let results_json = step
             .env
             .iter()
-            .find(|(k, _)| k == faults::RESULTS_VAR && step.name == "faults")
-            .map(|(_, dir)| root.join(dir).join(faults::FILE));
-        if let Some(path) = &faults_json {
+            .find(|(k, _)| k == faults::RESULTS_VAR && matches!(step.name, "faults" | "stress"))
+            .map(|(_, dir)| root.join(dir).join(file));
+        if let Some(path) = &results_json {
             let _ = std::fs::remove_file(path);
         }
         let (exit, seconds) = runner::run(step, &root, &log, opts.verbose, &stop);
@@ -246,11 +253,14 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             }
             _ => None,
         };
-        let faults = faults_json.map(|path| {
-            std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", rel(&path)))
-                .and_then(|t| faults::parse(&t))
+        let results_text = results_json.map(|path| {
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", rel(&path)))
         });
+        let (faults, stress) = match (step.name, results_text) {
+            ("stress", Some(t)) => (None, Some(t.and_then(|t| stress::parse(&t)))),
+            (_, Some(t)) => (Some(t.and_then(|t| faults::parse(&t))), None),
+            (_, None) => (None, None),
+        };
         let outcome = StepOutcome {
             step: step.clone(),
             exit: exit.clone(),
@@ -259,6 +269,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             log_text,
             outcomes: outcomes_json,
             faults,
+            stress,
         };
         // Judge this step alone for the progress line.
         let verdict = gate::analyse(std::slice::from_ref(&outcome), &step_ctx);
@@ -269,6 +280,9 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
             .map_or(String::new(), |t| format!(" {t} tests"));
         if let Some(f) = layer.and_then(|l| l.faults.as_ref()) {
             tests.push_str(&format!(", {}", faults::describe(f)));
+        }
+        if let Some(s) = layer.and_then(|l| l.stress.as_ref()) {
+            tests.push_str(&format!(", {}", stress::describe(s)));
         }
         if matches!(step.kind, Kind::Mutants { .. }) {
             let caught = verdict.mutant_results.iter().filter(|m| m.caught).count();

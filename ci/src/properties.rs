@@ -10,6 +10,7 @@
 //!    - `proptest`: `proptests/{src,tests}/**/*.rs`;
 //!    - `real-processes`: `lockcore/tests/real_processes.rs` and `lockcore/tests/cli.rs`;
 //!    - `faults`: `lockcore/tests/faults.rs`;
+//!    - `stress`: `stress/{src,tests}/**/*.rs`;
 //!    - `test`: the other `lockcore/tests/*.rs` and `models/tests/*.rs`.
 //!
 //! Only layers whose gate step ran and passed are listed in `checked_by`.
@@ -118,6 +119,13 @@ pub fn scan_sources(root: &Path) -> BTreeMap<String, BTreeSet<u32>> {
             _ => "test",
         };
         add(layer, &mentioned(&text));
+    }
+    for sub in ["src", "tests"] {
+        for f in rust_files(&root.join("stress").join(sub)) {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                add("stress", &mentioned(&text));
+            }
+        }
     }
     for f in rust_files(&root.join("models").join("tests")) {
         if let Ok(text) = std::fs::read_to_string(&f) {

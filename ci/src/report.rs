@@ -4,6 +4,7 @@ use crate::cargo_test::BinaryResult;
 use crate::faults::{describe, FaultsSummary};
 use crate::mutants_out::Counts;
 use crate::protocol::MutantLine;
+use crate::stress::StressSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,6 +74,9 @@ pub struct LayerReport {
     /// The faults step's `faults.json`: case count, skip reason, failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultsSummary>,
+    /// The stress step's `stress.json`: seed, operations, violations, the twin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stress: Option<StressSummary>,
 }
 
 /// Which layers check a property.
@@ -217,6 +221,9 @@ pub fn render_markdown(r: &Report, matrix_layers: &[&str]) -> String {
     for l in &r.layers {
         if let Some(f) = &l.faults {
             let _ = writeln!(md, "\n{}: {}", l.name, describe(f));
+        }
+        if let Some(s) = &l.stress {
+            let _ = writeln!(md, "\n{}: {}", l.name, crate::stress::describe(s));
         }
     }
     md.push('\n');
