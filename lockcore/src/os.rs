@@ -99,6 +99,17 @@ fn open_regular(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// Opens a directory for listing or `flock`: `O_DIRECTORY`, so a FIFO or device named like the
+/// directory fails at once and never blocks.
+fn open_dir(dir: &Path) -> io::Result<File> {
+    retry_eintr(|| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(dir)
+    })
+}
+
 impl Fs for OsFs {
     type DirLock = OsDirLock;
 
@@ -156,13 +167,7 @@ impl Fs for OsFs {
         // when it fails (EIO on a network mount, say). rustix reads with getdents64 and closes a
         // plain descriptor, whose close error is ignored.
         retry_eintr(|| {
-            let fd = retry_eintr(|| {
-                OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                    .open(dir)
-            })?;
-            let mut entries = rustix::fs::Dir::new(std::os::fd::OwnedFd::from(fd))?;
+            let mut entries = rustix::fs::Dir::new(std::os::fd::OwnedFd::from(open_dir(dir)?))?;
             let mut out = Vec::new();
             while let Some(entry) = entries.read() {
                 let entry = entry?;
@@ -233,13 +238,7 @@ impl Fs for OsFs {
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
-        // O_DIRECTORY: a FIFO or device named like the directory fails at once, never blocks.
-        let f = retry_eintr(|| {
-            OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(dir)
-        })?;
+        let f = open_dir(dir)?;
         // Legitimate holders keep it for one re-read and unlink (microseconds). A process that
         // holds it for long (a bug, or `flock DIR cmd`) must not stall every release and the
         // signal cleanup forever: give up with a typed error after DIR_LOCK_TIMEOUT.
