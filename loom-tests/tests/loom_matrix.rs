@@ -11,11 +11,16 @@ use loom_tests::matrix::{pairs, run_pair, Op};
 use loom_tests::scenarios::Cfg;
 use models::report::MatrixCell;
 
-/// Preemption bound of every pair (measured: see the module doc).
-const BOUND: Option<usize> = Some(3);
+/// Preemption bound of every pair: `LOCKCORE_MATRIX_BOUND`, default 3 (the gate's `--quick`
+/// sets 2; measured: see the module doc).
+fn bound() -> Option<usize> {
+    let from_env = std::env::var("LOCKCORE_MATRIX_BOUND").ok();
+    Some(from_env.and_then(|v| v.trim().parse().ok()).unwrap_or(3))
+}
 
 fn explore(a: Op, b: Op) {
-    let n = loom_model(BOUND, move |cfg| run_pair((a, b), cfg), Cfg::loom(None));
+    let bound = bound();
+    let n = loom_model(bound, move |cfg| run_pair((a, b), cfg), Cfg::loom(None));
     println!("matrix {} ∥ {}: {n} executions", a.name(), b.name());
     MatrixCell {
         schema: 1,
@@ -23,7 +28,7 @@ fn explore(a: Op, b: Op) {
         pair: [a.name().into(), b.name().into()],
         model: "matrix".into(),
         executions: n,
-        bound: BOUND,
+        bound,
     }
     .write();
 }
