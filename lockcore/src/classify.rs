@@ -28,6 +28,9 @@ pub struct Policy {
     /// The longest this manager promises to hold a lock (`maxHoldMs`); past it the lock is stale
     /// even while refreshed. Default `None`: no limit.
     pub max_hold: Option<Duration>,
+    /// Most reentrant holds of one lock; one more is `LockError::ReentryOverflow` (default
+    /// `u32::MAX`). The models set it small so the boundary is explored, not just argued.
+    pub max_reentry: u32,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -43,6 +46,7 @@ impl Default for Policy {
             lease: Some(Duration::from_secs(30)),
             refresh_every: Duration::from_secs(10),
             max_hold: None,
+            max_reentry: u32::MAX,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

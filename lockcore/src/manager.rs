@@ -565,11 +565,15 @@ impl<E: Env> LockManager<E> {
                 });
             }
             if !mutant!(policy, NoReentryCount) {
-                hold.count = hold.count.checked_add(1).ok_or_else(|| {
-                    Blocked::Fatal(LockError::ReentryOverflow {
-                        lock_path: lock_path.to_path_buf(),
-                    })
-                })?;
+                hold.count = hold
+                    .count
+                    .checked_add(1)
+                    .filter(|&n| n <= policy.max_reentry)
+                    .ok_or_else(|| {
+                        Blocked::Fatal(LockError::ReentryOverflow {
+                            lock_path: lock_path.to_path_buf(),
+                        })
+                    })?;
             }
             let (id, payload) = (hold.id, hold.payload.clone());
             return Ok(self.guard(lock_path, id, payload, Acquired::Reentered));

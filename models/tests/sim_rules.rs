@@ -139,3 +139,49 @@ fn p10_malformed_inside_and_after_the_grace() {
     w.plant(&l1(), &vec![b' '; 10_000], w.now_wall_ms());
     assert!(m.try_acquire(s1()).is_err());
 }
+
+// P9 at the boundary: with a reentry limit of 3 (a model build's small limit), the fourth
+// reentrant acquire is a typed ReentryOverflow that changes nothing; the file exists until the
+// third release and is gone after it.
+#[test]
+fn p9_the_reentry_limit_is_a_typed_error_that_changes_nothing() {
+    let w = SimWorld::new(21);
+    w.spawn("h", 1);
+    let policy = Policy {
+        max_reentry: 3,
+        ..Policy::default()
+    };
+    let m = LockManager::new(w.env("h", 1), policy);
+    let guards: Vec<_> = (0..3)
+        .map(|_| m.try_acquire(s1()).expect("within the limit"))
+        .collect();
+    match m.try_acquire(s1()) {
+        Err(lockcore::LockError::ReentryOverflow { lock_path }) => assert_eq!(lock_path, l1()),
+        other => panic!(
+            "P9: the fourth hold must overflow, got {other:?}\n{}",
+            w.trace()
+        ),
+    }
+    assert_eq!(m.held(), vec![(l1(), 3)], "the overflow changed the count");
+    let mut guards = guards.into_iter();
+    for left in [2, 1] {
+        let r = guards.next().map(|g| g.release());
+        assert_eq!(
+            r.map(|r| r.ok()),
+            Some(Some(lockcore::Released::Decremented(left)))
+        );
+        assert!(
+            w.file(&l1()).is_some(),
+            "P9: held {left} times, the file stays"
+        );
+    }
+    let last = guards.next().map(|g| g.release());
+    assert_eq!(
+        last.map(|r| r.ok()),
+        Some(Some(lockcore::Released::Removed))
+    );
+    assert!(
+        w.file(&l1()).is_none(),
+        "P9: the last release removes the file"
+    );
+}
