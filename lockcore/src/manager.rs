@@ -815,6 +815,9 @@ impl<E: Env> LockManager<E> {
                 Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
             };
         }
+        if mutant!(self.inner.policy, RenameAsideReclaim) {
+            return self.rename_aside(lock_path, seen);
+        }
         let dir = dir_of(lock_path);
         let _dir_lock = fs
             .lock_dir(&dir)
@@ -833,6 +836,28 @@ impl<E: Env> LockManager<E> {
             Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
         }
+    }
+
+    /// Mutant `rename-aside-reclaim`: move the lock to a private name, keep it removed if it is
+    /// the stale file, else link it back. Between the rename and the link-back the path is free.
+    fn rename_aside(&self, lock_path: &Path, seen: &Seen) -> Result<bool, LockError> {
+        let fs = self.inner.env.fs();
+        let token = format!("{:016x}", self.inner.env.clock().random_u64());
+        let aside =
+            temp_path_for(lock_path, self.inner.identity.pid, &token).with_extension("aside");
+        match fs.rename(lock_path, &aside) {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(e) => return Err(LockError::io(FsOp::Rename, lock_path, e)),
+        }
+        let stale = fs
+            .read(&aside, MAX_PAYLOAD_BYTES)
+            .is_ok_and(|b| b == seen.bytes);
+        if !stale {
+            let _ = fs.link(&aside, lock_path);
+        }
+        let _ = fs.remove(&aside);
+        Ok(stale)
     }
 
     /// Removes a lock file only if it still carries exactly our payload (read and unlink under

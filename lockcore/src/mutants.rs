@@ -37,11 +37,14 @@ pub enum Mutant {
     LeaseByCreatedAt,
     /// The heartbeat refreshes whatever file sits at the lock path, without checking it is ours.
     RefreshByPath,
+    /// Stale reclaim renames the lock aside, checks it, and links it back when it was not the
+    /// stale file (the way a popular Python lock breaks stale locks; DESIGN §4's 8-step race).
+    RenameAsideReclaim,
 }
 
 impl Mutant {
     /// Every catalogue entry, in DESIGN §6 order.
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::RotateBeforeCleanup,
         Mutant::ReleaseAllLiveIteration,
         Mutant::ReleaseAllIndexSkip,
@@ -58,6 +61,7 @@ impl Mutant {
         Mutant::HostlessTrusted,
         Mutant::LeaseByCreatedAt,
         Mutant::RefreshByPath,
+        Mutant::RenameAsideReclaim,
     ];
 
     /// The catalogue id, e.g. `rotate-before-cleanup`.
@@ -97,6 +101,7 @@ impl Mutant {
             Mutant::NoReentryCount => ("no-reentry-count", "first release frees a reentrant lock: file gone while still held", "P9"),
             Mutant::HostlessTrusted => ("hostless-trusted", "a host-less file is judged by our pid rules: a live peer in a sibling pid namespace is reclaimed, two owners", "P14"),
             Mutant::LeaseByCreatedAt => ("lease-by-created-at", "a lease judged by createdAt instead of the refreshed mtime: a live, refreshing holder is reclaimed", "P13"),
+            Mutant::RenameAsideReclaim => ("rename-aside-reclaim", "reclaim renames the lock aside, verifies it, links it back if it was not the stale one: a second reclaimer moves the first one's fresh lock aside, two owners", "P1"),
             Mutant::RefreshByPath => ("refresh-by-path", "the heartbeat touches whatever file is at the path: a holder whose lock was taken never learns it, and keeps the new owner's lease alive", "P15"),
         }
     }

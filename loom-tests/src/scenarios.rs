@@ -877,5 +877,6 @@ pub fn scenario_for(m: Mutant) -> (&'static str, Scenario, &'static str) {
         Mutant::HostlessTrusted => ("m11", m11_peer_in_sibling_namespace, "P14"),
         Mutant::LeaseByCreatedAt => ("m12", m12_refreshed_lease_vs_contender, "P13"),
         Mutant::RefreshByPath => ("m13", m13_refresh_vs_lease_reclaim, "P15"),
+        Mutant::RenameAsideReclaim => ("m2", m2_two_reclaimers, "P1"),
     }
 }

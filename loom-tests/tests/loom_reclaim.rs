@@ -10,6 +10,11 @@ use loom_tests::scenarios::{
 
 /// M2: three full `try_acquire`s; bound 1 (bound 2 exceeds 100 s).
 const M2_BOUND: Option<usize> = Some(1);
+/// The depth DESIGN §4's 8-step rename-aside race needs: bound 1 misses it (156 executions, no
+/// violation); bound 2 finds it after ~730 executions, 0.3 s. **So the passing M2 at bound 1 is
+/// not deep enough for races of that length**; its bound-2 run does not finish here (> 25 min), and
+/// the shuttle M2 (PCT + random, which finds this race after ~2k schedules) covers the depth.
+const M2_DEPTH_BOUND: Option<usize> = Some(2);
 /// M7: bound 4.
 const M7_BOUND: Option<usize> = Some(4);
 /// M8: bound 4.
@@ -67,6 +72,19 @@ fn mutant_rename_takeover() {
         "loom_reclaim::mutant_rename_takeover",
         Mutant::RenameTakeover,
         M2_BOUND,
+        Cfg::loom(None),
+    );
+}
+
+/// Twin of M2 and the measure of its depth: rename-aside-reclaim → P1. DESIGN §4 records that a
+/// throwaway model found this design's two holders in 8 file-system steps; this twin runs M2 at
+/// the bound such a race needs (see `M2_DEPTH_BOUND`).
+#[test]
+fn mutant_rename_aside_reclaim() {
+    loom_twin(
+        "loom_reclaim::mutant_rename_aside_reclaim",
+        Mutant::RenameAsideReclaim,
+        M2_DEPTH_BOUND,
         Cfg::loom(None),
     );
 }
