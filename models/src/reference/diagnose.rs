@@ -13,6 +13,9 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
     match (op, expected, actual) {
         // Anything but an immediate refusal at a hostile entry, or a refusal where the model
         // sees a regular file, or a clean that treats non-regular entries otherwise: P16.
+        // A refresh that misses a lost file, or reports one it still has (P15).
+        (Op::Refresh(_), _, _) => with("P15"),
+        (Op::PeerAcquire { .. } | Op::PeerRelease { .. }, _, _) => with("P14"),
         (Op::Acquire { .. }, Outcome::NotRegular(_), _)
         | (Op::Acquire { .. }, _, Outcome::NotRegular(_))
         | (Op::CleanNonRegular(..), _, _) => with("P16"),
@@ -64,10 +67,14 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
         (Op::Release(_), Outcome::Released(Released::Inert), _) => with("P5"),
         (Op::Release(_), Outcome::Released(Released::Decremented(_)), _) => with("P9"),
         (
-            Op::Release(_),
+            Op::Release(g),
             Outcome::Released(Released::NotOurs),
             Outcome::Released(Released::Removed),
-        ) => with("P2"),
+        ) => with(if before.guard_hold_compromised(*g) {
+            "P15"
+        } else {
+            "P2"
+        }),
         (Op::Release(_), _, _) => with("P9"),
         (
             Op::ReleaseAll(proc) | Op::RestartInPlace(proc),
@@ -158,6 +165,13 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
 /// The property a lock breaks by removing a file the model judges live (`live`), claiming
 /// `claimed`.
 pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool) -> &'static str {
+    if matches!(
+        claimed,
+        StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
+    ) {
+        // A lease judged stale while the model says its holder is live: P13.
+        return "P13";
+    }
     match live {
         LiveReason::MalformedInGrace => "P10",
         LiveReason::NotRegular => "P16",

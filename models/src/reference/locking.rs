@@ -26,6 +26,15 @@ impl Model {
             return (Outcome::Busy(BusyOwner::ThisInstance), None);
         }
         let inst_id = inst.id;
+        if inst.holds.get(&path).is_some_and(|h| h.compromised) {
+            // Lost to another owner (P15): a fresh acquisition; the old guards are inert.
+            if let Some(lost) = inst.holds.remove(&path) {
+                self.revoke_guards(inst_id, lost.id);
+            }
+        }
+        let Some(inst) = self.instance_mut(me) else {
+            return (Outcome::NoInstance, None);
+        };
         if let Some(h) = inst.holds.get_mut(&path) {
             if !reentrant {
                 self.note(&actor, "acquire", &path, "busy (held by this instance)");
@@ -52,7 +61,7 @@ impl Model {
             starttime: Some(inst.start_time),
             host: Some(me.host.clone()),
             token: Some(token),
-            lease: None,
+            lease: self.declared_lease(inst),
         };
         let epoch = inst.epoch;
         let closing = inst.closing;
@@ -82,6 +91,7 @@ impl Model {
                             count: 1,
                             payload: payload.clone(),
                             displaced: None,
+                            compromised: false,
                         },
                     );
                 }
@@ -128,6 +138,15 @@ impl Model {
             }
         }
         (Outcome::Busy(last_owner), None)
+    }
+
+    /// Every guard of hold `hold` of instance `inst` turns inert: releasing it touches nothing.
+    fn revoke_guards(&mut self, inst: u64, hold: u64) {
+        for g in self.guards.values_mut() {
+            if g.instance == inst && g.hold == hold {
+                g.revoked = true;
+            }
+        }
     }
 
     pub(super) fn new_guard(
@@ -184,7 +203,8 @@ impl Model {
         }
         let h = h.clone();
         // Delete while the hold is still registered, so the ghost record sees it as the owner.
-        let outcome = if self.file_is(&g.path, &h.payload) {
+        // A compromised hold's file is someone else's whatever it holds now (P15).
+        let outcome = if !h.compromised && self.file_is(&g.path, &h.payload) {
             self.delete(
                 &g.proc,
                 &g.path,
@@ -230,7 +250,7 @@ impl Model {
         let inst = self.instance_mut(me)?;
         let path = inst.releasing.keys().next()?.clone();
         let hold = inst.releasing.get(&path)?.clone();
-        let removed = if self.file_is(&path, &hold.payload) {
+        let removed = if !hold.compromised && self.file_is(&path, &hold.payload) {
             self.delete(me, &path, Cause::ReleaseAll { hold: hold.id });
             true
         } else {

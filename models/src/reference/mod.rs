@@ -20,8 +20,10 @@ use crate::oracle::Violation;
 
 mod classify;
 mod diagnose;
+mod heartbeat;
 mod invariants;
 mod locking;
+mod peers;
 mod sweep;
 use crate::trace::{describe_bytes, Event, Trace};
 pub use diagnose::{diagnose, property_for_kept, property_for_live};
@@ -129,6 +131,11 @@ pub enum Origin {
     },
     /// Put in place by the world (tests, an older version, another tool).
     Planted,
+    /// Written by a peer implementation (a host-less historic shape) that holds the lock.
+    Peer {
+        /// The peer process (its namespace and pid).
+        peer: ProcKey,
+    },
 }
 
 /// One file in the (single) lock directory.
@@ -154,6 +161,9 @@ pub struct ModelHold {
     /// Set when someone legitimately removed or replaced this hold's file (e.g. reclaimed as
     /// `too-old`): the holder still believes it holds, but no longer owns the file.
     pub displaced: Option<String>,
+    /// A refresh found its file gone or replaced (P15): the guard says it no longer holds, and
+    /// its release deletes nothing.
+    pub compromised: bool,
 }
 
 /// A lock-manager instance (one per process incarnation).
@@ -173,6 +183,8 @@ pub struct Instance {
     pub releasing: BTreeMap<PathBuf, ModelHold>,
     /// A `release_all` is in progress (acquisitions in this instance are refused).
     pub closing: bool,
+    /// `use_manual_heartbeat` was called: acquisitions declare the policy's lease (P13).
+    pub manual_heartbeat: bool,
 }
 
 /// A process in the table.
@@ -184,6 +196,8 @@ pub struct Process {
     pub alive: bool,
     /// Answers the probe with `EPERM`.
     pub eperm: bool,
+    /// Stopped (SIGSTOP): alive for probes, but its heartbeat is not called.
+    pub stopped: bool,
     /// Its lock manager, while alive.
     pub instance: Option<Instance>,
 }
@@ -231,6 +245,8 @@ pub enum Cause {
     TempSweep,
     /// A clean with `remove_non_regular` removed a non-regular entry of this kind (P16).
     NonRegular(FileKind),
+    /// A peer released its own lock (it removes the file only if it is still its own).
+    PeerRelease,
 }
 
 /// One deletion, with what the model knew at that moment.
@@ -254,6 +270,10 @@ pub struct Deletion {
     /// For a release: the file was byte for byte the payload of the hold being released (even
     /// if that hold had been displaced and the very same bytes were put back since).
     pub own_payload: bool,
+    /// The file's mtime when it was removed (a lease is judged by it, P13).
+    pub mtime_ms: i64,
+    /// The virtual time of the removal.
+    pub at_ms: i64,
 }
 
 /// Who a busy lock belongs to.
@@ -308,6 +328,13 @@ pub enum Outcome {
     NoGuard,
     /// A reentrant count would overflow.
     Overflow,
+    /// A lease refresh: files touched and holds found compromised (sorted).
+    Refreshed {
+        /// Lock files whose mtime was set to now.
+        refreshed: Vec<PathBuf>,
+        /// Holds whose file was gone or replaced.
+        compromised: Vec<PathBuf>,
+    },
 }
 
 /// One operation on the model.
@@ -360,6 +387,46 @@ pub enum Op {
     /// Make the first directory a symlink to the second (setup; sessions may then be spelled
     /// through either).
     AliasDir(PathBuf, PathBuf),
+    /// The process's manager calls `use_manual_heartbeat`: its new locks declare a lease.
+    UseManualHeartbeat(ProcKey),
+    /// The process's heartbeat runs once (`refresh`); a stopped process's does not.
+    Refresh(ProcKey),
+    /// SIGSTOP.
+    Stop(ProcKey),
+    /// SIGCONT.
+    Cont(ProcKey),
+    /// A peer implementation in namespace `peer.host` takes the free lock path of `session`
+    /// with a host-less file of a historic shape (starting the peer process if needed).
+    PeerAcquire {
+        /// The peer (namespace and pid).
+        peer: ProcKey,
+        /// The session file.
+        session: PathBuf,
+        /// Which historic shape it writes.
+        shape: PeerShape,
+    },
+    /// The peer releases the lock of `session`: removes the file only if it is still its own.
+    PeerRelease {
+        /// The peer.
+        peer: ProcKey,
+        /// The session file.
+        session: PathBuf,
+    },
+    /// Every process of a pid namespace (host) dies, peers included; files stay.
+    KillNamespace(String),
+    /// A new namespace takes a dead one's id; its lockcore processes start afresh.
+    RestartNamespace(String),
+}
+
+/// The three historic payload shapes a peer writes (DESIGN §4), none with a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerShape {
+    /// `{pid, createdAt}`.
+    Legacy,
+    /// `{pid, nonce, createdAt}`.
+    Nonce,
+    /// `{pid, createdAt, starttime}`.
+    StartTime,
 }
 
 fn short_name(path: &Path) -> String {
@@ -413,6 +480,20 @@ impl fmt::Display for Op {
             Op::AliasDir(alias, real) => {
                 write!(f, "alias {} -> {}", alias.display(), real.display())
             }
+            Op::UseManualHeartbeat(p) => write!(f, "{p} use_manual_heartbeat"),
+            Op::Refresh(p) => write!(f, "{p} refresh"),
+            Op::Stop(p) => write!(f, "{p} SIGSTOP"),
+            Op::Cont(p) => write!(f, "{p} SIGCONT"),
+            Op::PeerAcquire {
+                peer,
+                session,
+                shape,
+            } => write!(f, "peer {peer} takes {} ({shape:?})", short_name(session)),
+            Op::PeerRelease { peer, session } => {
+                write!(f, "peer {peer} releases {}", short_name(session))
+            }
+            Op::KillNamespace(h) => write!(f, "namespace {h} dies"),
+            Op::RestartNamespace(h) => write!(f, "namespace {h} starts again"),
         }
     }
 }
@@ -501,6 +582,35 @@ pub struct Model {
     next_hold: u64,
     next_guard: u64,
     next_token: u64,
+    /// When the machine booted (wall ms), if known (set before spawning: lockcore reads it
+    /// once per manager). A host-less file older than that is stale (`before-boot`).
+    pub boot_ms: Option<i64>,
+    /// Peer implementations' processes (namespace and pid) and what they hold.
+    pub peers: BTreeMap<ProcKey, Peer>,
+    /// Pid namespaces that died and have not started again.
+    pub dead_namespaces: std::collections::BTreeSet<String>,
+}
+
+/// A peer implementation's process: it takes only free lock paths and releases its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Start time (a `starttime` shape records it).
+    pub start_time: u64,
+    /// Alive (until its namespace dies).
+    pub alive: bool,
+    /// The locks it holds, by lock path.
+    pub holds: BTreeMap<PathBuf, PeerHold>,
+}
+
+/// A lock a peer holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerHold {
+    /// Hold id (shared counter with lockcore holds).
+    pub id: u64,
+    /// The file it wrote.
+    pub payload: Payload,
+    /// Set when its file was legitimately taken (too old, before boot).
+    pub displaced: Option<String>,
 }
 
 impl Model {
@@ -521,6 +631,9 @@ impl Model {
             next_hold: 1,
             next_guard: 1,
             next_token: 1,
+            boot_ms: None,
+            peers: BTreeMap::new(),
+            dead_namespaces: Default::default(),
         }
     }
 
@@ -581,6 +694,7 @@ impl Model {
             holds: BTreeMap::new(),
             releasing: BTreeMap::new(),
             closing: false,
+            manual_heartbeat: false,
         }
     }
 
@@ -598,6 +712,7 @@ impl Model {
                 start_time,
                 alive: true,
                 eperm: false,
+                stopped: false,
                 instance: Some(instance),
             },
         );
@@ -632,7 +747,24 @@ impl Model {
                 }
             }
         }
-        None
+        self.live_peer_of(path, p).map(|(key, id)| (key, id, false))
+    }
+
+    /// Marks the hold `hold` of `owner` (lockcore's or a peer's) displaced: its file was
+    /// legitimately removed or replaced.
+    fn displace(&mut self, owner: &ProcKey, hold: u64, why: &str) {
+        if let Some(inst) = self.instance_mut(owner) {
+            for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
+                if h.id == hold {
+                    h.displaced = Some(why.to_string());
+                }
+            }
+        }
+        if let Some(peer) = self.peers.get_mut(owner) {
+            for h in peer.holds.values_mut().filter(|h| h.id == hold) {
+                h.displaced = Some(why.to_string());
+            }
+        }
     }
 
     /// Removes a file and records why. A legitimate stale removal of a live hold's file marks
@@ -657,13 +789,7 @@ impl Model {
             (&live_owner, &cause, judged_stale)
         {
             let why = format!("{} by {actor}", r.as_str());
-            if let Some(inst) = self.instance_mut(owner) {
-                for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
-                    if h.id == *hold {
-                        h.displaced = Some(why.clone());
-                    }
-                }
-            }
+            self.displace(owner, *hold, &why);
         }
         if self.record {
             let desc = format!("ok (was {}) [{cause:?}]", file.content.describe());
@@ -678,6 +804,8 @@ impl Model {
             verdict_then,
             live_owner,
             own_payload,
+            mtime_ms: file.mtime_ms,
+            at_ms: self.now_ms,
         });
         Some(file)
     }
@@ -727,6 +855,7 @@ impl Model {
                 count: 1,
                 payload,
                 displaced: None,
+                compromised: false,
             },
         );
         self.note(&actor.to_string(), "publish (buggy)", path, desc);
@@ -806,6 +935,18 @@ impl Model {
                 self.note("world", "alias", alias, desc);
                 Outcome::Done
             }
+            Op::UseManualHeartbeat(p) => self.use_manual_heartbeat(p),
+            Op::Refresh(p) => self.refresh(p),
+            Op::Stop(p) => self.set_stopped(p, true),
+            Op::Cont(p) => self.set_stopped(p, false),
+            Op::PeerAcquire {
+                peer,
+                session,
+                shape,
+            } => self.peer_acquire(peer, session, *shape),
+            Op::PeerRelease { peer, session } => self.peer_release(peer, session),
+            Op::KillNamespace(h) => self.kill_namespace(h),
+            Op::RestartNamespace(h) => self.restart_namespace(h),
             Op::Inspect(p, dir) => match self.inspect(p, dir) {
                 Some(seen) => {
                     verdicts.extend(seen.iter().map(|(_, v)| *v));
@@ -825,13 +966,7 @@ impl Model {
     pub fn plant(&mut self, path: &Path, content: Content, mtime_ms: i64) {
         if let Some(old) = self.files.get(path) {
             if let Some((owner, hold, _)) = self.live_owner_of(path, &old.content) {
-                if let Some(inst) = self.instance_mut(&owner) {
-                    for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
-                        if h.id == hold {
-                            h.displaced = Some("replaced by the world".into());
-                        }
-                    }
-                }
+                self.displace(&owner, hold, "replaced by the world");
             }
         }
         let desc = if self.record {
