@@ -4,7 +4,7 @@
 
 use lockcore::{Mutant, Policy};
 use proptests::machine::{
-    HostChoice, NonceChoice, PayloadSpec, PidChoice, RefState, StartChoice, Transition,
+    HostChoice, LeaseChoice, NonceChoice, PayloadSpec, PidChoice, RefState, StartChoice, Transition,
 };
 use proptests::runner::run_case;
 
@@ -55,6 +55,7 @@ fn regression_previous_iteration_file_is_reclaimed_at_once() {
                 starttime: StartChoice::Actual,
                 created_offset_ms: 0,
                 token: true,
+                lease: LeaseChoice::Absent,
             },
             mtime_age_ms: 0,
         },

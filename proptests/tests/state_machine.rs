@@ -47,6 +47,20 @@ const TRANSITIONS: &[&str] = &[
     "plant-symlink-dangling",
     "plant-symlink-loop",
     "clean-non-regular",
+    "use-manual-heartbeat",
+    "refresh",
+    "stop",
+    "cont",
+    "peer-acquire-legacy",
+    "peer-acquire-nonce",
+    "peer-acquire-starttime",
+    "peer-pid-shadows-lockcore",
+    "peer-release",
+    "kill-namespace",
+    "restart-namespace",
+    "plant-leased",
+    "plant-leased-max-hold",
+    "plant-hostless",
 ];
 
 /// Every classification reason (DESIGN §4); each must be hit in the default run.
@@ -63,6 +77,10 @@ const REASONS: &[&str] = &[
     "reason-stale-too-old",
     "reason-stale-malformed-expired",
     "reason-live-not-regular",
+    "reason-live-unknown-namespace",
+    "reason-stale-lease-expired",
+    "reason-stale-max-hold-passed",
+    "reason-stale-before-boot",
 ];
 
 /// Every release outcome; each must be produced in the default run.
@@ -78,6 +96,10 @@ const OUTCOMES: &[&str] = &[
     "outcome-not-regular",
     "outcome-swept-non-regular",
     "outcome-refused-directory",
+    "outcome-refresh-touched",
+    "outcome-refresh-compromised",
+    "outcome-reclaimed-lease-expired",
+    "outcome-reclaimed-before-boot",
 ];
 
 /// P1–P12 as far as a sequential history shows them: after every step the outcome, the
