@@ -102,7 +102,7 @@ const OUTCOMES: &[&str] = &[
     "outcome-reclaimed-before-boot",
 ];
 
-/// P1–P12 as far as a sequential history shows them: after every step the outcome, the
+/// P1–P16 as far as a sequential history shows them: after every step the outcome, the
 /// directory (names and payload fields), every registry, every guard's `is_held()` and the
 /// model's invariants (P1, P3, P4, P9, deletion record) agree with the reference model. Also
 /// the coverage proof: every transition kind, reason and release outcome fired.
@@ -155,7 +155,7 @@ prop_state_machine! {
         .. proptest::test_runner::Config::default()
     })]
 
-    /// P1–P12 (same checks) through proptest-state-machine's own sequential runner.
+    /// P1–P16 (same checks) through proptest-state-machine's own sequential runner.
     #[test]
     fn state_machine_via_proptest_state_machine_runner(sequential 1..30 => LockcoreTest);
 }

@@ -105,6 +105,12 @@ impl Content {
                 if let Some(t) = &p.token {
                     s.push_str(&format!(", token {t}"));
                 }
+                if let Some(l) = &p.lease {
+                    s.push_str(&format!(", leaseMs {}", l.lease_ms));
+                    if let Some(max) = l.max_hold_ms {
+                        s.push_str(&format!(", maxHoldMs {max}"));
+                    }
+                }
                 s.push('}');
                 s
             }
