@@ -8,7 +8,9 @@
 //! a publish temp file — and every such file in these runs is planted by the harness, which sets
 //! its mtime explicitly (`File::set_modified`) to the virtual time the model records; the
 //! "aged mtime" transition does the same. Lockcore's own payloads carry `createdAt` = virtual
-//! now, and the virtual clock never goes back, so they are never in the future. This keeps grace
+//! now, and the virtual clock never goes back, so they are never in the future. A lease is
+//! judged by the mtime too: every leased file lockcore publishes, and every file its refresh
+//! touches (`UTIME_NOW`, real time), is set to the virtual now right after, as the model has it. This keeps grace
 //! boundaries exact (both sides read the same virtual numbers), so the generator may probe them.
 //!
 //! Nonces and tokens are random in lockcore and symbolic in the model (`n<instance>.<epoch>`,
