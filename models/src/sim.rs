@@ -19,6 +19,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod namespaces;
+
 /// Wall-clock time at which every simulated world starts: 2026-11-27T00:00:00.000Z.
 pub const EPOCH_WALL_MS: i64 = 1_795_737_600_000;
 
@@ -193,6 +195,9 @@ pub struct SimProcess {
     pub alive: bool,
     /// Answers the liveness probe with `EPERM` (another user's process).
     pub eperm: bool,
+    /// Stopped (SIGSTOP): alive for every probe, but it runs nothing — in the models its
+    /// heartbeat is simply not called until [`SimWorld::cont`].
+    pub stopped: bool,
     /// Label in traces, e.g. `p1`.
     pub label: String,
 }
@@ -212,6 +217,10 @@ struct Untracked {
     /// Symlinked directories (alias → target), set up before a run: resolving a spelling reads
     /// only this, so `canonical_dir` is not a scheduling point.
     aliases: BTreeMap<PathBuf, PathBuf>,
+    /// When the machine booted (wall ms), if the world says: `Procs::boot_time_ms`.
+    boot_ms: Option<i64>,
+    /// Pid namespaces (hosts) that died and have not been started again.
+    dead_namespaces: std::collections::BTreeSet<String>,
 }
 
 struct WorldInner {
@@ -266,6 +275,8 @@ impl SimWorld {
                     procs: BTreeMap::new(),
                     next_start_time: 1000,
                     aliases: BTreeMap::new(),
+                    boot_ms: None,
+                    dead_namespaces: Default::default(),
                 }),
             }),
         }
@@ -297,6 +308,7 @@ impl SimWorld {
             start_time,
             alive: true,
             eperm: false,
+            stopped: false,
             label,
         };
         u.procs.insert((host.to_string(), pid), p.clone());
@@ -1036,6 +1048,10 @@ impl Procs for SimProcs {
             .process(&self.host, pid)
             .filter(|p| p.alive)
             .map(|p| p.start_time)
+    }
+
+    fn boot_time_ms(&self) -> Option<i64> {
+        self.world.boot_time_ms()
     }
 }
 

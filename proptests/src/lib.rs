@@ -9,6 +9,8 @@ pub mod hostile;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod machine;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub mod namespaces;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod runner;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod system;

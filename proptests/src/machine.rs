@@ -210,6 +210,19 @@ pub struct PayloadSpec {
     pub created_offset_ms: i64,
     /// Carries a token.
     pub token: bool,
+    /// Declares a lease (`leaseMs`, maybe `maxHoldMs`).
+    pub lease: LeaseChoice,
+}
+
+/// The planted payload's lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseChoice {
+    /// No lease.
+    Absent,
+    /// `leaseMs` 30 s.
+    Lease,
+    /// `leaseMs` 30 s and `maxHoldMs` 1 h.
+    LeaseMaxHold,
 }
 
 /// One generated transition (resolved against the model into an [`Op`] when applied).
@@ -317,7 +330,40 @@ pub enum Transition {
     CleanStale(usize),
     /// `inspect` of the directory.
     Inspect(usize),
+    /// The process's manager switches to a manual heartbeat: its new locks declare a lease.
+    UseManualHeartbeat(usize),
+    /// One heartbeat round (`refresh`); a stopped process's heartbeat does not run.
+    Refresh(usize),
+    /// SIGSTOP.
+    Stop(usize),
+    /// SIGCONT.
+    Cont(usize),
+    /// A peer (slot of [`crate::namespaces::PEERS`]) takes a free lock path with a host-less
+    /// file of a historic shape.
+    PeerAcquire {
+        /// Peer slot.
+        peer: usize,
+        /// Session index.
+        session: usize,
+        /// Shape.
+        shape: models::reference::PeerShape,
+    },
+    /// The peer releases a lock it holds (removes the file only if still its own).
+    PeerRelease {
+        /// Peer slot.
+        peer: usize,
+        /// Session index.
+        session: usize,
+    },
+    /// Every process of a namespace ([`crate::namespaces::NAMESPACES`]) dies.
+    KillNamespace(usize),
+    /// A dead namespace's id is taken by a new namespace; its lockcore processes start afresh.
+    RestartNamespace(usize),
 }
+
+/// The machine's boot, an hour before the virtual clock starts: a host-less file whose mtime
+/// is older is `before-boot`.
+pub const BOOT_BEFORE_START_MS: i64 = HOUR;
 
 /// The reference state: the model plus what the last transition resolved to and produced.
 #[derive(Clone)]
@@ -355,6 +401,7 @@ impl RefState {
     pub fn with_trace(record: bool) -> Self {
         let mut model = Model::new(lockcore::Policy::default());
         model.record = record;
+        model.boot_ms = Some(model.now_ms - BOOT_BEFORE_START_MS);
         for i in 0..PROCS.len() {
             model.step(&Op::Spawn(proc_key(i)));
         }
@@ -373,8 +420,9 @@ impl RefState {
     }
 }
 
+/// The process can run an operation: alive and not stopped.
 fn alive(m: &Model, i: usize) -> bool {
-    m.instance(&proc_key(i)).is_some()
+    crate::namespaces::running(m, i)
 }
 
 fn lock_of(i: usize) -> PathBuf {
@@ -392,6 +440,16 @@ fn regular(m: &Model, i: usize) -> bool {
 pub fn resolve(m: &Model, t: &Transition) -> (Op, Vec<&'static str>) {
     let now = m.now_ms;
     match t {
+        Transition::UseManualHeartbeat(_)
+        | Transition::Refresh(_)
+        | Transition::Stop(_)
+        | Transition::Cont(_)
+        | Transition::PeerAcquire { .. }
+        | Transition::PeerRelease { .. }
+        | Transition::KillNamespace(_)
+        | Transition::RestartNamespace(_) => {
+            crate::namespaces::resolve(t).unwrap_or_else(|| (Op::Advance(0), Vec::new()))
+        }
         Transition::Acquire {
             proc,
             session: s,
@@ -578,7 +636,14 @@ fn resolve_payload(m: &Model, spec: &PayloadSpec) -> (lockcore::Payload, Vec<&'s
         starttime,
         host: host.clone(),
         token: spec.token.then(|| "planted".to_string()),
-        lease: None,
+        lease: match spec.lease {
+            LeaseChoice::Absent => None,
+            LeaseChoice::Lease => Some(PLANTED_LEASE),
+            LeaseChoice::LeaseMaxHold => Some(lockcore::payload::Lease {
+                max_hold_ms: Some(HOUR as u64),
+                ..PLANTED_LEASE
+            }),
+        },
     };
 
     let mut labels = Vec::new();
@@ -606,6 +671,14 @@ fn resolve_payload(m: &Model, spec: &PayloadSpec) -> (lockcore::Payload, Vec<&'s
     if spec.created_offset_ms < -30 * MIN {
         labels.push("plant-old-created-at");
     }
+    match spec.lease {
+        LeaseChoice::Absent => {}
+        LeaseChoice::Lease => labels.push("plant-leased"),
+        LeaseChoice::LeaseMaxHold => labels.push("plant-leased-max-hold"),
+    }
+    if spec.host == HostChoice::Absent {
+        labels.push("plant-hostless");
+    }
     if spec.created_offset_ms > 0 {
         labels.push("plant-future-created-at");
     }
@@ -622,8 +695,16 @@ fn mtime_age() -> impl Strategy<Value = i64> {
         1 => Just(30 * SEC + 1),
         3 => 31 * SEC..2 * HOUR,
         1 => -HOUR..0,
+        // Older than the machine's boot (for a while): `before-boot` for host-less files.
+        1 => 48 * HOUR..72 * HOUR,
     ]
 }
+
+/// The lease a planted lease-bearing payload declares.
+const PLANTED_LEASE: lockcore::payload::Lease = lockcore::payload::Lease {
+    lease_ms: 30_000,
+    max_hold_ms: None,
+};
 
 fn temp_age() -> impl Strategy<Value = i64> {
     prop_oneof![
@@ -659,7 +740,12 @@ fn payload_spec() -> impl Strategy<Value = PayloadSpec> {
     let host = prop_oneof![
         6 => Just(HostChoice::Same),
         2 => Just(HostChoice::Other),
-        1 => Just(HostChoice::Absent),
+        2 => Just(HostChoice::Absent),
+    ];
+    let lease = prop_oneof![
+        6 => Just(LeaseChoice::Absent),
+        2 => Just(LeaseChoice::Lease),
+        3 => Just(LeaseChoice::LeaseMaxHold),
     ];
     let start = prop_oneof![
         3 => Just(StartChoice::Absent),
@@ -674,9 +760,10 @@ fn payload_spec() -> impl Strategy<Value = PayloadSpec> {
         start,
         created_offset(),
         any::<bool>(),
+        lease,
     )
         .prop_map(
-            |(viewer, pid, nonce, host, starttime, created_offset_ms, token)| PayloadSpec {
+            |(viewer, pid, nonce, host, starttime, created_offset_ms, token, lease)| PayloadSpec {
                 viewer,
                 pid,
                 nonce,
@@ -684,6 +771,7 @@ fn payload_spec() -> impl Strategy<Value = PayloadSpec> {
                 starttime,
                 created_offset_ms,
                 token,
+                lease,
             },
         )
 }
@@ -721,6 +809,17 @@ fn advance_ms() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// A dead process slot whose namespace runs: another process may take its pid.
+fn reusable(m: &Model, i: usize) -> bool {
+    let key = proc_key(i);
+    m.instance(&key).is_none() && crate::namespaces::namespace_alive(m, &key.host)
+}
+
+/// The guard's process is stopped: it cannot release now.
+fn guard_stopped(m: &Model, g: &models::reference::GuardRec) -> bool {
+    m.procs.get(&g.proc).is_some_and(|p| p.alive && p.stopped)
+}
+
 /// The state machine.
 pub struct LockMachine;
 
@@ -735,8 +834,12 @@ impl ReferenceStateMachine for LockMachine {
     fn transitions(state: &RefState) -> BoxedStrategy<Transition> {
         let m = &state.model;
         let live: Vec<usize> = (0..PROCS.len()).filter(|i| alive(m, *i)).collect();
-        let dead: Vec<usize> = (0..PROCS.len()).filter(|i| !alive(m, *i)).collect();
-        let guards: Vec<u64> = m.live_guards().map(|(id, _)| id).collect();
+        let dead: Vec<usize> = (0..PROCS.len()).filter(|i| reusable(m, *i)).collect();
+        let guards: Vec<u64> = m
+            .live_guards()
+            .filter(|(_, g)| !guard_stopped(m, g))
+            .map(|(id, _)| id)
+            .collect();
         let free: Vec<usize> = (0..SESSIONS)
             .filter(|s| !m.files.contains_key(&lock_of(*s)))
             .collect();
@@ -762,6 +865,7 @@ impl ReferenceStateMachine for LockMachine {
             ),
             (6, advance_ms().prop_map(Transition::Advance).boxed()),
         ];
+        options.extend(crate::namespaces::options(m));
         if !live.is_empty() {
             let pick = || proptest::sample::select(live.clone());
             options.push((
@@ -883,17 +987,31 @@ impl ReferenceStateMachine for LockMachine {
     fn preconditions(state: &RefState, t: &Transition) -> bool {
         let m = &state.model;
         match t {
+            Transition::UseManualHeartbeat(_)
+            | Transition::Refresh(_)
+            | Transition::Stop(_)
+            | Transition::Cont(_)
+            | Transition::PeerAcquire { .. }
+            | Transition::PeerRelease { .. }
+            | Transition::KillNamespace(_)
+            | Transition::RestartNamespace(_) => {
+                crate::namespaces::precondition(m, t).unwrap_or(false)
+            }
             Transition::Acquire { proc, .. }
             | Transition::AcquireViaAlias { proc, .. }
             | Transition::CleanNonRegular(proc)
             | Transition::ReleaseAll(proc)
             | Transition::RestartInPlace(proc)
-            | Transition::Crash(proc)
             | Transition::ExecRestart(proc)
             | Transition::CleanStale(proc)
             | Transition::Inspect(proc) => alive(m, *proc),
-            Transition::ReusePid(proc) => !alive(m, *proc),
-            Transition::Release(g) => m.guards.get(g).is_some_and(|g| !g.released),
+            // SIGKILL reaches a stopped process too.
+            Transition::Crash(proc) => m.instance(&proc_key(*proc)).is_some(),
+            Transition::ReusePid(proc) => reusable(m, *proc),
+            Transition::Release(g) => m
+                .guards
+                .get(g)
+                .is_some_and(|g| !g.released && !guard_stopped(m, g)),
             Transition::PlantPayload { session, .. }
             | Transition::PlantMalformed { session, .. }
             | Transition::PlantHostile { session, .. } => !m.files.contains_key(&lock_of(*session)),

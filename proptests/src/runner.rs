@@ -74,6 +74,13 @@ fn outcome_label(o: &Outcome) -> String {
         Outcome::NotRegular(_) => "outcome-not-regular".into(),
         Outcome::Cleaned { .. } => "outcome-swept-none".into(),
         Outcome::Inspected(_) => "outcome-inspected".into(),
+        Outcome::Refreshed { compromised, .. } if !compromised.is_empty() => {
+            "outcome-refresh-compromised".into()
+        }
+        Outcome::Refreshed { refreshed, .. } if !refreshed.is_empty() => {
+            "outcome-refresh-touched".into()
+        }
+        Outcome::Refreshed { .. } => "outcome-refresh-nothing".into(),
         other => format!("outcome-{other:?}").to_lowercase(),
     }
 }
@@ -184,7 +191,16 @@ impl Harness {
         //    or the clock never reach the file system: skip the (syscall-bound) listing.
         if matches!(
             op,
-            Op::Advance(_) | Op::SetEperm(..) | Op::Crash(_) | Op::ExecRestart(_) | Op::ReusePid(_)
+            Op::Advance(_)
+                | Op::SetEperm(..)
+                | Op::Crash(_)
+                | Op::ExecRestart(_)
+                | Op::ReusePid(_)
+                | Op::Stop(_)
+                | Op::Cont(_)
+                | Op::UseManualHeartbeat(_)
+                | Op::KillNamespace(_)
+                | Op::RestartNamespace(_)
         ) {
             return self.check_registries_and_guards(step, op, model);
         }
@@ -229,7 +245,8 @@ impl Harness {
                 ));
             }
         }
-        // 5. Guards: held exactly while their hold is registered and not revoked.
+        // 5. Guards: held exactly while their hold is registered, not revoked and not found
+        //    compromised by a refresh (P15).
         for (id, held) in self.sys.guards_held() {
             let want = model.guards.get(&id).is_some_and(|g| {
                 !g.released
@@ -237,10 +254,16 @@ impl Harness {
                     && model
                         .instance(&g.proc)
                         .and_then(|i| i.holds.get(&g.path))
-                        .is_some_and(|h| h.id == g.hold)
+                        .is_some_and(|h| h.id == g.hold && !h.compromised)
             });
             if held != want {
-                let property = if want { "P9" } else { "P5" };
+                let property = if model.guard_hold_compromised(id) {
+                    "P15"
+                } else if want {
+                    "P9"
+                } else {
+                    "P5"
+                };
                 return Err(fail(
                     step,
                     property,

@@ -8,7 +8,9 @@
 //! a publish temp file — and every such file in these runs is planted by the harness, which sets
 //! its mtime explicitly (`File::set_modified`) to the virtual time the model records; the
 //! "aged mtime" transition does the same. Lockcore's own payloads carry `createdAt` = virtual
-//! now, and the virtual clock never goes back, so they are never in the future. This keeps grace
+//! now, and the virtual clock never goes back, so they are never in the future. A lease is
+//! judged by the mtime too: every leased file lockcore publishes, and every file its refresh
+//! touches (`UTIME_NOW`, real time), is set to the virtual now right after, as the model has it. This keeps grace
 //! boundaries exact (both sides read the same virtual numbers), so the generator may probe them.
 //!
 //! Nonces and tokens are random in lockcore and symbolic in the model (`n<instance>.<epoch>`,
@@ -69,6 +71,8 @@ pub struct System {
     tokens: Translator,
     /// The ages the last `inspect` reported, by model path.
     pub last_ages: Vec<(PathBuf, i64)>,
+    /// What each live peer wrote, by peer and real lock path (it releases only these bytes).
+    peer_files: BTreeMap<(ProcKey, PathBuf), Vec<u8>>,
     /// The lock directory (the model's `/d`), inside `root`.
     lock_dir: PathBuf,
     /// The scratch root: the model's `/` (so `/a` can be a symlink to `/d`).
@@ -124,6 +128,7 @@ impl System {
             nonces: Translator::default(),
             tokens: Translator::default(),
             last_ages: Vec::new(),
+            peer_files: BTreeMap::new(),
             lock_dir: PathBuf::new(),
             root: scratch_dir()?,
         };
@@ -136,6 +141,8 @@ impl System {
             sys.plant(path, &f.content, f.mtime_ms)
                 .map_err(std::io::Error::other)?;
         }
+        // Before any manager: lockcore reads the boot time once per manager.
+        sys.world.set_boot_time_ms(model.boot_ms);
         for (i, (host, pid)) in PROCS.iter().enumerate() {
             sys.world.spawn(host, *pid);
             sys.start_manager(i, model);
@@ -274,6 +281,11 @@ impl System {
                 match mgr.try_acquire_with(&real, opts) {
                     Ok(g) => {
                         let how = g.how();
+                        if how != lockcore::Acquired::Reentered && g.payload().lease.is_some() {
+                            // Published now (real time): a lease is judged by the mtime, so
+                            // put the file on the virtual clock, as the model has it.
+                            self.set_virtual_mtime(&real_lock_path(&real))?;
+                        }
                         if let (Some(id), Some(model_guard)) =
                             (guard, guard.and_then(|id| after.guards.get(&id)))
                         {
@@ -409,6 +421,14 @@ impl System {
                     refused,
                 })
             }
+            Op::UseManualHeartbeat(_)
+            | Op::Refresh(_)
+            | Op::Stop(_)
+            | Op::Cont(_)
+            | Op::PeerAcquire { .. }
+            | Op::PeerRelease { .. }
+            | Op::KillNamespace(_)
+            | Op::RestartNamespace(_) => self.execute_namespaces(op, after),
             Op::Inspect(p, _) => {
                 let seen = self
                     .manager(p)?
@@ -479,5 +499,153 @@ impl System {
             .iter()
             .map(|(id, (_, g))| (*id, g.is_held()))
             .collect()
+    }
+}
+
+/// `<session>.lock` of a real session path.
+fn real_lock_path(session: &Path) -> PathBuf {
+    models::reference::lock_path_of(session)
+}
+
+impl System {
+    /// Sets a real file's mtime to the virtual now (lockcore publishes and touches in real
+    /// time; the model and every reader here live on the virtual clock).
+    fn set_virtual_mtime(&self, real: &Path) -> Result<(), String> {
+        let f = std::fs::File::options()
+            .append(true)
+            .open(real)
+            .map_err(|e| format!("{}: {e}", real.display()))?;
+        f.set_modified(ms_to_system_time(self.world.now_wall_ms()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The namespace, peer and lease operations (DESIGN §4a).
+    fn execute_namespaces(&mut self, op: &Op, after: &Model) -> Result<Outcome, String> {
+        let alive = |p: &ProcKey| self.world.process(&p.host, p.pid).is_some_and(|x| x.alive);
+        match op {
+            Op::UseManualHeartbeat(p) => {
+                self.manager(p)?.use_manual_heartbeat();
+                Ok(Outcome::Done)
+            }
+            Op::Refresh(p) if self.world.is_stopped(&p.host, p.pid) => Ok(Outcome::Done),
+            Op::Refresh(p) => self.refresh(p),
+            Op::Stop(p) | Op::Cont(p) if !alive(p) => Ok(Outcome::NoInstance),
+            Op::Stop(p) => {
+                self.world.stop(&p.host, p.pid);
+                Ok(Outcome::Done)
+            }
+            Op::Cont(p) => {
+                self.world.cont(&p.host, p.pid);
+                Ok(Outcome::Done)
+            }
+            Op::PeerAcquire { peer, session, .. } => self.peer_acquire(peer, session, after),
+            Op::PeerRelease { peer, session } => self.peer_release(peer, session),
+            Op::KillNamespace(host) => {
+                self.world.kill_namespace(host);
+                for slot in (0..PROCS.len()).filter(|s| PROCS[*s].0 == host) {
+                    self.bury_guards_of(slot);
+                }
+                self.peer_files.retain(|(peer, _), _| peer.host != *host);
+                Ok(Outcome::Done)
+            }
+            Op::RestartNamespace(host) if self.world.namespace_alive(host) => {
+                Ok(Outcome::NoInstance)
+            }
+            Op::RestartNamespace(host) => {
+                self.world.restart_namespace(host);
+                for slot in (0..PROCS.len()).filter(|s| PROCS[*s].0 == host) {
+                    self.world.spawn(host, PROCS[slot].1);
+                    self.start_manager(slot, after);
+                }
+                Ok(Outcome::Done)
+            }
+            _ => Err(format!("{op}: not a namespace operation")),
+        }
+    }
+
+    fn refresh(&self, p: &ProcKey) -> Result<Outcome, String> {
+        let report = self.manager(p)?.refresh();
+        if let Some((path, e)) = report.failed.first() {
+            return Err(format!("refresh failed on {}: {e}", path.display()));
+        }
+        for path in &report.refreshed {
+            self.set_virtual_mtime(path)?;
+        }
+        let sorted = |v: &[PathBuf]| {
+            let mut v: Vec<PathBuf> = v.iter().map(|p| model_path(p)).collect();
+            v.sort();
+            v
+        };
+        Ok(Outcome::Refreshed {
+            refreshed: sorted(&report.refreshed),
+            compromised: sorted(&report.compromised),
+        })
+    }
+
+    /// A peer writes its host-less file exclusively (`O_EXCL`) at a free lock path: the
+    /// model's payload, which the peer's own start time and pid decide.
+    fn peer_acquire(
+        &mut self,
+        peer: &ProcKey,
+        session: &Path,
+        after: &Model,
+    ) -> Result<Outcome, String> {
+        if !self.world.namespace_alive(&peer.host) || slot_of(peer).is_some() {
+            return Ok(Outcome::NoInstance);
+        }
+        if !self
+            .world
+            .process(&peer.host, peer.pid)
+            .is_some_and(|p| p.alive)
+        {
+            self.world.spawn(&peer.host, peer.pid);
+        }
+        let model_lock = models::reference::lock_path_of(session);
+        let real = self.real_path(&model_lock);
+        let Some(Content::Payload(payload)) = after.files.get(&model_lock).map(|f| &f.content)
+        else {
+            return Err(format!(
+                "the model has no peer file at {}",
+                model_lock.display()
+            ));
+        };
+        let mut expected = payload.clone();
+        let start = self
+            .world
+            .process(&peer.host, peer.pid)
+            .map(|p| p.start_time);
+        expected.starttime = expected.starttime.and(start);
+        let bytes = expected.to_bytes();
+        let created = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&real);
+        let mut f = match created {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Outcome::Busy(BusyOwner::Unknown));
+            }
+            Err(e) => return Err(format!("peer create {}: {e}", real.display())),
+        };
+        f.write_all(&bytes).map_err(|e| e.to_string())?;
+        drop(f);
+        self.set_virtual_mtime(&real)?;
+        self.peer_files.insert((peer.clone(), real), bytes);
+        Ok(Outcome::Acquired(lockcore::Acquired::Fresh))
+    }
+
+    /// The peer removes its lock file only if it still holds exactly its bytes.
+    fn peer_release(&mut self, peer: &ProcKey, session: &Path) -> Result<Outcome, String> {
+        let real = self.real_path(&models::reference::lock_path_of(session));
+        let Some(bytes) = self.peer_files.remove(&(peer.clone(), real.clone())) else {
+            return Ok(Outcome::NoGuard);
+        };
+        match std::fs::read(&real) {
+            Ok(now) if now == bytes => {
+                std::fs::remove_file(&real).map_err(|e| e.to_string())?;
+                Ok(Outcome::Released(lockcore::Released::Removed))
+            }
+            _ => Ok(Outcome::Released(lockcore::Released::NotOurs)),
+        }
     }
 }

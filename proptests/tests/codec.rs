@@ -248,6 +248,7 @@ fn both_verdicts(s: &Situation) -> (Verdict, Verdict) {
                     count: 1,
                     payload: p.clone(),
                     displaced: None,
+                    compromised: false,
                 },
             );
         }

@@ -76,3 +76,10 @@ mutant_test!(
     "P4",
     "P2"
 );
+// P14: a host-less file (a peer in a sibling pid namespace) judged by our pid rules.
+mutant_test!(mutant_hostless_trusted, HostlessTrusted, "P14");
+// P13: a lease judged by createdAt, not by the mtime its holder refreshes.
+mutant_test!(mutant_lease_by_created_at, LeaseByCreatedAt, "P13");
+// P15: the refresh touches whatever file is at the path: a holder whose lock was taken never
+// learns it.
+mutant_test!(mutant_refresh_by_path, RefreshByPath, "P15");

@@ -47,6 +47,20 @@ const TRANSITIONS: &[&str] = &[
     "plant-symlink-dangling",
     "plant-symlink-loop",
     "clean-non-regular",
+    "use-manual-heartbeat",
+    "refresh",
+    "stop",
+    "cont",
+    "peer-acquire-legacy",
+    "peer-acquire-nonce",
+    "peer-acquire-starttime",
+    "peer-pid-shadows-lockcore",
+    "peer-release",
+    "kill-namespace",
+    "restart-namespace",
+    "plant-leased",
+    "plant-leased-max-hold",
+    "plant-hostless",
 ];
 
 /// Every classification reason (DESIGN §4); each must be hit in the default run.
@@ -63,6 +77,10 @@ const REASONS: &[&str] = &[
     "reason-stale-too-old",
     "reason-stale-malformed-expired",
     "reason-live-not-regular",
+    "reason-live-unknown-namespace",
+    "reason-stale-lease-expired",
+    "reason-stale-max-hold-passed",
+    "reason-stale-before-boot",
 ];
 
 /// Every release outcome; each must be produced in the default run.
@@ -78,9 +96,13 @@ const OUTCOMES: &[&str] = &[
     "outcome-not-regular",
     "outcome-swept-non-regular",
     "outcome-refused-directory",
+    "outcome-refresh-touched",
+    "outcome-refresh-compromised",
+    "outcome-reclaimed-lease-expired",
+    "outcome-reclaimed-before-boot",
 ];
 
-/// P1–P12 as far as a sequential history shows them: after every step the outcome, the
+/// P1–P16 as far as a sequential history shows them: after every step the outcome, the
 /// directory (names and payload fields), every registry, every guard's `is_held()` and the
 /// model's invariants (P1, P3, P4, P9, deletion record) agree with the reference model. Also
 /// the coverage proof: every transition kind, reason and release outcome fired.
@@ -133,7 +155,7 @@ prop_state_machine! {
         .. proptest::test_runner::Config::default()
     })]
 
-    /// P1–P12 (same checks) through proptest-state-machine's own sequential runner.
+    /// P1–P16 (same checks) through proptest-state-machine's own sequential runner.
     #[test]
     fn state_machine_via_proptest_state_machine_runner(sequential 1..30 => LockcoreTest);
 }

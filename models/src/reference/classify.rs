@@ -60,7 +60,11 @@ impl Model {
         match p.host.as_deref() {
             Some(h) if h != me.host => return Some(by_age(LiveReason::ForeignHost)),
             None if !self.policy.same_pid_namespace => {
-                return Some(by_age(LiveReason::UnknownNamespace))
+                // The one proof of death across namespaces: written before this machine booted.
+                if self.boot_ms.is_some_and(|boot| file.mtime_ms < boot) {
+                    return Some(Verdict::Stale(StaleReason::BeforeBoot));
+                }
+                return Some(by_age(LiveReason::UnknownNamespace));
             }
             _ => {}
         }
@@ -75,17 +79,17 @@ impl Model {
                 },
             });
         }
-        let other = self
-            .procs
-            .get(&ProcKey::new(&me.host, p.pid))
-            .filter(|pr| pr.alive);
-        let Some(other) = other else {
+        // The probe sees every process of our namespace: lockcore's and peers'.
+        let key = ProcKey::new(&me.host, p.pid);
+        let other = self.procs.get(&key).filter(|pr| pr.alive);
+        let Some(other_start) = other
+            .map(|pr| pr.start_time)
+            .or_else(|| self.live_peer_start(&key))
+        else {
             return Some(Verdict::Stale(StaleReason::DeadPid));
         };
         // EPERM answers "alive": nothing more to do for it.
-        if p.starttime
-            .is_some_and(|recorded| recorded != other.start_time)
-        {
+        if p.starttime.is_some_and(|recorded| recorded != other_start) {
             return Some(Verdict::Stale(StaleReason::RecycledPid));
         }
         Some(by_age(LiveReason::OwnerAlive))

@@ -10,9 +10,15 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
     let mut observed = before.clone();
     let message = format!("{op}: the model says {expected:?}, the lock did {actual:?}");
     let with = |property: &'static str| Violation::new(property, message.clone(), before.trace());
+    if let Some(property) = namespace_or_lease_rule(before, op, expected, actual) {
+        return with(property);
+    }
     match (op, expected, actual) {
         // Anything but an immediate refusal at a hostile entry, or a refusal where the model
         // sees a regular file, or a clean that treats non-regular entries otherwise: P16.
+        // A refresh that misses a lost file, or reports one it still has (P15).
+        (Op::Refresh(_), _, _) => with("P15"),
+        (Op::PeerAcquire { .. } | Op::PeerRelease { .. }, _, _) => with("P14"),
         (Op::Acquire { .. }, Outcome::NotRegular(_), _)
         | (Op::Acquire { .. }, _, Outcome::NotRegular(_))
         | (Op::CleanNonRegular(..), _, _) => with("P16"),
@@ -64,10 +70,14 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
         (Op::Release(_), Outcome::Released(Released::Inert), _) => with("P5"),
         (Op::Release(_), Outcome::Released(Released::Decremented(_)), _) => with("P9"),
         (
-            Op::Release(_),
+            Op::Release(g),
             Outcome::Released(Released::NotOurs),
             Outcome::Released(Released::Removed),
-        ) => with("P2"),
+        ) => with(if before.guard_hold_compromised(*g) {
+            "P15"
+        } else {
+            "P2"
+        }),
         (Op::Release(_), _, _) => with("P9"),
         (
             Op::ReleaseAll(proc) | Op::RestartInPlace(proc),
@@ -155,9 +165,68 @@ pub fn diagnose(before: &Model, op: &Op, expected: &Outcome, actual: &Outcome) -
     }
 }
 
+/// P13 when the two sides disagree on a lease verdict, else P14 when they disagree on a host-less
+/// file (only the namespace rules govern those); `None` when neither applies. Deletions of a
+/// live file are left to the replay below, which names the same properties.
+fn namespace_or_lease_rule(
+    before: &Model,
+    op: &Op,
+    expected: &Outcome,
+    actual: &Outcome,
+) -> Option<&'static str> {
+    let leased =
+        |r: &StaleReason| matches!(r, StaleReason::LeaseExpired | StaleReason::MaxHoldPassed);
+    let hostless = |path: &Path| {
+        !before.policy.same_pid_namespace
+            && matches!(
+                before.files.get(path).map(|f| &f.content),
+                Some(Content::Payload(p)) if p.host.is_none()
+            )
+    };
+    match (op, expected, actual) {
+        (
+            Op::Acquire { session, .. },
+            Outcome::Acquired(Acquired::Reclaimed(a)),
+            Outcome::Acquired(Acquired::Reclaimed(_)) | Outcome::Busy(_),
+        ) => {
+            let b = match actual {
+                Outcome::Acquired(Acquired::Reclaimed(b)) => Some(b),
+                _ => None,
+            };
+            if leased(a) || b.is_some_and(leased) {
+                Some("P13")
+            } else {
+                hostless(&before.resolved_lock_path(session)).then_some("P14")
+            }
+        }
+        (Op::Inspect(..), Outcome::Inspected(exp), Outcome::Inspected(act)) => {
+            let ((path, v), (_, w)) = exp
+                .iter()
+                .zip(act.iter())
+                .find(|((p, v), (q, w))| p == q && v != w)?;
+            let lease = [v, w]
+                .iter()
+                .any(|x| matches!(x, Verdict::Stale(r) if leased(r)));
+            if lease {
+                Some("P13")
+            } else {
+                hostless(path).then_some("P14")
+            }
+        }
+        _ => None,
+    }
+}
+
 /// The property a lock breaks by removing a file the model judges live (`live`), claiming
 /// `claimed`.
 pub fn property_for_live(live: LiveReason, claimed: StaleReason, releasing: bool) -> &'static str {
+    if matches!(
+        claimed,
+        StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
+    ) {
+        // A lease judged stale while the model says its holder is live: P13.
+        return "P13";
+    }
     match live {
         LiveReason::MalformedInGrace => "P10",
         LiveReason::NotRegular => "P16",

@@ -27,6 +27,7 @@ impl Model {
             self.check_hostile_deletion(d)?;
             match &d.cause {
                 Cause::Reclaim(claimed) | Cause::Sweep(claimed) => {
+                    self.check_refreshed_lease(d, *claimed)?;
                     let Some(Verdict::Live(live)) = d.verdict_then else {
                         continue;
                     };
@@ -104,10 +105,46 @@ impl Model {
                         ));
                     }
                 }
-                Cause::TempSweep | Cause::NonRegular(_) => {}
+                Cause::TempSweep | Cause::NonRegular(_) | Cause::PeerRelease => {}
             }
         }
         Ok(())
+    }
+
+    /// P13: a live holder's leased file whose mtime (its last refresh) is within the lease, and
+    /// whose declared maximum hold has not passed, is never reclaimed or swept by age or lease.
+    fn check_refreshed_lease(&self, d: &Deletion, claimed: StaleReason) -> Result<(), Violation> {
+        let by_age_or_lease = matches!(
+            claimed,
+            StaleReason::TooOld | StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
+        );
+        let (Some(_), Content::Payload(p), true) = (&d.live_owner, &d.content, by_age_or_lease)
+        else {
+            return Ok(());
+        };
+        let Some(lease) = p.lease else {
+            return Ok(());
+        };
+        let since_refresh = d.at_ms - d.mtime_ms;
+        let age = d.at_ms - p.created_at_ms;
+        let max_passed = lease
+            .max_hold_ms
+            .is_some_and(|max| older_than(age, i64::try_from(max).unwrap_or(i64::MAX)));
+        let lease_ms = i64::try_from(lease.lease_ms).unwrap_or(i64::MAX);
+        if older_than(since_refresh, lease_ms) || max_passed {
+            return Ok(());
+        }
+        Err(self.violation(
+            "P13",
+            format!(
+                "#{} {} removed {} {} as {} but its holder refreshed it {since_refresh} ms ago (lease {lease_ms} ms)",
+                d.seq,
+                d.actor,
+                file_name(&d.path),
+                d.content.describe(),
+                claimed.as_str()
+            ),
+        ))
     }
 
     /// P16: a non-regular entry is removed only by a clean that asked for it, never a
@@ -156,9 +193,20 @@ impl Model {
         Ok(())
     }
 
-    /// P1: per lock path at most one owner whose hold was not legitimately displaced.
+    /// P1: per lock path at most one owner whose hold was not legitimately displaced; P14 when
+    /// one of them is a live peer (another pid namespace's process), whatever the pids.
     fn check_exclusion(&self) -> Result<(), Violation> {
         let mut owners: BTreeMap<&Path, Vec<String>> = BTreeMap::new();
+        let mut peer_held = std::collections::BTreeSet::new();
+        for (key, peer) in self.peers.iter().filter(|(_, p)| p.alive) {
+            for (path, h) in peer.holds.iter().filter(|(_, h)| h.displaced.is_none()) {
+                peer_held.insert(path.as_path());
+                owners
+                    .entry(path.as_path())
+                    .or_default()
+                    .push(format!("peer {key} (hold {})", h.id));
+            }
+        }
         for (key, pr) in &self.procs {
             let Some(inst) = pr.instance.as_ref().filter(|_| pr.alive) else {
                 continue;
@@ -174,8 +222,13 @@ impl Model {
         }
         for (path, who) in owners {
             if who.len() > 1 {
+                let property = if peer_held.contains(path) {
+                    "P14"
+                } else {
+                    "P1"
+                };
                 return Err(self.violation(
-                    "P1",
+                    property,
                     format!(
                         "{} has {} owners: {}",
                         file_name(path),
@@ -289,7 +342,7 @@ impl Model {
                         ),
                     ));
                 }
-                if h.displaced.is_none() && !self.file_is(path, &h.payload) {
+                if h.displaced.is_none() && !h.compromised && !self.file_is(path, &h.payload) {
                     return Err(self.violation(
                         "P9",
                         format!(

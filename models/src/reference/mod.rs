@@ -20,7 +20,10 @@ use crate::oracle::Violation;
 
 mod classify;
 mod diagnose;
+mod heartbeat;
 mod invariants;
+mod locking;
+mod peers;
 mod sweep;
 use crate::trace::{describe_bytes, Event, Trace};
 pub use diagnose::{diagnose, property_for_kept, property_for_live};
@@ -102,6 +105,12 @@ impl Content {
                 if let Some(t) = &p.token {
                     s.push_str(&format!(", token {t}"));
                 }
+                if let Some(l) = &p.lease {
+                    s.push_str(&format!(", leaseMs {}", l.lease_ms));
+                    if let Some(max) = l.max_hold_ms {
+                        s.push_str(&format!(", maxHoldMs {max}"));
+                    }
+                }
                 s.push('}');
                 s
             }
@@ -128,6 +137,11 @@ pub enum Origin {
     },
     /// Put in place by the world (tests, an older version, another tool).
     Planted,
+    /// Written by a peer implementation (a host-less historic shape) that holds the lock.
+    Peer {
+        /// The peer process (its namespace and pid).
+        peer: ProcKey,
+    },
 }
 
 /// One file in the (single) lock directory.
@@ -153,6 +167,9 @@ pub struct ModelHold {
     /// Set when someone legitimately removed or replaced this hold's file (e.g. reclaimed as
     /// `too-old`): the holder still believes it holds, but no longer owns the file.
     pub displaced: Option<String>,
+    /// A refresh found its file gone or replaced (P15): the guard says it no longer holds, and
+    /// its release deletes nothing.
+    pub compromised: bool,
 }
 
 /// A lock-manager instance (one per process incarnation).
@@ -172,6 +189,8 @@ pub struct Instance {
     pub releasing: BTreeMap<PathBuf, ModelHold>,
     /// A `release_all` is in progress (acquisitions in this instance are refused).
     pub closing: bool,
+    /// `use_manual_heartbeat` was called: acquisitions declare the policy's lease (P13).
+    pub manual_heartbeat: bool,
 }
 
 /// A process in the table.
@@ -183,6 +202,8 @@ pub struct Process {
     pub alive: bool,
     /// Answers the probe with `EPERM`.
     pub eperm: bool,
+    /// Stopped (SIGSTOP): alive for probes, but its heartbeat is not called.
+    pub stopped: bool,
     /// Its lock manager, while alive.
     pub instance: Option<Instance>,
 }
@@ -230,6 +251,8 @@ pub enum Cause {
     TempSweep,
     /// A clean with `remove_non_regular` removed a non-regular entry of this kind (P16).
     NonRegular(FileKind),
+    /// A peer released its own lock (it removes the file only if it is still its own).
+    PeerRelease,
 }
 
 /// One deletion, with what the model knew at that moment.
@@ -253,6 +276,10 @@ pub struct Deletion {
     /// For a release: the file was byte for byte the payload of the hold being released (even
     /// if that hold had been displaced and the very same bytes were put back since).
     pub own_payload: bool,
+    /// The file's mtime when it was removed (a lease is judged by it, P13).
+    pub mtime_ms: i64,
+    /// The virtual time of the removal.
+    pub at_ms: i64,
 }
 
 /// Who a busy lock belongs to.
@@ -307,6 +334,13 @@ pub enum Outcome {
     NoGuard,
     /// A reentrant count would overflow.
     Overflow,
+    /// A lease refresh: files touched and holds found compromised (sorted).
+    Refreshed {
+        /// Lock files whose mtime was set to now.
+        refreshed: Vec<PathBuf>,
+        /// Holds whose file was gone or replaced.
+        compromised: Vec<PathBuf>,
+    },
 }
 
 /// One operation on the model.
@@ -359,6 +393,46 @@ pub enum Op {
     /// Make the first directory a symlink to the second (setup; sessions may then be spelled
     /// through either).
     AliasDir(PathBuf, PathBuf),
+    /// The process's manager calls `use_manual_heartbeat`: its new locks declare a lease.
+    UseManualHeartbeat(ProcKey),
+    /// The process's heartbeat runs once (`refresh`); a stopped process's does not.
+    Refresh(ProcKey),
+    /// SIGSTOP.
+    Stop(ProcKey),
+    /// SIGCONT.
+    Cont(ProcKey),
+    /// A peer implementation in namespace `peer.host` takes the free lock path of `session`
+    /// with a host-less file of a historic shape (starting the peer process if needed).
+    PeerAcquire {
+        /// The peer (namespace and pid).
+        peer: ProcKey,
+        /// The session file.
+        session: PathBuf,
+        /// Which historic shape it writes.
+        shape: PeerShape,
+    },
+    /// The peer releases the lock of `session`: removes the file only if it is still its own.
+    PeerRelease {
+        /// The peer.
+        peer: ProcKey,
+        /// The session file.
+        session: PathBuf,
+    },
+    /// Every process of a pid namespace (host) dies, peers included; files stay.
+    KillNamespace(String),
+    /// A new namespace takes a dead one's id; its lockcore processes start afresh.
+    RestartNamespace(String),
+}
+
+/// The three historic payload shapes a peer writes (DESIGN §4), none with a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerShape {
+    /// `{pid, createdAt}`.
+    Legacy,
+    /// `{pid, nonce, createdAt}`.
+    Nonce,
+    /// `{pid, createdAt, starttime}`.
+    StartTime,
 }
 
 fn short_name(path: &Path) -> String {
@@ -412,6 +486,20 @@ impl fmt::Display for Op {
             Op::AliasDir(alias, real) => {
                 write!(f, "alias {} -> {}", alias.display(), real.display())
             }
+            Op::UseManualHeartbeat(p) => write!(f, "{p} use_manual_heartbeat"),
+            Op::Refresh(p) => write!(f, "{p} refresh"),
+            Op::Stop(p) => write!(f, "{p} SIGSTOP"),
+            Op::Cont(p) => write!(f, "{p} SIGCONT"),
+            Op::PeerAcquire {
+                peer,
+                session,
+                shape,
+            } => write!(f, "peer {peer} takes {} ({shape:?})", short_name(session)),
+            Op::PeerRelease { peer, session } => {
+                write!(f, "peer {peer} releases {}", short_name(session))
+            }
+            Op::KillNamespace(h) => write!(f, "namespace {h} dies"),
+            Op::RestartNamespace(h) => write!(f, "namespace {h} starts again"),
         }
     }
 }
@@ -500,6 +588,35 @@ pub struct Model {
     next_hold: u64,
     next_guard: u64,
     next_token: u64,
+    /// When the machine booted (wall ms), if known (set before spawning: lockcore reads it
+    /// once per manager). A host-less file older than that is stale (`before-boot`).
+    pub boot_ms: Option<i64>,
+    /// Peer implementations' processes (namespace and pid) and what they hold.
+    pub peers: BTreeMap<ProcKey, Peer>,
+    /// Pid namespaces that died and have not started again.
+    pub dead_namespaces: std::collections::BTreeSet<String>,
+}
+
+/// A peer implementation's process: it takes only free lock paths and releases its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Start time (a `starttime` shape records it).
+    pub start_time: u64,
+    /// Alive (until its namespace dies).
+    pub alive: bool,
+    /// The locks it holds, by lock path.
+    pub holds: BTreeMap<PathBuf, PeerHold>,
+}
+
+/// A lock a peer holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerHold {
+    /// Hold id (shared counter with lockcore holds).
+    pub id: u64,
+    /// The file it wrote.
+    pub payload: Payload,
+    /// Set when its file was legitimately taken (too old, before boot).
+    pub displaced: Option<String>,
 }
 
 impl Model {
@@ -520,6 +637,9 @@ impl Model {
             next_hold: 1,
             next_guard: 1,
             next_token: 1,
+            boot_ms: None,
+            peers: BTreeMap::new(),
+            dead_namespaces: Default::default(),
         }
     }
 
@@ -580,6 +700,7 @@ impl Model {
             holds: BTreeMap::new(),
             releasing: BTreeMap::new(),
             closing: false,
+            manual_heartbeat: false,
         }
     }
 
@@ -597,6 +718,7 @@ impl Model {
                 start_time,
                 alive: true,
                 eperm: false,
+                stopped: false,
                 instance: Some(instance),
             },
         );
@@ -631,7 +753,24 @@ impl Model {
                 }
             }
         }
-        None
+        self.live_peer_of(path, p).map(|(key, id)| (key, id, false))
+    }
+
+    /// Marks the hold `hold` of `owner` (lockcore's or a peer's) displaced: its file was
+    /// legitimately removed or replaced.
+    fn displace(&mut self, owner: &ProcKey, hold: u64, why: &str) {
+        if let Some(inst) = self.instance_mut(owner) {
+            for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
+                if h.id == hold {
+                    h.displaced = Some(why.to_string());
+                }
+            }
+        }
+        if let Some(peer) = self.peers.get_mut(owner) {
+            for h in peer.holds.values_mut().filter(|h| h.id == hold) {
+                h.displaced = Some(why.to_string());
+            }
+        }
     }
 
     /// Removes a file and records why. A legitimate stale removal of a live hold's file marks
@@ -656,13 +795,7 @@ impl Model {
             (&live_owner, &cause, judged_stale)
         {
             let why = format!("{} by {actor}", r.as_str());
-            if let Some(inst) = self.instance_mut(owner) {
-                for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
-                    if h.id == *hold {
-                        h.displaced = Some(why.clone());
-                    }
-                }
-            }
+            self.displace(owner, *hold, &why);
         }
         if self.record {
             let desc = format!("ok (was {}) [{cause:?}]", file.content.describe());
@@ -677,6 +810,8 @@ impl Model {
             verdict_then,
             live_owner,
             own_payload,
+            mtime_ms: file.mtime_ms,
+            at_ms: self.now_ms,
         });
         Some(file)
     }
@@ -726,6 +861,7 @@ impl Model {
                 count: 1,
                 payload,
                 displaced: None,
+                compromised: false,
             },
         );
         self.note(&actor.to_string(), "publish (buggy)", path, desc);
@@ -805,6 +941,18 @@ impl Model {
                 self.note("world", "alias", alias, desc);
                 Outcome::Done
             }
+            Op::UseManualHeartbeat(p) => self.use_manual_heartbeat(p),
+            Op::Refresh(p) => self.refresh(p),
+            Op::Stop(p) => self.set_stopped(p, true),
+            Op::Cont(p) => self.set_stopped(p, false),
+            Op::PeerAcquire {
+                peer,
+                session,
+                shape,
+            } => self.peer_acquire(peer, session, *shape),
+            Op::PeerRelease { peer, session } => self.peer_release(peer, session),
+            Op::KillNamespace(h) => self.kill_namespace(h),
+            Op::RestartNamespace(h) => self.restart_namespace(h),
             Op::Inspect(p, dir) => match self.inspect(p, dir) {
                 Some(seen) => {
                     verdicts.extend(seen.iter().map(|(_, v)| *v));
@@ -824,13 +972,7 @@ impl Model {
     pub fn plant(&mut self, path: &Path, content: Content, mtime_ms: i64) {
         if let Some(old) = self.files.get(path) {
             if let Some((owner, hold, _)) = self.live_owner_of(path, &old.content) {
-                if let Some(inst) = self.instance_mut(&owner) {
-                    for h in inst.holds.values_mut().chain(inst.releasing.values_mut()) {
-                        if h.id == hold {
-                            h.displaced = Some("replaced by the world".into());
-                        }
-                    }
-                }
+                self.displace(&owner, hold, "replaced by the world");
             }
         }
         let desc = if self.record {
@@ -847,283 +989,5 @@ impl Model {
             },
         );
         self.note("world", "plant", path, desc);
-    }
-
-    fn owner_of(file: &ModelFile) -> BusyOwner {
-        match &file.content {
-            Content::Payload(p) => BusyOwner::File(p.clone()),
-            Content::Malformed(_) | Content::NotRegular { .. } => BusyOwner::Malformed,
-        }
-    }
-
-    fn acquire(
-        &mut self,
-        me: &ProcKey,
-        session: &Path,
-        reentrant: bool,
-        verdicts: &mut Vec<Verdict>,
-    ) -> (Outcome, Option<u64>) {
-        let path = self.resolved_lock_path(session);
-        let actor = me.to_string();
-        let Some(inst) = self.instance_mut(me) else {
-            return (Outcome::NoInstance, None);
-        };
-        if inst.closing {
-            return (Outcome::Busy(BusyOwner::ThisInstance), None);
-        }
-        let inst_id = inst.id;
-        if let Some(h) = inst.holds.get_mut(&path) {
-            if !reentrant {
-                self.note(&actor, "acquire", &path, "busy (held by this instance)");
-                return (Outcome::Busy(BusyOwner::ThisInstance), None);
-            }
-            let Some(count) = h.count.checked_add(1) else {
-                return (Outcome::Overflow, None);
-            };
-            h.count = count;
-            let hold = h.id;
-            let g = self.new_guard(me, inst_id, &path, hold, false);
-            self.note(&actor, "acquire", &path, format!("re-entered ({count})"));
-            return (Outcome::Acquired(Acquired::Reentered), Some(g));
-        }
-        let token = format!("t{}", self.next_token);
-        self.next_token += 1;
-        let Some(inst) = self.instance(me) else {
-            return (Outcome::NoInstance, None);
-        };
-        let payload = Payload {
-            pid: me.pid,
-            nonce: Some(inst.nonce.clone()),
-            created_at_ms: self.now_ms,
-            starttime: Some(inst.start_time),
-            host: Some(me.host.clone()),
-            token: Some(token),
-            lease: None,
-        };
-        let epoch = inst.epoch;
-        let closing = inst.closing;
-        let mut how = Acquired::Fresh;
-        let mut last_owner = BusyOwner::Unknown;
-        for _ in 0..ROUNDS {
-            let Some(file) = self.files.get(&path).cloned() else {
-                self.files.insert(
-                    path.clone(),
-                    ModelFile {
-                        content: Content::Payload(payload.clone()),
-                        mtime_ms: self.now_ms,
-                        origin: Origin::Lockcore {
-                            proc: me.clone(),
-                            instance: inst_id,
-                            epoch,
-                        },
-                    },
-                );
-                let hold = self.next_hold;
-                self.next_hold += 1;
-                if let Some(inst) = self.instance_mut(me) {
-                    inst.holds.insert(
-                        path.clone(),
-                        ModelHold {
-                            id: hold,
-                            count: 1,
-                            payload: payload.clone(),
-                            displaced: None,
-                        },
-                    );
-                }
-                let g = self.new_guard(me, inst_id, &path, hold, closing);
-                if self.record {
-                    let desc = Content::Payload(payload.clone()).describe();
-                    self.note(&actor, "publish", &path, format!("{how:?} {desc}"));
-                }
-                return (Outcome::Acquired(how), Some(g));
-            };
-            let Some(v) = self.verdict(me, &path, &file) else {
-                return (Outcome::NoInstance, None);
-            };
-            verdicts.push(v);
-            if let Content::NotRegular { kind, .. } = file.content {
-                self.note(
-                    &actor,
-                    "acquire",
-                    &path,
-                    format!("refused ({})", kind.as_str()),
-                );
-                return (Outcome::NotRegular(kind), None);
-            }
-            match v {
-                Verdict::Live(reason) => {
-                    self.note(
-                        &actor,
-                        "acquire",
-                        &path,
-                        format!("busy ({})", reason.as_str()),
-                    );
-                    let owner = if reason == LiveReason::HeldHere {
-                        BusyOwner::ThisInstance
-                    } else {
-                        Self::owner_of(&file)
-                    };
-                    return (Outcome::Busy(owner), None);
-                }
-                Verdict::Stale(reason) => {
-                    last_owner = Self::owner_of(&file);
-                    how = Acquired::Reclaimed(reason);
-                    self.delete(me, &path, Cause::Reclaim(reason));
-                }
-            }
-        }
-        (Outcome::Busy(last_owner), None)
-    }
-
-    fn new_guard(
-        &mut self,
-        me: &ProcKey,
-        instance: u64,
-        path: &Path,
-        hold: u64,
-        during_release_all: bool,
-    ) -> u64 {
-        let id = self.next_guard;
-        self.next_guard += 1;
-        self.guards.insert(
-            id,
-            GuardRec {
-                proc: me.clone(),
-                instance,
-                path: path.to_path_buf(),
-                hold,
-                released: false,
-                revoked: false,
-                during_release_all,
-            },
-        );
-        id
-    }
-
-    fn file_is(&self, path: &Path, payload: &Payload) -> bool {
-        matches!(self.files.get(path), Some(ModelFile { content: Content::Payload(p), .. }) if p == payload)
-    }
-
-    fn release(&mut self, guard: u64) -> Outcome {
-        let Some(g) = self.guards.get_mut(&guard).filter(|g| !g.released) else {
-            return Outcome::NoGuard;
-        };
-        g.released = true;
-        let g = g.clone();
-        let actor = g.proc.to_string();
-        let Some(inst) = self
-            .instance_mut(&g.proc)
-            .filter(|inst| inst.id == g.instance)
-        else {
-            return Outcome::NoInstance;
-        };
-        let Some(h) = inst.holds.get_mut(&g.path).filter(|h| h.id == g.hold) else {
-            self.note(&actor, "release", &g.path, "inert (revoked)");
-            return Outcome::Released(Released::Inert);
-        };
-        if h.count > 1 {
-            h.count -= 1;
-            let left = h.count;
-            self.note(&actor, "release", &g.path, format!("decremented ({left})"));
-            return Outcome::Released(Released::Decremented(left));
-        }
-        let h = h.clone();
-        // Delete while the hold is still registered, so the ghost record sees it as the owner.
-        let outcome = if self.file_is(&g.path, &h.payload) {
-            self.delete(
-                &g.proc,
-                &g.path,
-                Cause::Release {
-                    hold: h.id,
-                    revoked: false,
-                },
-            );
-            Outcome::Released(Released::Removed)
-        } else {
-            self.note(&actor, "release", &g.path, "not ours (left alone)");
-            Outcome::Released(Released::NotOurs)
-        };
-        if let Some(inst) = self.instance_mut(&g.proc) {
-            inst.holds.remove(&g.path);
-        }
-        outcome
-    }
-
-    /// First half of `release_all`: close the gate and take every hold (their guards are
-    /// revoked). Returns false without a live instance.
-    pub fn begin_release_all(&mut self, me: &ProcKey) -> bool {
-        let Some(inst) = self.instance_mut(me) else {
-            return false;
-        };
-        inst.closing = true;
-        let taken = std::mem::take(&mut inst.holds);
-        let ids: Vec<u64> = taken.values().map(|h| h.id).collect();
-        inst.releasing.extend(taken);
-        let inst_id = inst.id;
-        for g in self.guards.values_mut() {
-            if g.instance == inst_id && ids.contains(&g.hold) {
-                g.revoked = true;
-            }
-        }
-        self.note(&me.to_string(), "release_all", Path::new(""), "begin");
-        true
-    }
-
-    /// One removal of `release_all`: the next taken hold (by path); `None` when none is left.
-    /// `Some(true)`: its file was removed; `Some(false)`: the file was gone or not ours.
-    pub fn release_all_one(&mut self, me: &ProcKey) -> Option<(PathBuf, bool)> {
-        let inst = self.instance_mut(me)?;
-        let path = inst.releasing.keys().next()?.clone();
-        let hold = inst.releasing.get(&path)?.clone();
-        let removed = if self.file_is(&path, &hold.payload) {
-            self.delete(me, &path, Cause::ReleaseAll { hold: hold.id });
-            true
-        } else {
-            self.note(
-                &me.to_string(),
-                "release_all",
-                &path,
-                "not ours (left alone)",
-            );
-            false
-        };
-        if let Some(inst) = self.instance_mut(me) {
-            inst.releasing.remove(&path);
-        }
-        Some((path, removed))
-    }
-
-    /// Last half of `release_all`: rotate the nonce (only now, P3), bump the epoch, open the gate.
-    pub fn finish_release_all(&mut self, me: &ProcKey) {
-        let Some(inst) = self.instance_mut(me) else {
-            return;
-        };
-        inst.epoch += 1;
-        inst.nonce = format!("n{}.{}", inst.id, inst.epoch);
-        inst.closing = false;
-        let nonce = inst.nonce.clone();
-        self.note(
-            &me.to_string(),
-            "release_all",
-            Path::new(""),
-            format!("done, nonce {nonce}"),
-        );
-    }
-
-    fn release_all(&mut self, me: &ProcKey) -> Outcome {
-        if !self.begin_release_all(me) {
-            return Outcome::NoInstance;
-        }
-        let (mut released, mut not_ours) = (Vec::new(), Vec::new());
-        while let Some((path, removed)) = self.release_all_one(me) {
-            if removed {
-                released.push(path);
-            } else {
-                not_ours.push(path);
-            }
-        }
-        self.finish_release_all(me);
-        Outcome::ReleasedAll { released, not_ours }
     }
 }

@@ -82,10 +82,12 @@ impl Model {
                 };
                 let orphaned = match publisher {
                     Some(pid) if pid == me.pid => true,
-                    Some(pid) => !self
-                        .procs
-                        .get(&ProcKey::new(&me.host, pid))
-                        .is_some_and(|pr| pr.alive),
+                    // The probe sees every process of our namespace, peers included.
+                    Some(pid) => {
+                        let key = ProcKey::new(&me.host, pid);
+                        !self.procs.get(&key).is_some_and(|pr| pr.alive)
+                            && self.live_peer_start(&key).is_none()
+                    }
                     None => false,
                 };
                 orphaned || self.now_ms - f.mtime_ms > stale_after
