@@ -90,6 +90,10 @@ fn open_regular(path: &Path) -> io::Result<File> {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(not_regular(path, FileKind::Symlink))
         }
+        // A Unix socket cannot be opened at all (so no fstat can say what it is).
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return Err(not_regular(path, FileKind::Other))
+        }
         Err(e) => return Err(e),
     };
     let kind = kind_of(retry_eintr(|| f.metadata())?.file_type());

@@ -126,13 +126,10 @@ fn regression_release_all_of_restored_bytes_is_legitimate() {
 }
 
 /// P15: a holder whose lease expired, whose file a sweep removed and at whose path a Unix socket
-/// now sits, learns at its next refresh that the lock is not its own (compromised).
-/// **Ignored: a lockcore bug.** `OsFs::touch` opens the path and a socket's `open` fails with
-/// `ENXIO`, which `touch` returns as an error instead of `Ok(false)` (its own doc: "`Ok(false)`
-/// when it is … not a regular file"); `refresh` then reports the hold as `failed` on every round
-/// and never marks it compromised, so `is_held()` stays true. Run with `--ignored` to see it.
+/// now sits, learns at its next refresh that the lock is not its own (compromised). Found by the
+/// models: `OsFs::touch` returned a socket's `ENXIO` as an error, so the hold was reported failed
+/// on every round and never compromised; a socket now counts as "not a regular file".
 #[test]
-#[ignore = "lockcore bug: OsFs::touch returns ENXIO for a socket at the lock path (P15)"]
 fn regression_refresh_over_a_socket_marks_the_hold_compromised() {
     let history = [
         Transition::UseManualHeartbeat(0),
