@@ -266,3 +266,51 @@ fn every_command_returns_with_a_named_verdict_or_a_clear_error() {
     );
     assert!(!d.join("nowhere").exists());
 }
+
+/// True once `pid` has a handler for SIGTERM (`SigCgt` in `/proc/<pid>/status`): the signal
+/// cleanup is installed. `None` when the status cannot be read (the process is gone).
+fn catches_sigterm(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))?
+        .trim();
+    let bits = u64::from_str_radix(mask, 16).ok()?;
+    Some(bits & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+// P16 (no hang) and the signal cleanup: a `hold` that is waiting for a busy lock obeys SIGTERM
+// at once — no open, lock or sleep of the wait holds what the cleanup needs.
+#[test]
+fn a_waiting_hold_obeys_sigterm() {
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let mut holder = support::command(support::lockcore_bin());
+    holder.arg("hold").arg(&session);
+    let mut holder = support::Proc::spawn(holder, "P16 SIGTERM holder");
+    let _ = holder.json("the holder's acquired line");
+    let mut waiter = support::command(support::lockcore_bin());
+    waiter
+        .arg("hold")
+        .arg(&session)
+        .arg("--timeout-ms")
+        .arg("60000");
+    let mut waiter = support::Proc::spawn(waiter, "P16 SIGTERM waiter");
+    // Bounded: the cleanup is installed before the first attempt.
+    let installed = (0..1_000_000).find_map(|_| match catches_sigterm(waiter.pid()) {
+        Some(true) => Some(true),
+        None => Some(false),
+        Some(false) => {
+            std::thread::yield_now();
+            None
+        }
+    });
+    assert_eq!(
+        installed,
+        Some(true),
+        "the waiter installed its signal cleanup"
+    );
+    waiter.signal(libc::SIGTERM);
+    waiter.assert_killed_by(libc::SIGTERM, "a waiting hold ends on SIGTERM");
+    assert!(holder.running(), "the holder is untouched");
+}
