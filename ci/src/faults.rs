@@ -48,6 +48,37 @@ pub fn parse(text: &str) -> Result<FaultsSummary, String> {
     })
 }
 
+/// The namespaces layer's file, `<gate dir>/results/namespaces.json`, written by
+/// `lockcore/tests/namespaces.rs`: one record per test (`outcome`: passed, failed, skipped) and the
+/// reason the layer was skipped (no root, no `unshare`), read into the same summary.
+pub const NAMESPACES_FILE: &str = "namespaces.json";
+
+#[derive(Deserialize)]
+struct NamespacesFile {
+    schema: u64,
+    layer: String,
+    skipped: Option<String>,
+    tests: Vec<serde_json::Value>,
+}
+
+/// Parses `namespaces.json`: tests run as cases, failed tests as failures.
+pub fn parse_namespaces(text: &str) -> Result<FaultsSummary, String> {
+    let f: NamespacesFile =
+        serde_json::from_str(text).map_err(|e| format!("namespaces.json: {e}"))?;
+    if f.schema != 1 || f.layer != "namespaces" {
+        return Err(format!(
+            "namespaces.json: expected schema 1 of layer \"namespaces\", found schema {} of {:?}",
+            f.schema, f.layer
+        ));
+    }
+    let outcome = |t: &serde_json::Value| t["outcome"].as_str().unwrap_or("").to_string();
+    Ok(FaultsSummary {
+        cases: f.tests.iter().filter(|t| outcome(t) != "skipped").count() as u64,
+        skipped: f.skipped,
+        failures: f.tests.iter().filter(|t| outcome(t) == "failed").count() as u64,
+    })
+}
+
 /// One line for the report: `265 cases, 34 invariant failures` or `skipped: <reason>`.
 pub fn describe(s: &FaultsSummary) -> String {
     match &s.skipped {
@@ -59,6 +90,23 @@ pub fn describe(s: &FaultsSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_namespaces_file_and_its_skip() {
+        let ran = r#"{"schema":1,"layer":"namespaces","skipped":null,"tests":[
+            {"name":"a","outcome":"passed"},{"name":"b","outcome":"failed"}]}"#;
+        let s = parse_namespaces(ran).unwrap();
+        assert_eq!((s.cases, s.failures), (2, 1));
+        let skipped = r#"{"schema":1,"layer":"namespaces","skipped":"not root","tests":[
+            {"name":"a","outcome":"skipped"}]}"#;
+        assert_eq!(
+            describe(&parse_namespaces(skipped).unwrap()),
+            "skipped: not root"
+        );
+        assert!(
+            parse_namespaces(r#"{"schema":1,"layer":"faults","skipped":null,"tests":[]}"#).is_err()
+        );
+    }
 
     #[test]
     fn reads_cases_skip_and_failures() {

@@ -343,6 +343,22 @@ pub fn plan(o: &Options, have_cargo_mutants: bool, gate_dir_rel: &str) -> Vec<St
             ],
             &[],
         ),
+        // Real processes in sibling pid namespaces (root only): the skip reason, if any, is read
+        // from its namespaces.json and shown in the report.
+        Step {
+            env: vec![(
+                crate::faults::RESULTS_VAR.to_string(),
+                format!("{gate_dir_rel}/results"),
+            )],
+            ..step(
+                "namespaces",
+                Kind::Tests {
+                    layer: "namespaces",
+                },
+                &["test", "-p", "lockcore", "--test", "namespaces"],
+                &["--nocapture"],
+            )
+        },
     ];
     for (name, layer) in [
         ("mutants-loom", "loom"),
@@ -1134,6 +1150,7 @@ mod tests {
                 "faults",
                 "stress",
                 "real-processes",
+                "namespaces",
                 "mutants-loom",
                 "mutants-shuttle",
                 "mutants-proptest"
@@ -1147,9 +1164,9 @@ mod tests {
             false,
             "target/gate",
         );
-        assert_eq!(with_cm.len(), 18);
-        assert_eq!(with_cm[14].name, "install-cargo-mutants");
-        assert!(with_cm[16]
+        assert_eq!(with_cm.len(), 19);
+        assert_eq!(with_cm[15].name, "install-cargo-mutants");
+        assert!(with_cm[17]
             .command_line()
             .contains("--test-workspace=true --timeout 180 --no-shuffle --output target/gate/cargo-mutants/cargo-mutants-loom --features loom"));
     }
@@ -1229,8 +1246,8 @@ mod tests {
         assert_eq!(p1.checked_by, vec!["loom"]);
         assert_eq!(r.properties[2].checked_by, vec!["loom"]); // P3: mentioned by passing loom
         assert!(r.properties[4].checked_by.is_empty());
-        assert_eq!(r.layers.len(), 14);
-        assert_eq!(r.layers[11].tests, Some(13));
+        assert_eq!(r.layers.len(), 15);
+        assert_eq!(r.layers[12].tests, Some(13));
         assert!(r.cargo_mutants.is_none());
     }
 

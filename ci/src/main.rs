@@ -228,12 +228,15 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         // not pass for this one's.
         let file = match step.name {
             "stress" => stress::FILE,
+            "namespaces" => faults::NAMESPACES_FILE,
             _ => faults::FILE,
         };
         let results_json = step
             .env
             .iter()
-            .find(|(k, _)| k == faults::RESULTS_VAR && matches!(step.name, "faults" | "stress"))
+            .find(|(k, _)| {
+                k == faults::RESULTS_VAR && matches!(step.name, "faults" | "stress" | "namespaces")
+            })
             .map(|(_, dir)| root.join(dir).join(file));
         if let Some(path) = &results_json {
             let _ = std::fs::remove_file(path);
@@ -258,6 +261,7 @@ fn run(opts: &cli::Options) -> Result<ExitCode, String> {
         });
         let (faults, stress) = match (step.name, results_text) {
             ("stress", Some(t)) => (None, Some(t.and_then(|t| stress::parse(&t)))),
+            ("namespaces", Some(t)) => (Some(t.and_then(|t| faults::parse_namespaces(&t))), None),
             (_, Some(t)) => (Some(t.and_then(|t| faults::parse(&t))), None),
             (_, None) => (None, None),
         };

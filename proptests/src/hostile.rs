@@ -112,3 +112,28 @@ pub fn describe(path: &Path) -> Result<Option<Content>, String> {
     };
     Ok(Some(Content::NotRegular { kind, target }))
 }
+
+/// The bytes of the regular file at `path`, never blocking on a FIFO or following a link
+/// (`O_NONBLOCK | O_NOFOLLOW`, then `fstat`): `Ok(None)` for anything that is not a regular file.
+/// The harness's own reads must be as careful as lockcore's, or a planted FIFO hangs the run.
+pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path);
+    let mut f = match opened {
+        Ok(f) => f,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENXIO)) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    if !f.metadata()?.file_type().is_file() {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(512);
+    f.read_to_end(&mut buf)?;
+    Ok(Some(buf))
+}

@@ -454,7 +454,6 @@ impl System {
     pub fn files(&self) -> Result<BTreeMap<PathBuf, Content>, String> {
         let mut out = BTreeMap::new();
         let entries = std::fs::read_dir(&self.lock_dir).map_err(|e| e.to_string())?;
-        let mut buf = Vec::with_capacity(512);
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
             // lstat first: never open (and so never block on) a FIFO, never follow a link.
@@ -462,11 +461,11 @@ impl System {
                 out.insert(model_path(&path), content);
                 continue;
             }
-            buf.clear();
-            std::fs::File::open(&path)
-                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf))
-                .map_err(|e| e.to_string())?;
-            let bytes = buf.clone();
+            // Replaced by something else since the lstat: look again next time.
+            let Some(bytes) = crate::hostile::read_regular(&path).map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
             let content = match Payload::parse(&bytes) {
                 Ok(p) => Content::Payload(self.to_model_payload(&p)),
                 Err(_) => Content::Malformed(bytes),
@@ -640,8 +639,8 @@ impl System {
         let Some(bytes) = self.peer_files.remove(&(peer.clone(), real.clone())) else {
             return Ok(Outcome::NoGuard);
         };
-        match std::fs::read(&real) {
-            Ok(now) if now == bytes => {
+        match crate::hostile::read_regular(&real) {
+            Ok(Some(now)) if now == bytes => {
                 std::fs::remove_file(&real).map_err(|e| e.to_string())?;
                 Ok(Outcome::Released(lockcore::Released::Removed))
             }
