@@ -1,7 +1,9 @@
 //! P12 I/O faults: an error injected at each file step of acquire (fresh and reclaiming),
-//! release and release_all yields a typed `LockError::Io` (or a `failed` entry in the release
-//! report) and a consistent registry, and the next acquire after the fault clears succeeds at
-//! once. Each case prints the trace when it fails.
+//! release, release_all, clean_stale, inspect and the lease refresh yields a typed
+//! `LockError::Io` (or a `failed`/`unreadable` entry in the report) and a consistent registry.
+//! The aftermath is checked too, once the fault clears: the next acquire succeeds at once, a
+//! sweep succeeds, and no publish temp file is left behind (P11). Each case prints the trace when
+//! it fails.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::{LockError, LockGuard, LockManager, Payload, Policy};
@@ -24,6 +26,15 @@ fn lock(i: usize) -> PathBuf {
     PathBuf::from(format!("/s/s{i}.jsonl.lock"))
 }
 
+/// A publish temp file of `pid` for session 1.
+fn temp_of(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/s/.s1.jsonl.lock.{pid}-00000000deadbeef.lktmp"))
+}
+
+fn is_temp(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "lktmp")
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Op {
     AcquireFresh,
@@ -31,6 +42,9 @@ enum Op {
     Release,
     ReleaseReentrant,
     ReleaseAll,
+    CleanStale,
+    Inspect,
+    Refresh,
 }
 
 struct Setup {
@@ -68,6 +82,26 @@ fn setup(op: Op) -> Setup {
         Op::ReleaseAll => {
             guards.push(m.try_acquire(&s(1)).expect("setup"));
             guards.push(m.try_acquire(&s(2)).expect("setup"));
+        }
+        Op::CleanStale | Op::Inspect => {
+            // A dead owner's lock and its orphaned publish temp file: work for the sweep.
+            world.spawn("h", 9);
+            world.crash("h", 9);
+            let p = Payload {
+                pid: 9,
+                nonce: Some("n9".into()),
+                created_at_ms: world.now_wall_ms(),
+                starttime: None,
+                host: Some("h".into()),
+                token: Some("t9".into()),
+                lease: None,
+            };
+            world.plant(&lock(1), &p.to_bytes(), world.now_wall_ms());
+            world.plant(&temp_of(9), b"{", world.now_wall_ms());
+        }
+        Op::Refresh => {
+            m.use_manual_heartbeat();
+            guards.push(m.try_acquire(&s(1)).expect("setup"));
         }
     }
     Setup { world, m, guards }
@@ -148,15 +182,76 @@ fn run(op: Op, st: &mut Setup) -> Result<(), Violation> {
                 ));
             }
         }
+        Op::CleanStale => match st.m.clean_stale(Path::new("/s"), false) {
+            Ok(_) => {}
+            Err(LockError::Io { .. }) => {}
+            Err(e) => {
+                return Err(Violation::new(
+                    "P12",
+                    format!("clean: {e:?}"),
+                    world.trace(),
+                ))
+            }
+        },
+        Op::Inspect => match st.m.inspect_all(Path::new("/s")) {
+            Ok(_) | Err(LockError::Io { .. }) => {}
+            Err(e) => {
+                return Err(Violation::new(
+                    "P12",
+                    format!("inspect: {e:?}"),
+                    world.trace(),
+                ))
+            }
+        },
+        Op::Refresh => {
+            let report = st.m.refresh();
+            // The fault replaced nothing: a refresh that fails reports it, it never calls a lock
+            // that is still ours compromised (P15).
+            if !report.compromised.is_empty() {
+                return Err(Violation::new(
+                    "P15",
+                    format!("a fault made refresh call our own lock compromised: {report:?}"),
+                    world.trace(),
+                ));
+            }
+        }
     }
     let refs: Vec<&LockGuard<SimEnv>> = st.guards.iter().collect();
     check_registry_consistent(world, &st.m, &refs)
+}
+
+/// The aftermath, fault cleared: a sweep succeeds and leaves no publish temp file behind (P11:
+/// no unbounded litter, whatever step failed).
+fn no_litter(op: Op, st: &Setup) -> Result<(), Violation> {
+    if let Err(e) = st.m.clean_stale(Path::new("/s"), false) {
+        return Err(Violation::new(
+            "P12",
+            format!("{op:?}: after the fault cleared, clean failed: {e}"),
+            st.world.trace(),
+        ));
+    }
+    let left: Vec<PathBuf> = st
+        .world
+        .files()
+        .into_keys()
+        .filter(|p| is_temp(p))
+        .collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(Violation::new(
+            "P11",
+            format!("{op:?}: temp files left after a clean: {left:?}"),
+            st.world.trace(),
+        ))
+    }
 }
 
 /// Fault cleared: the session must be acquirable again at once (nothing stuck), for the
 /// operations that leave it free.
 fn recover(op: Op, st: &mut Setup) -> Result<(), Violation> {
     st.world.clear_faults();
+    no_litter(op, st)?;
     let still_held = st.guards.iter().any(LockGuard::is_held);
     if still_held {
         return Ok(());
@@ -241,6 +336,21 @@ fn fault_at_each_step_of_a_reentrant_release() {
 #[test]
 fn fault_at_each_step_of_release_all() {
     sweep(Op::ReleaseAll);
+}
+
+#[test]
+fn fault_at_each_step_of_clean_stale() {
+    sweep(Op::CleanStale);
+}
+
+#[test]
+fn fault_at_each_step_of_inspect() {
+    sweep(Op::Inspect);
+}
+
+#[test]
+fn fault_at_each_step_of_a_lease_refresh() {
+    sweep(Op::Refresh);
 }
 
 #[test]
