@@ -119,11 +119,7 @@ fn setup(cfg: &Cfg, pair: (Op, Op)) -> Result<World, Violation> {
 }
 
 fn io(ghost: &Ghost, who: &str, e: &lockcore::LockError) -> Violation {
-    Violation::new(
-        "P12",
-        format!("{who}: unexpected error, no fault injected: {e}"),
-        ghost.world().trace(),
-    )
+    crate::scenarios::unexpected(ghost.world(), who, e)
 }
 
 /// A contender's acquisition: recorded by the ghost (P1 and friends), then released.

@@ -78,7 +78,17 @@ fn manager(world: &SimWorld, pid: u32, cfg: &Cfg) -> LockManager<SimEnv> {
     LockManager::new(world.env(HOST, pid), policy)
 }
 
-fn unexpected(world: &SimWorld, actor: &str, e: &LockError) -> Violation {
+pub(crate) fn unexpected(world: &SimWorld, actor: &str, e: &LockError) -> Violation {
+    // A wait that never ended (the simulated reclaim lock's bound) is a liveness failure.
+    if let LockError::Io { source, .. } = e {
+        if source.kind() == std::io::ErrorKind::TimedOut {
+            return Violation::new(
+                "P11",
+                format!("{actor}: a wait did not end within its bound: {e}"),
+                world.trace(),
+            );
+        }
+    }
     Violation::new(
         "P12",
         format!("{actor}: unexpected error with no fault injected: {e}"),

@@ -992,7 +992,7 @@ impl Fs for SimFs {
     fn lock_dir(&self, dir: &Path) -> io::Result<SimDirLock> {
         let dir = &self.world.resolve_dir(dir)?;
         let actor = self.actor();
-        loop {
+        for _ in 0..DIR_LOCK_ATTEMPTS {
             let taken = self.step(SimOp::LockDir, dir, |fs, _, _| {
                 if let Some(holder) = fs.dir_locks.get(dir) {
                     return (Ok(false), format!("busy (held by {holder})"));
@@ -1011,8 +1011,22 @@ impl Fs for SimFs {
             // must yield).
             sync::thread::yield_now();
         }
+        // The model's DIR_LOCK_TIMEOUT: a holder that never lets go is a wait that never ends,
+        // named here after a bounded number of steps instead of spinning until a step timeout.
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "liveness (P11): the directory lock on {} was not released within {DIR_LOCK_ATTEMPTS} attempts",
+                dir.display()
+            ),
+        ))
     }
 }
+
+/// How many times `SimFs::lock_dir` finds the lock busy (yielding in between) before it gives up
+/// with `TimedOut`, as the real one does after `DIR_LOCK_TIMEOUT`. Legitimate holders keep it
+/// for a few steps; loom and shuttle run the holder while the waiter yields.
+pub const DIR_LOCK_ATTEMPTS: u32 = 1_000;
 
 /// The simulated process table, as seen by one process.
 #[derive(Clone, Debug)]
