@@ -551,6 +551,15 @@ mod tests {
         since_refresh_ms: i64,
         probe: (Liveness, Option<u64>),
     ) -> Verdict {
+        judge_refreshed_with(p, since_refresh_ms, probe, &Policy::default())
+    }
+
+    fn judge_refreshed_with(
+        p: &Payload,
+        since_refresh_ms: i64,
+        probe: (Liveness, Option<u64>),
+        policy: &Policy,
+    ) -> Verdict {
         let id = me_identity();
         let me = Me {
             identity: &id,
@@ -563,7 +572,7 @@ mod tests {
             mtime_age_ms: since_refresh_ms,
             now_ms: NOW,
         };
-        classify(&file, &me, &Policy::default(), &mut |_| probe)
+        classify(&file, &me, policy, &mut |_| probe)
     }
 
     // P13: a refreshed lease is never too old; an unrefreshed one is stale once its lease passed,
@@ -761,20 +770,8 @@ mod tests {
             Verdict::Stale(StaleReason::NonceMismatch)
         );
         let refreshed = leased(payload(200, Some("n"), 60_000), 30_000, None);
-        let id = me_identity();
-        let me = Me {
-            identity: &id,
-            nonce: "current",
-            in_flight: false,
-            boot_ms: None,
-        };
-        let file = Observed {
-            payload: Ok(&refreshed),
-            mtime_age_ms: 1_000,
-            now_ms: NOW,
-        };
         assert_eq!(
-            classify(&file, &me, &with(Mutant::LeaseByCreatedAt), &mut |_| ALIVE),
+            judge_refreshed_with(&refreshed, 1_000, ALIVE, &with(Mutant::LeaseByCreatedAt)),
             Verdict::Stale(StaleReason::LeaseExpired)
         );
     }
