@@ -53,6 +53,57 @@ fn held_count(report: &Value, lock: &Path) -> Option<u64> {
     })
 }
 
+/// The state letter of `pid` in `/proc/<pid>/stat` (`Z` for a zombie), if it can be read.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 1..)?
+        .trim_start()
+        .chars()
+        .next()
+}
+
+/// P11: a holder that died but was not reaped yet (a zombie: `kill(pid, 0)` still succeeds) owns
+/// nothing; its lock is reclaimed at once as `dead-pid`, and reaping it later changes nothing.
+#[test]
+fn p11_zombie_owner_is_dead() {
+    let scenario = "P11 zombie owner";
+    let dir = tempdir();
+    let d = dir.path();
+    let (child, _ready) = spawn_holder(d, &["a.jsonl"], &[], scenario);
+    child.signal(libc::SIGKILL);
+    // Not reaped: the test process is its parent and does not wait until `child` drops. Bounded
+    // wait for the kernel to finish the kill (no sleep: each look yields).
+    let zombie = (0..1_000_000).find_map(|_| match proc_state(child.pid()) {
+        Some('Z') => Some(true),
+        None => Some(false),
+        Some(_) => {
+            std::thread::yield_now();
+            None
+        }
+    });
+    assert_eq!(
+        zombie,
+        Some(true),
+        "[{scenario}] the killed holder is a zombie"
+    );
+    // SAFETY: kill with signal 0 sends nothing.
+    assert_eq!(
+        unsafe { libc::kill(child.pid() as libc::pid_t, 0) },
+        0,
+        "[{scenario}] a zombie still answers kill(pid, 0)"
+    );
+    let m = manager();
+    match m.try_acquire(&d.join("a.jsonl")) {
+        Ok(g) => assert_eq!(
+            g.how(),
+            Acquired::Reclaimed(StaleReason::DeadPid),
+            "[{scenario}]"
+        ),
+        Err(e) => panic!("[{scenario}] a zombie's lock must be reclaimed at once: {e}"),
+    }
+    drop(child);
+}
+
 /// P11 (+ P6 for a crashed owner): a child holding a lock is killed with SIGKILL; the parent
 /// acquires at once (dead pid, one attempt) and the payload on disk is the parent's.
 #[test]
