@@ -220,6 +220,29 @@ fn run(op: Op, st: &mut Setup) -> Result<(), Violation> {
     check_registry_consistent(world, &st.m, &refs)
 }
 
+/// Right after the faulted operation: a publish temp file may be left only where the fault hit
+/// that very file (its create wrote half, or its removal failed) — a failed `link` or any other
+/// failed step must not leave one behind (P11/P12).
+fn temps_explained(op: Op, st: &Setup) -> Result<(), Violation> {
+    let trace = st.world.trace();
+    for temp in st.world.files().into_keys().filter(|p| is_temp(p)) {
+        let faulted_here = trace.events.iter().any(|e| {
+            e.path == temp && e.result.starts_with("ERR") && (e.op == "create" || e.op == "remove")
+        });
+        if !faulted_here && temp != temp_of(9) {
+            return Err(Violation::new(
+                "P11",
+                format!(
+                    "{op:?}: {} left behind, though no fault hit it",
+                    temp.display()
+                ),
+                trace,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The aftermath, fault cleared: a sweep succeeds and leaves no publish temp file behind (P11:
 /// no unbounded litter, whatever step failed).
 fn no_litter(op: Op, st: &Setup) -> Result<(), Violation> {
@@ -250,6 +273,7 @@ fn no_litter(op: Op, st: &Setup) -> Result<(), Violation> {
 /// Fault cleared: the session must be acquirable again at once (nothing stuck), for the
 /// operations that leave it free.
 fn recover(op: Op, st: &mut Setup) -> Result<(), Violation> {
+    temps_explained(op, st)?;
     st.world.clear_faults();
     no_litter(op, st)?;
     let still_held = st.guards.iter().any(LockGuard::is_held);
