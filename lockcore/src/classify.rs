@@ -534,6 +534,11 @@ mod tests {
             verdict(Some(NOW - 15 * MIN)),
             Verdict::Live(LiveReason::UnknownNamespace)
         );
+        // Written in the very millisecond of the boot: not provably before it (fail closed).
+        assert_eq!(
+            verdict(Some(NOW - 10 * MIN)),
+            Verdict::Live(LiveReason::UnknownNamespace)
+        );
         assert_eq!(verdict(None), Verdict::Live(LiveReason::UnknownNamespace));
     }
 
