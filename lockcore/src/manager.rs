@@ -149,6 +149,10 @@ pub(crate) struct State {
     pub(crate) heartbeat: crate::lease::Heartbeat,
     /// Told the lock path of every hold a refresh finds compromised.
     pub(crate) on_compromised: Option<crate::lease::OnCompromised>,
+    /// Waiting acquisitions of this instance per lock path, in arrival order (tickets): only the
+    /// oldest may publish, so a releasing thread cannot take the lock straight back (no barging).
+    queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
+    next_ticket: u64,
 }
 
 impl State {
@@ -254,6 +258,8 @@ impl<E: Env> LockManager<E> {
                     waiters: 0,
                     heartbeat,
                     on_compromised: None,
+                    queues: BTreeMap::new(),
+                    next_ticket: 1,
                 }),
                 changed: Condvar::new(),
             }),
@@ -324,7 +330,7 @@ impl<E: Env> LockManager<E> {
         let lock_path = self.resolve(session_file)?;
         let mut st = sync::lock(&self.inner.state);
         self.ensure_heartbeat(&mut st);
-        match self.attempt(&mut st, &lock_path, opts.reentrant) {
+        match self.attempt(&mut st, &lock_path, opts.reentrant, None) {
             Ok(g) => Ok(g),
             Err(Blocked::Fatal(e)) => Err(e),
             Err(Blocked::Busy { owner, .. }) => Err(LockError::Busy {
@@ -356,19 +362,25 @@ impl<E: Env> LockManager<E> {
         let mut backoff = BACKOFF_START;
         let mut st = sync::lock(&self.inner.state);
         self.ensure_heartbeat(&mut st);
-        loop {
-            let (owner, in_instance) = match self.attempt(&mut st, &lock_path, opts.reentrant) {
-                Ok(g) => return Ok(g),
-                Err(Blocked::Fatal(e)) => return Err(e),
-                Err(Blocked::Busy { owner, in_instance }) => (owner, in_instance),
-            };
+        // Taken at the first wait: from then on this acquisition has a place in the queue.
+        let mut ticket = None;
+        let result = loop {
+            let (owner, in_instance) =
+                match self.attempt(&mut st, &lock_path, opts.reentrant, ticket) {
+                    Ok(g) => break Ok(g),
+                    Err(Blocked::Fatal(e)) => break Err(e),
+                    Err(Blocked::Busy { owner, in_instance }) => (owner, in_instance),
+                };
             let waited = clock.now_mono().saturating_sub(start);
             if waited >= timeout {
-                return Err(LockError::Busy {
+                break Err(LockError::Busy {
                     owner,
-                    lock_path,
+                    lock_path: lock_path.clone(),
                     waited,
                 });
+            }
+            if ticket.is_none() {
+                ticket = Some(self.enqueue(&mut st, &lock_path));
             }
             let remaining = timeout - waited;
             if in_instance && !clock.is_virtual() && !sync::MODEL_CHECKED {
@@ -380,7 +392,44 @@ impl<E: Env> LockManager<E> {
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 st = sync::lock(&self.inner.state);
             }
+        };
+        if let Some(t) = ticket {
+            self.dequeue(&mut st, &lock_path, t);
         }
+        result
+    }
+
+    /// A place at the back of `lock_path`'s queue.
+    fn enqueue(&self, st: &mut State, lock_path: &Path) -> u64 {
+        let t = st.next_ticket;
+        st.next_ticket += 1;
+        st.queues
+            .entry(lock_path.to_path_buf())
+            .or_default()
+            .push_back(t);
+        t
+    }
+
+    /// Leaves the queue (acquired, timed out or failed) and wakes the waiters behind.
+    fn dequeue(&self, st: &mut State, lock_path: &Path, ticket: u64) {
+        if let Some(q) = st.queues.get_mut(lock_path) {
+            q.retain(|&t| t != ticket);
+            if q.is_empty() {
+                st.queues.remove(lock_path);
+            }
+        }
+        self.notify(st);
+    }
+
+    /// Acquisitions of this instance waiting for `session_file`'s lock (for tests and tools).
+    pub fn queued(&self, session_file: &Path) -> usize {
+        let Ok(lock_path) = self.resolve(session_file) else {
+            return 0;
+        };
+        sync::lock(&self.inner.state)
+            .queues
+            .get(&lock_path)
+            .map_or(0, std::collections::VecDeque::len)
     }
 
     /// Releases every lock this instance holds, then rotates the nonce. Guards of the released
@@ -545,6 +594,7 @@ impl<E: Env> LockManager<E> {
         st: &mut MutexGuard<'_, State>,
         lock_path: &Path,
         reentrant: bool,
+        ticket: Option<u64>,
     ) -> Result<LockGuard<E>, Blocked> {
         let policy = &self.inner.policy;
         if st.closing == Some(st.epoch) {
@@ -577,6 +627,15 @@ impl<E: Env> LockManager<E> {
             }
             let (id, payload) = (hold.id, hold.payload.clone());
             return Ok(self.guard(lock_path, id, payload, Acquired::Reentered));
+        }
+        // First come, first served inside this instance: only the oldest waiter publishes, and a
+        // newcomer (a releasing thread taking the lock straight back, say) queues behind it.
+        let first = st.queues.get(lock_path).and_then(|q| q.front().copied());
+        if first.is_some_and(|t| Some(t) != ticket) {
+            return Err(Blocked::Busy {
+                owner: Owner::ThisInstance,
+                in_instance: true,
+            });
         }
 
         let clock = self.inner.env.clock();

@@ -629,3 +629,48 @@ fn sweep_goes_past_unreadable_entries_and_sees_dot_named_sessions() {
         "the directory is left alone"
     );
 }
+
+// P1 plus fairness: waiters of one instance are served in arrival order, and a thread that
+// releases cannot take the lock straight back past them (no barging).
+#[test]
+fn waiters_in_one_instance_are_served_in_arrival_order() {
+    let fx = Fixture::new();
+    let m = fx.manager(10);
+    let exclusive = |ms: u64| AcquireOptions {
+        reentrant: false,
+        timeout: Some(Duration::from_millis(ms)),
+    };
+    let session = fx.session("s1.jsonl");
+    let first = m.acquire_with(&session, exclusive(0)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::new();
+    for (i, name) in ["w1", "w2"].into_iter().enumerate() {
+        let (mw, s, tx) = (m.clone(), session.clone(), tx.clone());
+        threads.push(std::thread::spawn(move || {
+            let g = mw.acquire_with(&s, exclusive(30_000)).expect(name);
+            tx.send(name).unwrap();
+            drop(g);
+        }));
+        // The next waiter arrives only once this one is queued (bounded; each look yields).
+        let queued = (0..10_000_000).any(|_| {
+            std::thread::yield_now();
+            m.queued(&session) == i + 1
+        });
+        assert!(queued, "{name} is queued");
+    }
+    drop(first);
+    // The releasing thread asks again at once: it is served after the two queued waiters.
+    let again = m.acquire_with(&session, exclusive(30_000)).unwrap();
+    tx.send("releaser").unwrap();
+    drop(again);
+    let order: Vec<&str> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(
+        order,
+        vec!["w1", "w2", "releaser"],
+        "first come, first served; no barging"
+    );
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(m.queued(&session), 0);
+}

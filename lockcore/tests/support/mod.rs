@@ -62,6 +62,8 @@ pub struct Proc {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    /// Set when the stderr reader reached end of file: everything the child wrote is in `stderr`.
+    stderr_done: Arc<std::sync::atomic::AtomicBool>,
     status: Option<ExitStatus>,
 }
 
@@ -88,8 +90,10 @@ impl Proc {
             });
         }
         let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(mut err) = child.stderr.take() {
             let sink = Arc::clone(&stderr);
+            let done = Arc::clone(&stderr_done);
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = err.read(&mut buf) {
@@ -101,6 +105,7 @@ impl Proc {
                         .unwrap_or_else(|p| p.into_inner())
                         .push_str(&text);
                 }
+                done.store(true, std::sync::atomic::Ordering::Release);
             });
         }
         Proc {
@@ -109,6 +114,7 @@ impl Proc {
             stdin,
             lines,
             stderr,
+            stderr_done,
             status: None,
         }
     }
@@ -201,6 +207,7 @@ impl Proc {
             match self.child.try_wait() {
                 Ok(Some(s)) => {
                     self.status = Some(s);
+                    self.drain_stderr(deadline);
                     return s;
                 }
                 Ok(None) if Instant::now() < deadline => {
@@ -218,6 +225,16 @@ impl Proc {
                 }
                 Err(e) => panic!("[{}] waiting for the child: {e}", self.scenario),
             }
+        }
+    }
+
+    /// After the child exited: lets the stderr reader reach end of file, so `stderr()` holds all
+    /// of it (bounded: a grandchild that inherited the pipe may keep it open).
+    fn drain_stderr(&self, deadline: Instant) {
+        while !self.stderr_done.load(std::sync::atomic::Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
         }
     }
 
