@@ -6,8 +6,10 @@
 //! **Reentrancy is per instance, not per thread:** with the default options a second thread of
 //! the same process that acquires a held session re-enters it and does *not* wait — the lock
 //! serialises processes, as the historic lock did. Threads that must exclude each other pass
-//! `AcquireOptions { reentrant: false, .. }`. **Waiting is not fair:** a releasing thread or
-//! process may take the lock straight back; waiters retry with backoff until their timeout.
+//! `AcquireOptions { reentrant: false, .. }`. **Waiting is first come, first served inside an
+//! instance** (a ticket queue per lock path: only the oldest waiter publishes) **and not fair
+//! across processes:** a waiter whose lock another process holds retries with backoff, so a
+//! releasing process may take the lock straight back.
 //! The registry is keyed by the lock path with its directory resolved (`realpath`), so two
 //! spellings of one session (a symlinked directory, `..`) are one lock: re-entry, one release.
 //! **Caveat:** a directory reached through two bind mounts has two real paths; such spellings
