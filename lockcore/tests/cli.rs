@@ -788,3 +788,27 @@ fn refresh_period_must_fit_in_the_lease() {
     let line = assert_acquires_at_once_with(&session, "fresh", &["--lease-ms", "900"], scenario);
     assert_eq!(line["payload"]["leaseMs"], 900, "[{scenario}] {line}");
 }
+
+/// A bare session name is a file in the working directory: `hold s.jsonl` run in a directory
+/// locks `<that directory>/s.jsonl.lock` and prints the resolved (absolute) lock path.
+#[test]
+fn a_bare_session_name_locks_in_the_working_directory() {
+    let scenario = "bare session name";
+    let dir = tempdir();
+    let mut c = lockcore();
+    c.current_dir(dir.path())
+        .args(["hold", "s.jsonl", "--hold-ms", "0"]);
+    let (status, out, err) = run(c, scenario);
+    assert!(status.success(), "[{scenario}] {err}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+    let real = std::fs::canonicalize(dir.path()).unwrap_or_default();
+    assert_eq!(
+        line["acquired"],
+        real.join("s.jsonl.lock").display().to_string().as_str(),
+        "[{scenario}] {out}"
+    );
+    assert!(
+        !exists(&dir.path().join("s.jsonl.lock")),
+        "[{scenario}] released"
+    );
+}
