@@ -286,6 +286,8 @@ fn own_leftover_with_the_current_nonce_is_reclaimed() {
     let bytes = std::fs::read(fx.lock_file("s1.jsonl")).unwrap();
     drop(g);
     std::fs::write(fx.lock_file("s1.jsonl"), &bytes).unwrap();
+    // Holding another session changes nothing: the leftover's token is no hold's.
+    let _other = a.try_acquire(&fx.session("s2.jsonl")).unwrap();
     let g = a.try_acquire(&fx.session("s1.jsonl")).unwrap();
     assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::Leftover));
 }
