@@ -39,7 +39,12 @@ fn the_heartbeat_thread_lives_as_long_as_its_manager() {
         refresh_every: Duration::from_secs(3600),
         ..Policy::default()
     };
-    let m = LockManager::new(OsEnv::new(), policy);
+    let m = LockManager::new(OsEnv::new(), policy.clone());
+    assert_eq!(
+        m.policy(),
+        &policy,
+        "the heartbeat reads its period from the manager's policy"
+    );
     assert_eq!(heartbeat_threads(), 0, "no thread before the first lock");
     let g = m.acquire(&dir.path().join("s.jsonl")).unwrap();
     assert_eq!(g.payload().lease.map(|l| l.lease_ms), Some(3 * 3600 * 1000));
