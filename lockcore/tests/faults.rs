@@ -558,18 +558,6 @@ fn failure_json(case: &Case, o: &Outcome, (property, problem): &Problem) -> Valu
     })
 }
 
-/// Where cargo and the gate run: the nearest ancestor of this package with a workspace manifest.
-fn workspace_root() -> PathBuf {
-    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
-    package
-        .ancestors()
-        .find(|d| {
-            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
-        })
-        .unwrap_or(package)
-        .to_path_buf()
-}
-
 /// Writes `$LOCKCORE_RESULTS_DIR/faults.json` when the variable is set. A relative directory is
 /// taken from the workspace root (where the command was typed), not from the test's working
 /// directory (the package).
@@ -577,7 +565,7 @@ fn write_results(result: &Value) {
     let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
         return;
     };
-    let dir = workspace_root().join(dir);
+    let dir = support::workspace_root().join(dir);
     let path = dir.join("faults.json");
     let text = serde_json::to_string_pretty(result).expect("faults.json encodes");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {

@@ -14,7 +14,7 @@ mod support;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -75,19 +75,6 @@ fn skip_reason() -> Option<String> {
         .clone()
 }
 
-/// Where cargo and the gate run: the nearest ancestor of this package with a workspace manifest
-/// (a relative `LOCKCORE_RESULTS_DIR` is taken from there).
-fn workspace_root() -> PathBuf {
-    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
-    package
-        .ancestors()
-        .find(|d| {
-            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
-        })
-        .unwrap_or(package)
-        .to_path_buf()
-}
-
 /// Every test record so far; the results file is rewritten whole after each test.
 static RECORDS: Mutex<Vec<Value>> = Mutex::new(Vec::new());
 
@@ -95,7 +82,7 @@ fn write_results(records: &[Value]) {
     let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
         return;
     };
-    let dir = workspace_root().join(dir);
+    let dir = support::workspace_root().join(dir);
     let path = dir.join("namespaces.json");
     let doc = json!({
         "schema": 1, "layer": "namespaces", "skipped": skip_reason(), "tests": records,
