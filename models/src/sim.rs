@@ -95,6 +95,8 @@ pub enum FaultKind {
     Eacces,
     /// A create/write that stores only the first half of the bytes, then fails with `ENOSPC`.
     ShortWrite,
+    /// `ENOENT`: what a `link` meets when another host's sweep removed its temp file.
+    Enoent,
 }
 
 impl FaultKind {
@@ -105,6 +107,7 @@ impl FaultKind {
                 (io::ErrorKind::StorageFull, "injected ENOSPC")
             }
             FaultKind::Eacces => (io::ErrorKind::PermissionDenied, "injected EACCES"),
+            FaultKind::Enoent => (io::ErrorKind::NotFound, "injected ENOENT"),
         };
         io::Error::new(kind, msg)
     }

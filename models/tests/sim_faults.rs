@@ -8,7 +8,7 @@
 
 use lockcore::{LockError, LockGuard, LockManager, Payload, Policy};
 use models::oracle::{check_registry_consistent, check_typed_io, Violation};
-use models::sim::{FaultKind, FaultRule, SimEnv, SimWorld};
+use models::sim::{FaultKind, FaultRule, SimEnv, SimOp, SimWorld};
 use std::path::{Path, PathBuf};
 
 const KINDS: [FaultKind; 4] = [
@@ -388,4 +388,87 @@ fn a_persistent_fault_is_typed_every_time() {
         assert!(matches!(r, Err(LockError::Io { .. })), "{}", world.trace());
     }
     assert!(m.held().is_empty());
+}
+
+/// An acquire of session 1 on a fresh world with `rules` in force from the start.
+fn acquire_under(rules: Vec<FaultRule>) -> (SimWorld, Result<LockGuard<SimEnv>, LockError>) {
+    let world = SimWorld::new(3);
+    world.spawn("h", 1);
+    let m = LockManager::new(world.env("h", 1), Policy::default());
+    for r in rules {
+        world.inject(r);
+    }
+    let r = m.try_acquire(&s(1));
+    (world, r)
+}
+
+fn is_lock_create(op: SimOp, p: &Path) -> bool {
+    op == SimOp::Create && p.extension().is_some_and(|e| e == "lock")
+}
+
+// P12: a `link` that fails every time is a typed Io error naming the link — never "busy" (the
+// failure taken for an existing file) and never an endless retry; a missing temp file (another
+// host's sweep) is retried once, then reported. No temp file is left either way (P11).
+#[test]
+fn a_link_that_keeps_failing_is_a_typed_error_not_busy_nor_a_loop() {
+    for kind in [FaultKind::Eio, FaultKind::Enoent] {
+        let (world, r) = acquire_under(vec![FaultRule::new(Some(SimOp::Link), kind)]);
+        assert!(
+            matches!(
+                r,
+                Err(LockError::Io {
+                    op: lockcore::FsOp::Link,
+                    ..
+                })
+            ),
+            "{kind:?}: {r:?}\n{}",
+            world.trace()
+        );
+        let links = world
+            .trace()
+            .events
+            .iter()
+            .filter(|e| e.op == "link")
+            .count();
+        let expected = if kind == FaultKind::Enoent { 2 } else { 1 };
+        assert_eq!(
+            links,
+            expected,
+            "{kind:?}: link attempts\n{}",
+            world.trace()
+        );
+        assert!(
+            world.files().keys().all(|p| !is_temp(p)),
+            "{}",
+            world.trace()
+        );
+    }
+}
+
+// P12: where hard links are refused (EACCES), the lock is published by exclusive create instead;
+// if that create fails too, the error is typed — not "busy".
+#[test]
+fn the_exclusive_create_fallback_reports_its_own_failure() {
+    let (world, r) = acquire_under(vec![FaultRule::new(Some(SimOp::Link), FaultKind::Eacces)]);
+    assert!(
+        r.is_ok(),
+        "the fallback publishes: {r:?}\n{}",
+        world.trace()
+    );
+    drop(r);
+    let (world, r) = acquire_under(vec![
+        FaultRule::new(Some(SimOp::Link), FaultKind::Eacces),
+        FaultRule::new(None, FaultKind::Eio).when(is_lock_create),
+    ]);
+    assert!(
+        matches!(
+            r,
+            Err(LockError::Io {
+                op: lockcore::FsOp::Create,
+                ..
+            })
+        ),
+        "{r:?}\n{}",
+        world.trace()
+    );
 }
