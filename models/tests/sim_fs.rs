@@ -153,6 +153,7 @@ fn kind_of(k: FaultKind) -> ErrorKind {
         FaultKind::Eio => ErrorKind::Other,
         FaultKind::Enospc | FaultKind::ShortWrite => ErrorKind::StorageFull,
         FaultKind::Eacces => ErrorKind::PermissionDenied,
+        FaultKind::Enoent => ErrorKind::NotFound,
     }
 }
 
@@ -163,6 +164,7 @@ fn each_fault_kind_fails_the_matching_op_with_its_error() {
         FaultKind::Enospc,
         FaultKind::Eacces,
         FaultKind::ShortWrite,
+        FaultKind::Enoent,
     ] {
         let (world, fs) = fs();
         world.plant(&p("/d/a"), b"abcd", 0);
