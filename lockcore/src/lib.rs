@@ -14,6 +14,7 @@
 pub mod classify;
 pub mod env;
 pub mod error;
+mod files;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod heartbeat;
 pub mod lease;
