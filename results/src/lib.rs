@@ -185,7 +185,7 @@ impl Record {
     pub fn relative_path(&self) -> PathBuf {
         let name = match self {
             Record::Test(t) => match &t.mutant {
-                Some(id) => format!("mutants/{}-{id}.json", t.layer),
+                Some(id) => format!("mutants/{}-{id}-{}.json", t.layer, t.test),
                 None => format!("tests/{}-{}.json", t.layer, t.test),
             },
             Record::Coverage(c) => format!("coverage/{}.json", c.layer),
