@@ -5,6 +5,8 @@
 //! travels as printed text. A file carries [`SCHEMA`]; the reader rejects any other version with a
 //! typed error rather than guessing.
 
+pub mod report;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -314,6 +316,78 @@ fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+impl FaultsResult {
+    /// No invariant broke (a skipped layer passes; the report says it was skipped).
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// `265 cases, 0 invariant failure(s)` or `skipped: <reason>`.
+    pub fn describe(&self) -> String {
+        match &self.skipped {
+            Some(reason) => format!("skipped: {reason}"),
+            None => format!(
+                "{} cases, {} invariant failure(s)",
+                self.cases,
+                self.failures.len()
+            ),
+        }
+    }
+}
+
+impl StressResult {
+    /// No violation in the run, and its twin was caught.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.twin.as_ref().is_some_and(|t| t.caught)
+    }
+
+    /// `seed 7, 6 workers, 4987 operations in 22.3 s, 0 violation(s); twin nonce-any-pid caught (P1
+    /// after 0.01 s)`.
+    pub fn describe(&self) -> String {
+        let twin = match &self.twin {
+            None => "no twin".to_string(),
+            Some(t) if t.caught => format!(
+                "twin {} caught ({} after {:.2} s)",
+                t.mutant,
+                t.property.as_deref().unwrap_or("?"),
+                t.seconds.unwrap_or(0.0)
+            ),
+            Some(t) => format!("twin {} MISSED", t.mutant),
+        };
+        format!(
+            "seed {}, {} workers, {} operations in {:.1} s, {} violation(s); {twin}",
+            self.seed,
+            self.workers,
+            self.operations,
+            self.seconds,
+            self.violations.len()
+        )
+    }
+}
+
+/// The property ids (`P1`…`P16`, as words) named in `text`, in order of appearance.
+pub fn property_ids(text: &str) -> Vec<u32> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        if *c != 'P' || (i > 0 && word(chars[i - 1])) {
+            continue;
+        }
+        let digits: String = chars[i + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        let after = chars.get(i + 1 + digits.len());
+        if let (Ok(n), false) = (digits.parse::<u32>(), after.is_some_and(|c| word(*c))) {
+            if (1..=16).contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

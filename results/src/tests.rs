@@ -32,7 +32,10 @@ fn a_record_round_trips_through_its_file() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(records.len(), 2);
     assert!(records.contains(&twin()));
-    assert!(dir.path().join("mutants/loom-naive-reclaim-mutant_naive_reclaim.json").is_file());
+    assert!(dir
+        .path()
+        .join("mutants/loom-naive-reclaim-mutant_naive_reclaim.json")
+        .is_file());
     assert!(dir
         .path()
         .join("matrix/shuttle-acquire-release.json")

@@ -1,0 +1,119 @@
+use super::*;
+use crate::plan::{steps, Step};
+use crate::run::Exit;
+use lockcore_results::{Coverage, MatrixCell};
+
+fn step(name: &str) -> Step {
+    let o = crate::Options { quick: true, ..crate::Options::default() };
+    steps(&o, true).unwrap().into_iter().find(|s| s.name == name).unwrap()
+}
+
+/// A finished step whose JUnit file has one passing test, or one failing with `output`.
+fn outcome(dir: &Path, name: &str, failing: Option<&str>) -> Outcome {
+    let junit = dir.join(format!("{name}.junit.xml"));
+    let case = match failing {
+        None => r#"<testcase name="t" time="0.1"/>"#.to_string(),
+        Some(out) => {
+            format!(r#"<testcase name="m2_reclaim" time="0.1"><failure message="failed">{out}</failure></testcase>"#)
+        }
+    };
+    std::fs::write(
+        &junit,
+        format!(r#"<testsuites><testsuite name="loom-tests::loom_x">{case}</testsuite></testsuites>"#),
+    )
+    .unwrap();
+    let exit = if failing.is_some() { Exit::Code(100) } else { Exit::Code(0) };
+    Outcome { step: step(name), exit, seconds: 1.0, log: dir.join(format!("{name}.log")), junit: Some(junit) }
+}
+
+fn twin(layer: &str, id: &str, caught: bool) -> Record {
+    Record::Test(TestResult {
+        layer: layer.into(),
+        test: format!("mutant_{}", id.replace('-', "_")),
+        mutant: Some(id.into()),
+        verdict: if caught { Verdict::Violated } else { Verdict::Passed },
+        property: caught.then(|| lockcore::Mutant::ALL.iter().find(|m| m.id() == id).unwrap().property().to_string()),
+        iterations: 10,
+        seconds: 0.1,
+        trace: vec!["#1 p1/t1 create s.lock -> ok".into()],
+        reason: None,
+    })
+}
+
+/// Result files of a clean run: every twin caught, coverage complete, every matrix pair covered.
+fn clean_results(dir: &Path, missing: Option<&str>) {
+    for m in lockcore::Mutant::ALL {
+        twin("loom", m.id(), Some(m.id()) != missing).write_into(dir).unwrap();
+    }
+    let counts = [("acquire".to_string(), 3), ("dead-pid".to_string(), 1)].into_iter().collect();
+    Record::Coverage(Coverage { layer: "proptest".into(), counts }).write_into(dir).unwrap();
+    for (i, a) in OPERATIONS.iter().enumerate() {
+        for b in &OPERATIONS[i..] {
+            let cell = MatrixCell {
+                layer: "loom".into(),
+                pair: [a.to_string(), b.to_string()],
+                model: "matrix".into(),
+                executions: 5,
+                bound: Some(2),
+            };
+            Record::MatrixCell(cell).write_into(dir).unwrap();
+        }
+    }
+}
+
+fn run_gate(dir: &Path, outcomes: &[Outcome]) -> Report {
+    let ctx = Context { mode: "quick".into(), ..Context::default() };
+    judge(outcomes, &dir.join("results"), dir, &ctx)
+}
+
+#[test]
+fn a_clean_run_passes_with_every_mutant_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    clean_results(&dir.path().join("results"), None);
+    let outcomes: Vec<Outcome> =
+        ["loom", "shuttle", "proptest", "mutants-loom"].iter().map(|n| outcome(dir.path(), n, None)).collect();
+    let r = run_gate(dir.path(), &outcomes);
+    assert!(r.ok, "{:#?}", r.failures);
+    assert!(r.mutants.iter().all(|m| m.caught && m.reproduce.as_deref().is_some_and(|c| c.contains("mutant_"))));
+    assert!(r.matrix.iter().all(|p| !p.cells.is_empty()));
+    assert!(r.properties.iter().any(|p| p.id == "P1" && p.checked_by.contains(&"loom".to_string())));
+}
+
+#[test]
+fn a_missed_mutant_an_empty_cell_and_a_failing_test_each_fail_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    clean_results(&results, Some("naive-reclaim"));
+    std::fs::remove_file(results.join("matrix/loom-release-refresh.json")).unwrap();
+    let outcomes =
+        vec![outcome(dir.path(), "loom", Some("P3 violated: #4 p2/t1 unlink")), outcome(dir.path(), "shuttle", None)];
+    let r = run_gate(dir.path(), &outcomes);
+    assert!(!r.ok);
+    let what: Vec<&str> = r.failures.iter().map(|f| f.what.as_str()).collect();
+    assert!(what.iter().any(|w| w.contains("naive-reclaim not caught")), "{what:?}");
+    assert!(what.iter().any(|w| w.contains("release ∥ refresh")), "{what:?}");
+    let failed = r.failures.iter().find(|f| f.what.contains("m2_reclaim")).unwrap();
+    assert_eq!(failed.property.as_deref(), Some("P3"));
+    assert!(failed.reproduce.as_deref().unwrap().contains("test(=m2_reclaim)"));
+}
+
+#[test]
+fn a_test_step_with_no_tests_and_a_bad_result_file_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("stress.json"), r#"{"schema":1,"layer":"stress"}"#).unwrap();
+    let mut o = outcome(dir.path(), "test", None);
+    std::fs::write(o.junit.as_ref().unwrap(), "<testsuites/>").unwrap();
+    o.exit = Exit::Code(0);
+    let r = run_gate(dir.path(), &[o]);
+    let what: Vec<&str> = r.failures.iter().map(|f| f.what.as_str()).collect();
+    assert!(what.iter().any(|w| w.contains("no tests ran")), "{what:?}");
+    assert!(what.iter().any(|w| w.contains("stress.json") && w.contains("schema 1")), "{what:?}");
+}
+
+#[test]
+fn properties_are_found_as_words() {
+    assert_eq!(property_ids("P1, (P16) P17 xP2 P3a P12."), vec![1, 16, 12]);
+    assert_eq!(first_property("thread panicked: P11 violated"), Some("P11".into()));
+}

@@ -1,0 +1,228 @@
+//! What the gate runs: one [`Step`] per layer, its exact command and environment, and the
+//! budgets of `--quick` and the full run.
+
+use crate::report::Budget;
+use crate::Options;
+
+/// What judges a step beyond its exit status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// fmt, clippy, installs: the exit status alone.
+    Check,
+    /// A `cargo nextest run`: its JUnit file must show at least one test, and the layer's
+    /// result files are read.
+    Tests { layer: &'static str },
+    /// A cargo-mutants run writing `<out>/mutants.out`.
+    CargoMutants { out: String },
+}
+
+/// One step of the gate.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: &'static str,
+    /// `cargo` for every step of the gate (another program only in the runner's own tests).
+    pub program: &'static str,
+    pub kind: Kind,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout_secs: u64,
+}
+
+impl Step {
+    /// The command as a shell line, environment first.
+    pub fn command_line(&self) -> String {
+        let env = self.env.iter().map(|(k, v)| format!("{k}={v} "));
+        let args = self.args.iter().map(|a| shell_word(a));
+        let args = args.collect::<Vec<_>>().join(" ");
+        format!("{}{} {args}", env.collect::<String>(), self.program)
+    }
+
+    /// The command that replays one test of this step (nextest's exact-name filter).
+    pub fn replay(&self, test: &str) -> String {
+        let mut one = self.clone();
+        if let Some(i) = one.args.iter().position(|a| a == "-E") {
+            one.args.drain(i..i + 2);
+        }
+        one.args.retain(|a| a != "--profile" && a != "gate");
+        one.args.extend(["-E".to_string(), format!("test(={test})"), "--no-capture".into()]);
+        one.command_line()
+    }
+}
+
+/// A word quoted for a POSIX shell when it needs it.
+pub fn shell_word(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+/// The steps whose tests a plain `cargo test` at the root runs at the same budget.
+pub const RUN_BY_CARGO_TEST: [&str; 3] = ["test", "real-processes", "namespaces"];
+
+/// Test binaries that have a step of their own, out of the `test` step (nextest filter).
+const OWN_STEPS: &str = "package(loom-tests) | package(proptests) | package(lockcore-stress) \
+     | (package(lockcore-testkit) & (binary(real_processes) | binary(cli) | binary(faults) \
+     | binary(namespaces)))";
+
+/// The budgets of this invocation.
+pub fn budget(o: &Options) -> Budget {
+    Budget {
+        proptest_cases: o.proptest_cases.unwrap_or(if o.quick { 256 } else { 8192 }),
+        shuttle_iterations: o.shuttle_iterations.or(o.quick.then_some(100)),
+        step_timeout: o.step_timeout.unwrap_or(if o.quick { 600 } else { 1800 }),
+    }
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+fn nextest(features: &[&str], release: bool, filter: Option<String>) -> Vec<String> {
+    let mut a = words(&["nextest", "run", "--profile", "gate", "--no-fail-fast"]);
+    if release {
+        a.push("--release".into());
+    }
+    a.extend(features.iter().map(|s| s.to_string()));
+    if let Some(f) = filter {
+        a.extend(["-E".to_string(), f]);
+    }
+    a
+}
+
+/// Every step of the gate, in order, less `--only`/`--skip` and what `cargo test` already ran.
+pub fn steps(o: &Options, have_cargo_mutants: bool) -> Result<Vec<Step>, String> {
+    let all = all_steps(o, have_cargo_mutants);
+    for name in o.only.iter().chain(&o.skip) {
+        if !all.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = all.iter().map(|s| s.name).collect();
+            return Err(format!("no step named {name:?} (steps: {})", known.join(", ")));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| o.only.is_empty() || o.only.iter().any(|n| n == s.name))
+        .filter(|s| !o.skip.iter().any(|n| n == s.name))
+        .filter(|s| !(o.cargo_test_passed && RUN_BY_CARGO_TEST.contains(&s.name)))
+        .collect())
+}
+
+fn all_steps(o: &Options, have_cargo_mutants: bool) -> Vec<Step> {
+    let b = budget(o);
+    let level = if o.quick { "quick" } else { "full" };
+    let step = |name, kind, args: Vec<String>, env: &[(&str, String)]| Step {
+        name,
+        program: "cargo",
+        kind,
+        args,
+        env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        timeout_secs: b.step_timeout,
+    };
+    let tests = |layer| Kind::Tests { layer };
+    let not_twins = Some("not test(/^mutant_/)".to_string());
+    let twins = Some("test(/^mutant_/)".to_string());
+    let loom = ["--features", "loom", "-p", "loom-tests"];
+    let shuttle = ["--features", "shuttle", "-p", "loom-tests"];
+    let shuttle_env: Vec<(&str, String)> =
+        b.shuttle_iterations.map(|n| ("LOCKCORE_SHUTTLE_ITERATIONS", n.to_string())).into_iter().collect();
+    let clippy = |features: &[&str]| {
+        let mut a = words(&["clippy", "--workspace", "--all-targets"]);
+        a.extend(words(features));
+        a.extend(words(&["--", "-D", "warnings"]));
+        a
+    };
+    let mut steps = vec![
+        step("fmt", Kind::Check, words(&["fmt", "--all", "--", "--check"]), &[]),
+        step("clippy", Kind::Check, clippy(&[]), &[]),
+        step("clippy-loom", Kind::Check, clippy(&["--features", "loom"]), &[]),
+        step("clippy-shuttle", Kind::Check, clippy(&["--features", "shuttle"]), &[]),
+        step("test", tests("test"), nextest(&["--workspace"], false, Some(format!("not ({OWN_STEPS})"))), &[]),
+        step(
+            "loom",
+            tests("loom"),
+            nextest(&loom, true, not_twins.clone()),
+            &[("LOCKCORE_MATRIX_BOUND", if o.quick { "2" } else { "3" }.to_string())],
+        ),
+        step("shuttle", tests("shuttle"), nextest(&shuttle, true, not_twins.clone()), &shuttle_env),
+        step(
+            "proptest",
+            tests("proptest"),
+            nextest(&["-p", "proptests"], true, not_twins),
+            &[("PROPTEST_CASES", b.proptest_cases.to_string())],
+        ),
+        step(
+            "faults",
+            tests("faults"),
+            nextest(&["-p", "lockcore-testkit", "--test", "faults"], false, None),
+            &[("LOCKCORE_FAULTS", level.to_string())],
+        ),
+        step(
+            "stress",
+            tests("stress"),
+            nextest(&["-p", "lockcore-stress", "--features", "mutants", "--test", "stress"], false, None),
+            &[("LOCKCORE_STRESS", level.to_string())],
+        ),
+        step(
+            "real-processes",
+            tests("real-processes"),
+            nextest(&["-p", "lockcore-testkit", "--test", "real_processes", "--test", "cli"], false, None),
+            &[],
+        ),
+        step(
+            "namespaces",
+            tests("namespaces"),
+            nextest(&["-p", "lockcore-testkit", "--test", "namespaces"], false, None),
+            &[],
+        ),
+        step(
+            "mutants-loom",
+            tests("loom"),
+            nextest(&loom, true, twins.clone()),
+            &[("LOCKCORE_MATRIX_SWEEP_BOUND", if o.quick { "1" } else { "2" }.to_string())],
+        ),
+        step("mutants-shuttle", tests("shuttle"), nextest(&shuttle, true, twins.clone()), &[]),
+        step("mutants-proptest", tests("proptest"), nextest(&["-p", "proptests"], true, twins), &[]),
+    ];
+    if o.mutants {
+        if !have_cargo_mutants {
+            let install = words(&["install", "cargo-mutants", "--locked"]);
+            steps.push(Step { timeout_secs: 1800, ..step("install-cargo-mutants", Kind::Check, install, &[]) });
+        }
+        steps.extend(cargo_mutants_steps(o));
+    }
+    steps
+}
+
+/// cargo-mutants over the lockcore package, three runs into one output directory: default
+/// features, then `--features loom` and `--features shuttle` with `--iterate`, which retest only
+/// what the earlier runs did not catch. Each mutant runs the workspace's tests at the quick budget.
+fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
+    let out = "target/gate/cargo-mutants".to_string();
+    let runs =
+        [("cargo-mutants", None), ("cargo-mutants-loom", Some("loom")), ("cargo-mutants-shuttle", Some("shuttle"))];
+    runs.iter()
+        .map(|(name, features)| {
+            let mut a =
+                words(&["mutants", "-p", "lockcore", "--test-workspace=true", "--timeout", "180", "--no-shuffle"]);
+            a.extend(["--output".to_string(), out.clone()]);
+            if let Some(f) = features {
+                a.extend(words(&["--features", f, "--iterate"]));
+            }
+            if let Some(s) = &o.mutants_shard {
+                a.extend(["--shard".to_string(), s.clone()]);
+            }
+            if let Some(j) = o.mutants_jobs {
+                a.extend(["--jobs".to_string(), j.to_string()]);
+            }
+            let env = vec![
+                ("PROPTEST_CASES".to_string(), "256".to_string()),
+                ("LOCKCORE_SHUTTLE_ITERATIONS".to_string(), "100".to_string()),
+            ];
+            let timeout_secs = o.step_timeout.unwrap_or(4 * 3600);
+            let kind = Kind::CargoMutants { out: out.clone() };
+            Step { name, program: "cargo", kind, args: a, env, timeout_secs }
+        })
+        .collect()
+}
