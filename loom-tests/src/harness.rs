@@ -1,9 +1,10 @@
-//! Running a scenario as a model body, counting executions, and turning a mutant twin's caught
-//! panic into a [`MutantResult`] line.
+//! Running a scenario as a model body, counting executions, and turning a model run into a
+//! result file (`lockcore-results`): a mutant twin's caught panic into its [`TestResult`], and the
+//! passing model runs of a test into that test's.
 
 use lockcore::Mutant;
+use lockcore_results::{Record, TestResult, Verdict};
 use models::oracle::{property_in, Violation};
-use models::report::MutantResult;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -14,6 +15,10 @@ std::thread_local! {
     static EXECUTIONS: Cell<u64> = const { Cell::new(0) };
     /// The trace of the last scenario execution that finished on this OS thread.
     static LAST_TRACE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// Set while a twin runs ([`expect_caught`]): its model runs are the twin's, not a test's.
+    static IN_TWIN: Cell<bool> = const { Cell::new(false) };
+    /// The passing model runs of the test on this OS thread so far: (executions, seconds).
+    static PASSED: Cell<(u64, f64)> = const { Cell::new((0, 0.0)) };
 }
 
 /// Records the trace of a finished scenario execution (called by the scenarios).
@@ -68,48 +73,63 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs a mutant twin: `run` must fail (panic) with a violation of `expected` (e.g. `"P3"`).
-/// Emits the [`MutantResult`] line with the failing execution's trace, the executions until the
-/// failure and the seconds, then asserts that the violation was found and names `expected`.
+/// Writes the twin's [`TestResult`] (verdict `Violated` if a property was violated, else `Passed`:
+/// missed) with the failing execution's violation and trace, the executions until the failure and
+/// the seconds, prints its summary, then asserts that the violation was found and names
+/// `expected`.
 pub fn expect_caught(layer: &str, test: &str, mutant: Mutant, expected: &str, run: impl FnOnce()) {
     reset_executions();
+    IN_TWIN.with(|t| t.set(true));
     let start = now();
     let outcome = panic::catch_unwind(AssertUnwindSafe(run));
     let seconds = start.elapsed().as_secs_f64();
+    IN_TWIN.with(|t| t.set(false));
     let iterations = executions();
-    let (caught, property, trace) = match &outcome {
-        Ok(()) => (false, None, String::new()),
+    let (property, message, trace) = match &outcome {
+        Ok(()) => (None, None, Vec::new()),
         Err(payload) => {
             let text = panic_text(payload.as_ref());
             let property = property_in(&text).map(str::to_string);
-            // The violation line (`Pn violated: …`) followed by the numbered trace.
-            let trace = match text.find(" violated: ") {
+            match text.find(" violated: ") {
+                // The violation line (`Pn violated: …`), then the numbered trace.
                 Some(at) if property.is_some() => {
-                    let start = text[..at].rfind('P').unwrap_or(0);
-                    text[start..].to_string()
+                    let from = text[..at].rfind('P').unwrap_or(0);
+                    let (first, rest) =
+                        text[from..].split_once('\n').unwrap_or((&text[from..], ""));
+                    (
+                        property,
+                        Some(first.to_string()),
+                        models::report::steps(rest),
+                    )
                 }
-                _ => text.clone(),
-            };
-            (property.is_some(), property, trace)
+                // A failure that names no property (a harness panic, a deadlock): not caught.
+                _ => (None, Some(text.clone()), Vec::new()),
+            }
         }
     };
-    let result = MutantResult {
-        id: mutant.id().to_string(),
+    let caught = property.is_some();
+    models::report::report(TestResult {
         layer: layer.to_string(),
         test: test.to_string(),
-        caught,
+        mutant: Some(mutant.id().to_string()),
+        verdict: if caught {
+            Verdict::Violated
+        } else {
+            Verdict::Passed
+        },
         property: property.clone(),
-        seconds,
+        message: message.clone(),
         iterations,
-        trace: trace.clone(),
-    };
-    result.emit();
+        seconds,
+        trace,
+        reason: None,
+    });
     assert!(
         caught,
         "{layer} did not catch mutant {mutant} in {iterations} executions ({seconds:.3} s){}",
-        if trace.is_empty() {
-            String::new()
-        } else {
-            format!(": the run failed without a property violation:\n{trace}")
+        match &message {
+            None => String::new(),
+            Some(m) => format!(": the run failed without a property violation:\n{m}"),
         }
     );
     assert_eq!(
@@ -117,6 +137,50 @@ pub fn expect_caught(layer: &str, test: &str, mutant: Mutant, expected: &str, ru
         Some(expected),
         "mutant {mutant}: {layer} found a violation of another property than expected"
     );
+}
+
+/// The running test as `<test binary>::<test function>`: libtest runs each test on a thread
+/// named after it (also under nextest, one test per process). `None` off a test thread.
+fn current_test() -> Option<String> {
+    let thread = std::thread::current();
+    let name = thread.name().filter(|n| *n != "main")?;
+    let exe = std::env::current_exe().ok()?;
+    let stem = exe.file_stem()?.to_str()?;
+    // Cargo names a test binary `<target>-<hash>`.
+    let binary = stem.rsplit_once('-').map_or(stem, |(b, _)| b);
+    Some(format!("{binary}::{name}"))
+}
+
+/// A model run of the correct lockcore (`cfg.mutant` unset, outside a twin) ended without a
+/// violation: adds it to the running test's passing runs and (re)writes that test's result file
+/// (`tests/<layer>-<binary>.<test>.json`, verdict `Passed`, the executions or schedules of all its
+/// runs so far). The file records the model runs, not the test's other assertions: whether the
+/// test as a whole passed is the test runner's verdict.
+fn passed_run(layer: &str, cfg: &crate::scenarios::Cfg, executions: u64, seconds: f64) {
+    if cfg.mutant.is_some() || IN_TWIN.with(Cell::get) {
+        return;
+    }
+    let Some(test) = current_test() else {
+        return;
+    };
+    let (n, s) = PASSED.with(|p| {
+        let (n, s) = p.get();
+        p.set((n + executions, s + seconds));
+        p.get()
+    });
+    Record::Test(TestResult {
+        layer: layer.to_string(),
+        test,
+        mutant: None,
+        verdict: Verdict::Passed,
+        property: None,
+        message: None,
+        iterations: n,
+        seconds: s,
+        trace: Vec::new(),
+        reason: None,
+    })
+    .write_or_warn();
 }
 
 /// Explores `scenario` exhaustively with loom, within `preemption_bound` (`None`: unbounded).
@@ -132,8 +196,11 @@ pub fn loom_model(
     builder.preemption_bound = preemption_bound;
     builder.max_branches = 100_000;
     let before = executions();
+    let start = now();
     builder.check(move || model_body(|| scenario(&cfg)));
-    executions() - before
+    let n = executions() - before;
+    passed_run("loom", &cfg, n, start.elapsed().as_secs_f64());
+    n
 }
 
 /// The schedule budget of a passing shuttle scenario: `LOCKCORE_SHUTTLE_ITERATIONS` when set to a
@@ -183,8 +250,11 @@ pub fn shuttle_run<S: shuttle::scheduler::Scheduler + 'static>(
     cfg: crate::scenarios::Cfg,
 ) -> u64 {
     let before = executions();
+    let start = now();
     shuttle::Runner::new(scheduler, config).run(move || model_body(|| scenario(&cfg)));
-    executions() - before
+    let n = executions() - before;
+    passed_run("shuttle", &cfg, n, start.elapsed().as_secs_f64());
+    n
 }
 
 /// A loom mutant twin: explores the mutant's scenario (see

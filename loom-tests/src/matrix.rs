@@ -1,4 +1,4 @@
-//! The operation × operation matrix: every pair of public operations (`models::report::OPERATIONS`)
+//! The operation × operation matrix: every pair of public operations (`lockcore_results::OPERATIONS`)
 //! runs concurrently in one small world, judged by the shared oracle (the [`Ghost`]) and a few
 //! pair-specific checks. The world: process 1 holds session 1 (twice when the pair releases twice)
 //! with a lease it refreshes by hand, session 2 holds a dead owner's stale file, processes 2 and 3
@@ -7,8 +7,8 @@
 use crate::scenarios::{lock_file, session, Cfg, HOST};
 use lockcore::sync::thread;
 use lockcore::{AcquireOptions, LockManager, Payload, Policy};
+use lockcore_results::OPERATIONS;
 use models::oracle::{Ghost, HoldId, Violation};
-use models::report::OPERATIONS;
 use models::sim::{SimEnv, SimWorld};
 use std::path::Path;
 use std::time::Duration;
@@ -47,7 +47,7 @@ impl Op {
         Op::Refresh,
     ];
 
-    /// The operation's name in `models::report::OPERATIONS`.
+    /// The operation's name in `lockcore_results::OPERATIONS`.
     pub fn name(self) -> &'static str {
         OPERATIONS[Op::ALL.iter().position(|&o| o == self).unwrap_or(0)]
     }

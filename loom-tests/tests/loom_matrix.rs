@@ -1,15 +1,15 @@
 //! The operation × operation matrix under loom: each of the 36 pairs of public operations
-//! (`models::report::OPERATIONS`, an operation with itself included) runs concurrently in the
+//! (`lockcore_results::OPERATIONS`, an operation with itself included) runs concurrently in the
 //! matrix world (`loom_tests::matrix`), explored within `BOUND`, judged by the shared oracle.
 //! Each passing pair writes its cell (`<LOCKCORE_RESULTS_DIR>/matrix/loom-<a>-<b>.json`), and the
 //! gate prints the matrix and fails on an empty cell. Budget: the 36 pairs at bound 3 take ~14 s in
 //! release on 2 cores (bound 2: 1.7 s; the largest pair, acquire ∥ try_acquire, ~6k executions).
 #![cfg(feature = "loom")]
 
+use lockcore_results::{MatrixCell, Record};
 use loom_tests::harness::loom_model;
 use loom_tests::matrix::{pairs, run_pair, Op};
 use loom_tests::scenarios::Cfg;
-use models::report::MatrixCell;
 
 /// Preemption bound of every pair: `LOCKCORE_MATRIX_BOUND`, default 3 (the gate's `--quick`
 /// sets 2; measured: see the module doc).
@@ -22,15 +22,14 @@ fn explore(a: Op, b: Op) {
     let bound = bound();
     let n = loom_model(bound, move |cfg| run_pair((a, b), cfg), Cfg::loom(None));
     println!("matrix {} ∥ {}: {n} executions", a.name(), b.name());
-    MatrixCell {
-        schema: 1,
+    Record::MatrixCell(MatrixCell {
         layer: "loom".into(),
         pair: [a.name().into(), b.name().into()],
         model: "matrix".into(),
         executions: n,
         bound,
-    }
-    .write();
+    })
+    .write_or_warn();
 }
 
 macro_rules! row {

@@ -5,10 +5,10 @@
 //! deeper interleavings than loom's bound reaches.
 #![cfg(feature = "shuttle")]
 
+use lockcore_results::{MatrixCell, Record};
 use loom_tests::harness::{shuttle_pct, shuttle_random, shuttle_schedules};
 use loom_tests::matrix::{pairs, run_pair};
 use loom_tests::scenarios::Cfg;
-use models::report::MatrixCell;
 
 const SEED: u64 = 0x5eed_3003;
 
@@ -22,14 +22,13 @@ fn matrix_every_pair_under_pct_and_random() {
         let n = shuttle_pct(SEED, 3, budget, move |c| run_pair((a, b), c), cfg)
             + shuttle_random(SEED, budget, move |c| run_pair((a, b), c), cfg);
         println!("matrix {} ∥ {}: {n} schedules", a.name(), b.name());
-        MatrixCell {
-            schema: 1,
+        Record::MatrixCell(MatrixCell {
             layer: "shuttle".into(),
             pair: [a.name().into(), b.name().into()],
             model: "matrix".into(),
             executions: n,
             bound: None,
-        }
-        .write();
+        })
+        .write_or_warn();
     }
 }

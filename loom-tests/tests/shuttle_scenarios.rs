@@ -70,7 +70,7 @@ fn rotate_before_cleanup_under(test: &str, run: impl FnOnce(Cfg)) {
     let cfg = Cfg::shuttle(Some(Mutant::RotateBeforeCleanup));
     expect_caught(
         "shuttle",
-        test,
+        &format!("shuttle_scenarios::{test}"),
         Mutant::RotateBeforeCleanup,
         "P3",
         move || run(cfg),

@@ -6,11 +6,13 @@
 //! ownership-checked and nothing runs in between), `naive-reclaim` and `rename-takeover` (with
 //! one actor at a time the unchecked delete or the rename hits exactly the file judged stale).
 //! Each test searches with a fixed seed, stops at the first counterexample, shrinks it, and
-//! prints it as numbered steps in a `LOCKCORE-MUTANT` line.
+//! writes its result file (`lockcore_results::TestResult`, under `$LOCKCORE_RESULTS_DIR`) with
+//! the shrunk history and the model's trace as its steps; a summary is printed for people.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use lockcore::{Mutant, Policy};
-use models::report::MutantResult;
+use lockcore_results::{TestResult, Verdict};
+use models::report::steps;
 use proptests::runner::{config, run_machine};
 
 fn hunt(m: Mutant, test: &str, accepted: &[&str]) {
@@ -21,19 +23,39 @@ fn hunt(m: Mutant, test: &str, accepted: &[&str]) {
     let report = run_machine(&policy, config(4000, 0x5eed_0000 + m as u64, None), 30);
     let failure = report.failure.as_ref();
     let caught = failure.is_some_and(|f| accepted.contains(&f.property.as_str()));
-    MutantResult {
-        id: m.id().to_string(),
+    // A violation names its property (`P<n>`); anything else (proptest aborted) caught nothing.
+    let violated = failure.filter(|f| {
+        f.property.len() >= 2
+            && f.property.starts_with('P')
+            && f.property[1..].bytes().all(|b| b.is_ascii_digit())
+    });
+    // The violation's first line is its message; the shrunk history's numbered steps and then
+    // the model's trace (the rest of the message) are the steps.
+    let (message, trace) = match failure {
+        Some(f) => {
+            let (first, rest) = f.message.split_once('\n').unwrap_or((&f.message, ""));
+            let mut trace = steps(&f.steps);
+            trace.extend(steps(rest));
+            (Some(first.to_string()), trace)
+        }
+        None => (None, Vec::new()),
+    };
+    models::report::report(TestResult {
         layer: "proptest".into(),
         test: test.into(),
-        caught,
-        property: failure.map(|f| f.property.clone()),
-        seconds: report.seconds,
+        mutant: Some(m.id().to_string()),
+        verdict: if violated.is_some() {
+            Verdict::Violated
+        } else {
+            Verdict::Passed
+        },
+        property: violated.map(|f| f.property.clone()),
+        message,
         iterations: report.cases,
-        trace: failure
-            .map(|f| format!("{}\n{}", f.steps, f.message))
-            .unwrap_or_default(),
-    }
-    .emit();
+        seconds: report.seconds,
+        trace,
+        reason: None,
+    });
     assert!(
         caught,
         "mutant {m} not caught with {accepted:?}: {:?}",
@@ -46,7 +68,7 @@ macro_rules! mutant_test {
         /// The state machine finds this catalogue bug (property named in the list).
         #[test]
         fn $name() {
-            hunt(Mutant::$m, stringify!($name), &[$($p),+]);
+            hunt(Mutant::$m, concat!("mutants::", stringify!($name)), &[$($p),+]);
         }
     };
 }

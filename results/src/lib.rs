@@ -68,6 +68,10 @@ pub struct TestResult {
     pub verdict: Verdict,
     /// The property violated (`Violated`), or checked (`Passed`, where the test names one).
     pub property: Option<String>,
+    /// The violation in the checker's words (`Pn violated: …`), when there is one; the steps that
+    /// led there are in `trace`.
+    #[serde(default)]
+    pub message: Option<String>,
     /// Executions, cases or schedules explored (until the first counterexample, if any).
     pub iterations: u64,
     pub seconds: f64,

@@ -7,6 +7,7 @@ fn twin() -> Record {
         mutant: Some("naive-reclaim".into()),
         verdict: Verdict::Violated,
         property: Some("P1".into()),
+        message: Some("P1 violated: p1 and p2 both hold s.lock".into()),
         iterations: 118,
         seconds: 0.04,
         trace: vec!["#1 p1/t1 create s.lock -> ok".into()],
@@ -79,4 +80,14 @@ fn bad_files_are_typed_errors_naming_the_file() {
 fn a_missing_directory_holds_nothing() {
     let (records, errors) = read_all(Path::new("/nonexistent/lockcore/results"));
     assert!(records.is_empty() && errors.is_empty());
+}
+
+#[test]
+fn a_test_file_without_a_message_reads_as_none() {
+    let text = r#"{"schema":2,"kind":"test","layer":"loom","test":"loom_reclaim::m2","mutant":null,
+        "verdict":"passed","property":null,"iterations":170,"seconds":0.1,"trace":[],"reason":null}"#;
+    match parse(text) {
+        Ok(Record::Test(t)) => assert_eq!((t.message, t.verdict), (None, Verdict::Passed)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -476,32 +476,41 @@ pub fn check_unexplained_timeouts(hs: &[Hold], history: &[Record], p: &Params) -
 /// A violation for a person: the property, the message, and the window's records with their
 /// times in ms since `start_ns`.
 pub fn render(v: &Violation, start_ns: u64) -> String {
-    let ms = |ns: u64| ns.saturating_sub(start_ns) as f64 / 1e6;
     let mut s = format!(
         "{} violated at +{:.1} ms: {}\n",
         v.property,
-        ms(v.at_ns),
+        ms_since(start_ns, v.at_ns),
         v.message
     );
     for r in &v.window {
-        s.push_str(&format!(
-            "  [{:>10.1} .. {:>10.1} ms] {:<9} {:<11} {:<3} -> {}{}{}{}\n",
-            ms(r.invoke_ns),
-            ms(r.complete_ns),
-            r.who,
-            r.op,
-            r.session,
-            r.result,
-            r.token
-                .as_ref()
-                .map_or(String::new(), |t| format!(" token {t}")),
-            r.fence.map_or(String::new(), |f| format!(" fence {f}")),
-            r.target
-                .as_ref()
-                .map_or(String::new(), |t| format!(" target {t}")),
-        ));
+        s.push_str(&format!("  {}\n", render_record(r, start_ns)));
     }
     s
+}
+
+fn ms_since(start_ns: u64, ns: u64) -> f64 {
+    ns.saturating_sub(start_ns) as f64 / 1e6
+}
+
+/// One record of a window, its times in ms since `start_ns`:
+/// `[     12.5 ..      13.0 ms] w1.0      acquire     s0  -> ok token 1f2e fence 3`.
+pub fn render_record(r: &Record, start_ns: u64) -> String {
+    format!(
+        "[{:>10.1} .. {:>10.1} ms] {:<9} {:<11} {:<3} -> {}{}{}{}",
+        ms_since(start_ns, r.invoke_ns),
+        ms_since(start_ns, r.complete_ns),
+        r.who,
+        r.op,
+        r.session,
+        r.result,
+        r.token
+            .as_ref()
+            .map_or(String::new(), |t| format!(" token {t}")),
+        r.fence.map_or(String::new(), |f| format!(" fence {f}")),
+        r.target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" target {t}")),
+    )
 }
 
 #[cfg(test)]

@@ -5,13 +5,15 @@
 //! Budget from `LOCKCORE_STRESS`: unset, a smoke run of a few seconds (plain `cargo test`);
 //! `quick`, about 30 s (a 20 s run and its twin); `full`, about 3 min. With the `mutants`
 //! feature the twin runs too: the same stress with a mutant that double-grants, which the
-//! checker must catch. Results go to `$LOCKCORE_RESULTS_DIR/stress.json` when that is set.
+//! checker must catch. The result goes to `$LOCKCORE_RESULTS_DIR/stress.json` when that is set
+//! (`lockcore_results::Record::Stress`).
 //! Replay a run with `lockcore-stress --seed N` (see the README's "The stress layer").
 
+use lockcore_results::{Record, StressTwin as Twin};
 use lockcore_stress::checker::render;
 use lockcore_stress::driver::{cli_beside, run, Config, Outcome};
-use lockcore_stress::results::{self, Twin};
-use std::path::{Path, PathBuf};
+use lockcore_stress::results;
+use std::path::PathBuf;
 
 /// The run's fixed seed; `LOCKCORE_STRESS_SEED` replays another.
 const SEED: u64 = 20_261_127;
@@ -124,16 +126,12 @@ fn twin(b: &Budget) -> Option<Twin> {
 }
 
 fn write_results(b: &Budget, main: &Outcome, twin: Option<&Twin>) {
-    let Some(dir) = std::env::var_os(results::RESULTS_VAR) else {
-        return;
-    };
-    let mut dir = PathBuf::from(dir);
-    if dir.is_relative() {
-        // Relative to the workspace root, like the gate's other result files.
-        dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    // A relative `$LOCKCORE_RESULTS_DIR` is taken from the workspace root, like every layer's.
+    match Record::Stress(results::document(&b.name, main, twin)).write() {
+        Ok(Some(path)) => println!("stress: results in {}", path.display()),
+        Ok(None) => {}
+        Err(e) => panic!("stress.json: {e}"),
     }
-    let path = results::write(&dir, &results::document(&b.name, main, twin)).expect("stress.json");
-    println!("stress: results in {}", path.display());
 }
 
 #[test]
