@@ -27,51 +27,49 @@ use std::time::Instant;
 #[derive(Parser, Clone, Debug, Default)]
 #[command(name = "ci/gate")]
 pub struct Options {
-    /// Pull-request budget: PROPTEST_CASES=256, LOCKCORE_SHUTTLE_ITERATIONS=100, quick faults and
-    /// stress, loom matrix at bound 2, step timeout 600 s.
+    /// Pull-request budget: 256 proptest cases, 100 shuttle schedules, quick faults and stress, the
+    /// loom matrix at bound 2, 600 s per step.
     #[arg(long, overrides_with = "full")]
     pub quick: bool,
-    /// The full budget (the default; undoes an earlier --quick).
+    /// The full budget (the default).
     #[arg(long)]
     pub full: bool,
-    /// Also run cargo-mutants over lockcore (default features, then --features loom, then
-    /// --features shuttle, each with --iterate); installs it if missing.
+    /// Also run cargo-mutants over lockcore (installed if missing).
     #[arg(long)]
     pub mutants: bool,
-    /// cargo-mutants: only shard K of N (0-based), for parallel CI jobs.
+    /// cargo-mutants: only shard K of N (0-based).
     #[arg(long, value_name = "K/N")]
     pub mutants_shard: Option<String>,
-    /// cargo-mutants: N parallel build/test jobs.
+    /// cargo-mutants: N parallel jobs.
     #[arg(long, value_name = "N")]
     pub mutants_jobs: Option<u32>,
-    /// PROPTEST_CASES for the proptest layer (quick 256, full 8192).
+    /// PROPTEST_CASES of the proptest step (quick 256, full 8192).
     #[arg(long, value_name = "N")]
     pub proptest_cases: Option<u64>,
-    /// LOCKCORE_SHUTTLE_ITERATIONS for the shuttle layer (quick 100, full: the tests' default).
+    /// LOCKCORE_SHUTTLE_ITERATIONS of the shuttle step (quick 100, full: the tests' default).
     #[arg(long, value_name = "N")]
     pub shuttle_iterations: Option<u64>,
-    /// Kill a step after SECS (quick 600, full 1800; cargo-mutants runs 4 h).
+    /// Kill a step after SECS (quick 600, full 1800, cargo-mutants 4 h).
     #[arg(long, value_name = "SECS")]
     pub step_timeout: Option<u64>,
-    /// Run only these steps (a partial run: not a merge verdict).
+    /// Run only these steps (a partial run: never a pass).
     #[arg(long, value_delimiter = ',', value_name = "STEP,…")]
     pub only: Vec<String>,
-    /// Leave these steps out (a partial run: not a merge verdict).
+    /// Leave these steps out (a partial run: never a pass).
     #[arg(long, value_delimiter = ',', value_name = "STEP,…")]
     pub skip: Vec<String>,
-    /// The caller has just run `cargo test` at the root and it passed (as `.ci/run` does): the
-    /// steps whose tests it ran at the same budget (test, real-processes, namespaces) are
-    /// recorded as passed by it, not run twice. Set LOCKCORE_RESULTS_DIR=target/gate/results
-    /// for that `cargo test` so its result files reach the report.
+    /// `cargo test` just passed at the root with LOCKCORE_RESULTS_DIR=target/gate/results (as
+    /// `.ci/run` does): record test, real-processes and namespaces as passed by it, keep its
+    /// result files, run the rest.
     #[arg(long)]
     pub cargo_test_passed: bool,
     /// Stop at the first failing step.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Print each step's log after it finishes, not only a failing step's last 40 lines.
+    /// Print each step's whole log after it, not only a failing step's last 40 lines.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Print the steps this invocation would run, with their commands; run nothing.
+    /// Print the steps and their commands; run nothing.
     #[arg(long)]
     pub list: bool,
 }
