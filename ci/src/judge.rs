@@ -236,7 +236,7 @@ fn mutants(twins: &[TestResult], outcomes: &[Outcome]) -> Vec<MutantReport> {
                 r.seconds = Some(best.seconds);
                 r.iterations = Some(best.iterations);
                 r.test = Some(best.test.clone());
-                r.trace = best.trace.clone();
+                r.trace = best.message.iter().chain(&best.trace).cloned().collect();
                 r.reproduce = replay;
             }
             r

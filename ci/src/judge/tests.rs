@@ -37,6 +37,7 @@ fn twin(layer: &str, id: &str, caught: bool) -> Record {
         seconds: 0.1,
         trace: vec!["#1 p1/t1 create s.lock -> ok".into()],
         reason: None,
+        message: None,
     })
 }
 
