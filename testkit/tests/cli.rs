@@ -1,15 +1,22 @@
 //! The `lockcore` CLI against planted lock files in a temp dir: verdicts, exit codes, holding,
 //! signals, and `run` as a mutual-exclusion wrapper for real processes.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-mod support;
-
+use lockcore_testkit::procs::*;
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
-use support::*;
+
+/// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
+/// (`lockcore_cli::main`) under a name cargo lets this test see.
+fn lockcore_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-cli-under-test")
+}
+
+/// The test child (`src/bin/lockcore-testchild.rs`).
+fn testchild_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-testchild")
+}
 
 fn lockcore() -> Command {
     command(lockcore_bin())
