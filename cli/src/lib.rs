@@ -11,8 +11,6 @@
 //! This library is the whole program: the `lockcore` binary's `main` calls [`main`], and so does
 //! lockcore-testkit's `lockcore-cli-under-test`, the same program under another name for the
 //! process tests. The program names itself `lockcore` whatever its file is called.
-//! **Caveats:** `LOCKCORE_TEST_ABORT_AT` (tests only) makes `hold` and `run` kill
-//! themselves with SIGKILL at a named step: `after-acquire` or `before-release`.
 
 use clap::{Args, Parser, Subcommand};
 use lockcore::signals::{self, Disposition};
@@ -554,15 +552,6 @@ fn how_str(how: Acquired) -> String {
     }
 }
 
-/// `LOCKCORE_TEST_ABORT_AT=<step>`: dies abruptly (SIGKILL, which no handler sees) when the
-/// named step is reached, so tests can show a crash there leaves nothing that blocks.
-fn abort_point(step: &str) {
-    if std::env::var_os("LOCKCORE_TEST_ABORT_AT").is_some_and(|s| s == step) {
-        let _ =
-            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-    }
-}
-
 /// What ends a hold's wait.
 enum Wake {
     /// stdin closed.
@@ -631,7 +620,6 @@ fn hold(
         .map_err(|e| fail(format!("installing the signal cleanup: {e}")))?;
     let loss = listen_for_loss(&manager);
     let guard = manager.acquire_with(session_file, AcquireOptions::default())?;
-    abort_point("after-acquire");
     let line = format!(
         "{{\"acquired\": {}, \"how\": {}, \"payload\": {}}}",
         to_json(&guard.lock_path().display().to_string())?,
@@ -640,7 +628,6 @@ fn hold(
     );
     write_out(|out| writeln!(out, "{line}"))?;
     wait_for_end(loss, hold_for, ignore_stdin);
-    abort_point("before-release");
     let lock_path = guard.lock_path().to_path_buf();
     // A lost hold's release deletes nothing (`Released::NotOurs`): the file is another's.
     let lost = !guard.is_held();
@@ -691,7 +678,6 @@ fn run(session_file: &Path, policy: Policy, command: &[OsString]) -> Result<u8, 
     });
     let guard = manager.acquire_with(session_file, AcquireOptions::default())?;
     let lock_path = guard.lock_path().to_path_buf();
-    abort_point("after-acquire");
 
     // Forward termination signals to the command while it runs, and keep the lock until it
     // has exited: the lock then covers everything the command did.
@@ -750,7 +736,6 @@ fn run(session_file: &Path, policy: Policy, command: &[OsString]) -> Result<u8, 
         .wait()
         .map_err(|e| fail(format!("waiting for {program:?}: {e}")))?;
     sig_handle.close();
-    abort_point("before-release");
     let lost = !guard.is_held();
     guard
         .release()

@@ -282,7 +282,7 @@ fn case_dir(scenario: &Scenario) -> (tempfile::TempDir, PathBuf) {
 /// Variables a child runs without. cargo test sets `LD_LIBRARY_PATH`, and the loader's search
 /// along it adds dozens of `openat`/`newfstatat` calls, which would shift every `when=` ordinal
 /// away from what the reproduce command (`env -u …`) gets in a plain shell.
-const UNSET: [&str; 3] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "LOCKCORE_TEST_ABORT_AT"];
+const UNSET: [&str; 2] = ["LD_LIBRARY_PATH", "LD_PRELOAD"];
 
 /// `program` from `/`, without the `UNSET` variables.
 fn child(program: &str) -> Command {
