@@ -1,19 +1,9 @@
 //! lockcore's in-process benches against the bare file-system floor and a kernel `flock`.
 //! Groups: `uncontended`, `reentrant`, `classify`, `contended_in_process`, `contended_instances`,
 //! `peer`, `release_all`, `heartbeat`, `reclaim`. See `benches/README.md`.
-//!
-//! Built but empty under the `loom`/`shuttle` features (lockcore's primitives then belong to a
-//! model checker).
 
-#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 criterion::criterion_main!(real::uncontended, real::contended, real::batch);
 
-#[cfg(any(feature = "loom", feature = "shuttle"))]
-fn main() {
-    eprintln!("lockcore-benches: built with loom/shuttle; nothing to measure");
-}
-
-#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 // Setup steps (temp dirs, planted files) may fail only if the machine is broken; a bench then
 // stops with the message.
 #[allow(clippy::expect_used)]

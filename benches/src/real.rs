@@ -1,4 +1,4 @@
-//! The parts that drive real lockcore types (not built under `loom`/`shuttle`).
+//! The parts that drive real lockcore types.
 
 use crate::stats::Summary;
 use lockcore::os::{OsClock, OsFs, OsProcs};

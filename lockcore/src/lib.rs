@@ -4,7 +4,9 @@
 //! rotating its nonce.
 //!
 //! The lock is generic over its environment ([`env::Fs`], [`env::Procs`], [`env::Clock`]) so the
-//! same code runs on the OS ([`OsEnv`]) and inside the loom, shuttle and proptest models.
+//! same code runs on the OS ([`OsEnv`]) and inside the loom, shuttle and proptest models (which
+//! build these sources as the package lockcore-for-models, the only one with the `loom` and
+//! `shuttle` features).
 //! **Caveats:** one `LockManager` per process (two managers in one process have different
 //! nonces and would reclaim each other's locks as a previous instance's); lock files are not
 //! `fsync`ed (after a crash of the machine every owner pid is gone anyway).

@@ -1,6 +1,8 @@
 //! The only door to synchronisation primitives: `std`, `loom` or `shuttle`, picked by cargo feature.
 //! Everything in lockcore and in the models that locks, waits, counts atomically, shares by `Arc` or
 //! spawns a thread comes through here, so a model checker sees every step; `clippy.toml` enforces it.
+//! The `loom` and `shuttle` features exist only in the package lockcore-for-models, which builds
+//! these same sources for the model checkers: the product package `lockcore` is always `std`.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 #[cfg(all(feature = "loom", feature = "shuttle"))]

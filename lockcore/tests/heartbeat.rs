@@ -1,7 +1,6 @@
 //! The heartbeat thread's life (its own test binary: it counts this process's threads). P13: a
 //! manager on a real clock refreshes through a thread it starts at its first acquisition; the
 //! thread ends as soon as the last handle to the manager goes, not at its next refresh period.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use lockcore::{LockManager, OsEnv, Policy};

@@ -1,7 +1,6 @@
 //! LockManager on the real file system (a temp dir), with a scripted process table so that other
 //! "processes" can be alive, dead or EPERM without spawning any: reentrancy, guards, release_all
 //! ordering and report, reclaim, inspect and clean.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use lockcore::os::{OsClock, OsFs};

@@ -136,10 +136,6 @@ fn write_results(b: &Budget, main: &Outcome, twin: Option<&Twin>) {
 
 #[test]
 fn stress_under_nemesis_finds_no_violation_and_its_twin_is_caught() {
-    if lockcore::sync::MODEL_CHECKED {
-        println!("stress: skipped: a model-checking build (loom/shuttle) cannot lock real files");
-        return;
-    }
     let b = budget();
     let main = run(&config(b.seconds, b.workers)).expect("stress run");
     summary(&b.name, &format!(" --seconds {}", b.seconds), &main);

@@ -13,7 +13,6 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 fn main() {
     if let Err(e) = imp::main() {
         eprintln!("multiproc: {e}");
@@ -21,12 +20,6 @@ fn main() {
     }
 }
 
-#[cfg(any(feature = "loom", feature = "shuttle"))]
-fn main() {
-    eprintln!("multiproc: built with loom/shuttle; nothing to measure");
-}
-
-#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod imp {
     use lockcore::{AcquireOptions, LockManager, OsEnv, Policy};
     use lockcore_benches::stats::Human;

@@ -1,7 +1,7 @@
 //! `lockcore-stress`: one stress run from the command line, e.g. to replay a seed:
 //!
 //! ```sh
-//! cargo build -p lockcore -p lockcore-stress --features lockcore-stress/mutants
+//! cargo build -p lockcore-cli -p lockcore-stress --features lockcore-stress/mutants
 //! target/debug/lockcore-stress --seed 1 --seconds 20 [--workers 6] [--sessions 3] [--mutant ID] [--aggressive]
 //! ```
 //!

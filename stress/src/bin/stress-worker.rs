@@ -67,10 +67,6 @@ fn write_counter(dir: &Path, s: &str, who: &str, v: u64) -> std::io::Result<()> 
 }
 
 fn main() -> ExitCode {
-    if lockcore::sync::MODEL_CHECKED {
-        eprintln!("stress-worker: a model-checking build (loom/shuttle) cannot lock real files");
-        return ExitCode::from(3);
-    }
     let result = Args::parse().and_then(|(mode, args)| match mode.as_deref() {
         Some("fence") => fence_child(&args),
         None if args.0.contains_key("cli") => cli_loop(&args),

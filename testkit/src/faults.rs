@@ -1,9 +1,6 @@
-//! Plumbing for the fault-injection layer (`tests/faults.rs`): running a command with a kill
-//! deadline, probing strace, and reading strace logs to find the system calls made on the lock
-//! directory.
-
-// Black-box tests talk to the real OS directly; the seams exist for the library.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, dead_code)]
+//! Plumbing for the fault-injection layer (`tests/faults.rs`, and the CLI test's kill before the
+//! release): running a command with a kill deadline, probing strace, and reading strace logs to
+//! find the system calls made on the lock directory.
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -1,4 +1,5 @@
-//! The fault-injection layer (DESIGN §7 "faults"): the real `lockcore` binary under
+//! The fault-injection layer (DESIGN §7 "faults"): the real `lockcore` CLI (built here as
+//! `lockcore-cli-under-test`, the same program) under
 //! `strace -e inject=SYSCALL:error=ERRNO:when=N`, for every system call it makes on the lock
 //! directory, with the invariants of P10–P12 and P16 checked after each run.
 //!
@@ -18,15 +19,10 @@
 //! `full` — every call,
 //! every errno. `LOCKCORE_RESULTS_DIR` — write `faults.json` there.
 
-// The model-checking builds carry only a stub CLI.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
-// Black-box tests talk to the real OS directly (wall clock, process ids, the file system).
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
-mod faults_support;
-mod support;
-
-use faults_support::{landed, run_bounded, shell_word, sites, skip_reason, tail, Ran, Site};
+use lockcore_testkit::faults::{
+    landed, run_bounded, shell_word, sites, skip_reason, tail, Ran, Site,
+};
+use lockcore_testkit::procs;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,13 +127,11 @@ impl Scenario {
     fn plant(&self, dir: &Path) {
         for p in self.plants {
             match *p {
-                Plant::DeadLock(name) => {
-                    support::plant(&dir.join(name), &support::legacy(DEAD_PID, 0))
-                }
+                Plant::DeadLock(name) => procs::plant(&dir.join(name), &procs::legacy(DEAD_PID, 0)),
                 Plant::LiveLock(name) => {
-                    support::plant(&dir.join(name), &support::legacy(std::process::id(), 0))
+                    procs::plant(&dir.join(name), &procs::legacy(std::process::id(), 0))
                 }
-                Plant::StaleTemp => support::plant(&dir.join(STALE_TEMP), "{}"),
+                Plant::StaleTemp => procs::plant(&dir.join(STALE_TEMP), "{}"),
             }
         }
     }
@@ -190,8 +184,10 @@ fn shell_args(args: &[Arg]) -> String {
     words.join(" ")
 }
 
+/// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
+/// (`lockcore_cli::main`) under a name cargo lets this test see.
 fn lockcore_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lockcore")
+    env!("CARGO_BIN_EXE_lockcore-cli-under-test")
 }
 
 /// One injection: a scenario, a call site, an errno.
@@ -286,7 +282,7 @@ fn case_dir(scenario: &Scenario) -> (tempfile::TempDir, PathBuf) {
 /// Variables a child runs without. cargo test sets `LD_LIBRARY_PATH`, and the loader's search
 /// along it adds dozens of `openat`/`newfstatat` calls, which would shift every `when=` ordinal
 /// away from what the reproduce command (`env -u …`) gets in a plain shell.
-const UNSET: [&str; 3] = ["LD_LIBRARY_PATH", "LD_PRELOAD", "LOCKCORE_TEST_ABORT_AT"];
+const UNSET: [&str; 2] = ["LD_LIBRARY_PATH", "LD_PRELOAD"];
 
 /// `program` from `/`, without the `UNSET` variables.
 fn child(program: &str) -> Command {
@@ -352,7 +348,7 @@ struct Outcome {
 }
 
 fn exists(dir: &Path, name: &str) -> bool {
-    support::exists(&dir.join(name))
+    procs::exists(&dir.join(name))
 }
 
 /// `exit 0` means the scenario's work was done: nothing skipped silently.
@@ -565,7 +561,7 @@ fn write_results(result: &Value) {
     let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
         return;
     };
-    let dir = support::workspace_root().join(dir);
+    let dir = procs::workspace_root().join(dir);
     let path = dir.join("faults.json");
     let text = serde_json::to_string_pretty(result).expect("faults.json encodes");
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {

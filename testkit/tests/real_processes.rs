@@ -1,16 +1,23 @@
 //! Issue 6: child processes hold real locks and get SIGKILL, the cleanup signals and an in-place
 //! restart, crash at named steps and contend through the real OS — proving that the real `Fs` and
 //! `Procs` behave as the models assume. Every child is reaped by its guard, also on failure.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
-mod support;
 
 use lockcore::{Acquired, LockError, LockManager, OsEnv, Owner, Payload, Policy, StaleReason};
+use lockcore_testkit::procs::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::*;
+
+/// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
+/// (`lockcore_cli::main`) under a name cargo lets this test see.
+fn lockcore_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-cli-under-test")
+}
+
+/// The test child (`src/bin/lockcore-testchild.rs`).
+fn testchild_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-testchild")
+}
 
 fn testchild() -> Command {
     command(testchild_bin())

@@ -1,9 +1,6 @@
-//! Shared helpers for the real-process tests: spawning children that are always reaped (also when
-//! an assertion fails), reading their stdout lines with a deadline, planting lock files.
-
-// Tests talk to the real OS directly (wall clock for planted `createdAt`s, file mtimes, process
-// control); the seams exist for the library, not for its black-box tests.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, dead_code)]
+//! Helpers for the process tests: spawning children that are always reaped (also when an
+//! assertion fails), reading their stdout lines with a deadline, planting lock files, copying
+//! binaries where another uid can run them.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,14 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// How long any single wait on a child may take before the test fails (never a timing
 /// assertion: only a bound, so that a broken child fails the test instead of hanging it).
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-pub fn lockcore_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lockcore")
-}
-
-pub fn testchild_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lockcore-testchild")
-}
 
 /// A command whose child starts like a foreground process: the cleanup signals and SIGUSR1 at
 /// their default disposition (a test runner started in the background may have SIGINT and

@@ -2,19 +2,21 @@
 //! symlink (dangling, looping or pointing at a real file), a huge file — no operation hangs,
 //! follows a link to write or delete, or panics; each gets a named verdict or a typed error.
 //! Also: two spellings of one session (a symlinked directory) are one lock.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
-
-mod support;
 
 use lockcore::{
     Acquired, CleanOptions, FileKind, LiveReason, LockError, LockManager, Malformed, OsEnv, Policy,
     Released, Verdict,
 };
+use lockcore_testkit::procs::{self, tempdir, PATIENCE};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use support::{tempdir, PATIENCE};
+
+/// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
+/// (`lockcore_cli::main`) under a name cargo lets this test see.
+fn lockcore_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-cli-under-test")
+}
 
 fn manager() -> LockManager<OsEnv> {
     LockManager::new(OsEnv::new(), Policy::default())
@@ -219,9 +221,9 @@ fn a_missing_directory_is_a_typed_error() {
 /// Runs the CLI with `args` and returns (exit code, stdout, stderr), failing the test instead of
 /// hanging if it does not return within PATIENCE.
 fn cli(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
-    let mut c = support::command(support::lockcore_bin());
+    let mut c = procs::command(lockcore_bin());
     c.args(args);
-    let run = move || support::run(c, "P16 cli");
+    let run = move || procs::run(c, "P16 cli");
     let (status, out, err) = returns("the lockcore CLI", run);
     (status.code(), out, err)
 }
@@ -285,17 +287,17 @@ fn catches_sigterm(pid: u32) -> Option<bool> {
 fn a_waiting_hold_obeys_sigterm() {
     let dir = tempdir();
     let session = dir.path().join("s.jsonl");
-    let mut holder = support::command(support::lockcore_bin());
+    let mut holder = procs::command(lockcore_bin());
     holder.arg("hold").arg(&session);
-    let mut holder = support::Proc::spawn(holder, "P16 SIGTERM holder");
+    let mut holder = procs::Proc::spawn(holder, "P16 SIGTERM holder");
     let _ = holder.json("the holder's acquired line");
-    let mut waiter = support::command(support::lockcore_bin());
+    let mut waiter = procs::command(lockcore_bin());
     waiter
         .arg("hold")
         .arg(&session)
         .arg("--timeout-ms")
         .arg("60000");
-    let mut waiter = support::Proc::spawn(waiter, "P16 SIGTERM waiter");
+    let mut waiter = procs::Proc::spawn(waiter, "P16 SIGTERM waiter");
     // Bounded: the cleanup is installed before the first attempt.
     let installed = (0..1_000_000).find_map(|_| match catches_sigterm(waiter.pid()) {
         Some(true) => Some(true),

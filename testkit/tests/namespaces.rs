@@ -6,11 +6,8 @@
 //! missing, every test prints `namespaces: skipped: <reason>` and passes. With
 //! `LOCKCORE_RESULTS_DIR` set, the tests write `namespaces.json` there (schema 1): the probe's
 //! skip reason (or null) and one record per test that ended in this process.
-#![cfg(not(any(feature = "loom", feature = "shuttle")))]
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-mod support;
-
+use lockcore_testkit::procs::*;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -18,7 +15,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
-use support::*;
+
+/// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
+/// (`lockcore_cli::main`) under a name cargo lets this test see.
+fn lockcore_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-cli-under-test")
+}
+
+/// The test child (`src/bin/lockcore-testchild.rs`).
+fn testchild_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockcore-testchild")
+}
 
 // ----- the probe, the skip and the results file -----
 
@@ -82,7 +89,7 @@ fn write_results(records: &[Value]) {
     let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
         return;
     };
-    let dir = support::workspace_root().join(dir);
+    let dir = workspace_root().join(dir);
     let path = dir.join("namespaces.json");
     let doc = json!({
         "schema": 1, "layer": "namespaces", "skipped": skip_reason(), "tests": records,
