@@ -141,8 +141,15 @@ pub struct FaultsResult {
 pub struct FaultFailure {
     pub scenario: String,
     pub syscall: String,
+    /// The how-manieth call of `syscall` on the lock directory (1-based).
     pub occurrence: u64,
+    /// strace's `when=` for it.
+    pub when: u64,
+    /// The traced call, the lock directory written as `DIR`.
+    pub call: String,
     pub errno: String,
+    /// The property the aftermath broke.
+    pub property: String,
     pub problem: String,
     pub exit: String,
     pub stderr_tail: String,

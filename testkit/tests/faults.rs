@@ -19,11 +19,11 @@
 //! `full` — every call,
 //! every errno. `LOCKCORE_RESULTS_DIR` — write `faults.json` there.
 
+use lockcore_results::{FaultFailure, FaultsResult, Record};
 use lockcore_testkit::faults::{
     landed, run_bounded, shell_word, sites, skip_reason, tail, Ran, Site,
 };
 use lockcore_testkit::procs;
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -538,42 +538,35 @@ fn run_all(cases: &[Case]) -> Vec<Outcome> {
     done.into_iter().map(|(_, o)| o).collect()
 }
 
-fn failure_json(case: &Case, o: &Outcome, (property, problem): &Problem) -> Value {
-    json!({
-        "scenario": case.scenario.name,
-        "syscall": case.site.syscall,
-        "occurrence": case.site.occurrence,
-        "when": case.site.when,
-        "errno": case.errno,
-        "call": case.site.call,
-        "property": property,
-        "problem": problem,
-        "exit": o.exit,
-        "stderr_tail": o.stderr_tail,
-        "reproduce": case.reproduce(),
-    })
+fn failure_record(case: &Case, o: &Outcome, (property, problem): &Problem) -> FaultFailure {
+    FaultFailure {
+        scenario: case.scenario.name.to_string(),
+        syscall: case.site.syscall.clone(),
+        occurrence: u64::from(case.site.occurrence),
+        when: u64::from(case.site.when),
+        call: case.site.call.clone(),
+        errno: case.errno.to_string(),
+        property: property.to_string(),
+        problem: problem.to_string(),
+        exit: o.exit.clone(),
+        stderr_tail: o.stderr_tail.clone(),
+        reproduce: case.reproduce(),
+    }
 }
 
-/// Writes `$LOCKCORE_RESULTS_DIR/faults.json` when the variable is set. A relative directory is
-/// taken from the workspace root (where the command was typed), not from the test's working
-/// directory (the package).
-fn write_results(result: &Value) {
-    let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
-        return;
-    };
-    let dir = procs::workspace_root().join(dir);
-    let path = dir.join("faults.json");
-    let text = serde_json::to_string_pretty(result).expect("faults.json encodes");
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
-        panic!("cannot write {}: {e}", path.display());
+/// Writes `$LOCKCORE_RESULTS_DIR/faults.json` (lockcore-results' schema) when the variable is set.
+fn write_results(result: FaultsResult) {
+    if let Err(e) = Record::Faults(result).write() {
+        panic!("cannot write faults.json: {e}");
     }
 }
 
 fn skipped(reason: &str) {
     println!("faults: skipped: {reason}");
-    write_results(&json!({
-        "schema": 1, "layer": "faults", "skipped": reason, "cases": 0, "failures": [],
-    }));
+    write_results(FaultsResult {
+        skipped: Some(reason.to_string()),
+        ..FaultsResult::default()
+    });
 }
 
 fn cases_for(budget: Budget) -> (Vec<Case>, usize) {
@@ -634,7 +627,7 @@ fn every_injected_fault_on_the_lock_directory_keeps_the_invariants() {
     let mut lines = Vec::new();
     for (case, o) in cases.iter().zip(&outcomes) {
         for p in &o.problems {
-            failures.push(failure_json(case, o, p));
+            failures.push(failure_record(case, o, p));
             lines.push(failure_line(case, p));
         }
     }
@@ -649,11 +642,15 @@ fn every_injected_fault_on_the_lock_directory_keeps_the_invariants() {
             )
         })
         .collect();
-    write_results(&json!({
-        "schema": 1, "layer": "faults", "skipped": null, "budget": budget.name(),
-        "cases": cases.len(), "sites": site_count, "seconds": seconds,
-        "not_landed": not_landed, "failures": failures,
-    }));
+    write_results(FaultsResult {
+        skipped: None,
+        budget: Some(budget.name().to_string()),
+        cases: cases.len() as u64,
+        sites: site_count as u64,
+        seconds,
+        not_landed: not_landed.clone(),
+        failures: failures.clone(),
+    });
     println!(
         "faults: {} budget: {} cases over {site_count} call sites in {} scenarios, {seconds:.1} s; \
          {} failing invariant(s); {} injection(s) did not land on the lock directory",

@@ -7,13 +7,14 @@
 //! `LOCKCORE_RESULTS_DIR` set, the tests write `namespaces.json` there (schema 1): the probe's
 //! skip reason (or null) and one record per test that ended in this process.
 
+use lockcore_results::{Record, TestResult, Verdict};
 use lockcore_testkit::procs::*;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// The `lockcore` CLI: this package's `lockcore-cli-under-test`, the same program
@@ -82,57 +83,44 @@ fn skip_reason() -> Option<String> {
         .clone()
 }
 
-/// Every test record so far; the results file is rewritten whole after each test.
-static RECORDS: Mutex<Vec<Value>> = Mutex::new(Vec::new());
-
-fn write_results(records: &[Value]) {
-    let Some(dir) = std::env::var_os("LOCKCORE_RESULTS_DIR") else {
-        return;
-    };
-    let dir = workspace_root().join(dir);
-    let path = dir.join("namespaces.json");
-    let doc = json!({
-        "schema": 1, "layer": "namespaces", "skipped": skip_reason(), "tests": records,
-    });
-    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    let tmp = dir.join(format!(".namespaces.json.{}", std::process::id()));
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&tmp, text))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        eprintln!("namespaces: cannot write {}: {e}", path.display());
-    }
-}
-
-/// Records one test's outcome when dropped: passed, failed (dropped while panicking) or skipped.
-struct Record {
+/// Writes one test's result file (`tests/namespaces-<test>.json`) when dropped: passed, failed
+/// (dropped while panicking) or skipped with the reason. One file per test: under nextest every
+/// test is a process of its own.
+struct Recorder {
     name: &'static str,
     property: &'static str,
     started: Instant,
     skipped: bool,
 }
 
-impl Drop for Record {
+impl Drop for Recorder {
     fn drop(&mut self) {
-        let outcome = if self.skipped {
-            "skipped"
+        let verdict = if self.skipped {
+            Verdict::Skipped
         } else if std::thread::panicking() {
-            "failed"
+            Verdict::Violated
         } else {
-            "passed"
+            Verdict::Passed
         };
-        let mut records = RECORDS.lock().unwrap_or_else(|p| p.into_inner());
-        records.push(json!({
-            "name": self.name, "property": self.property, "outcome": outcome,
-            "seconds": self.started.elapsed().as_secs_f64(),
-        }));
-        write_results(&records);
+        let record = Record::Test(TestResult {
+            layer: "namespaces".into(),
+            test: self.name.into(),
+            mutant: None,
+            verdict,
+            property: Some(self.property.into()),
+            iterations: 1,
+            seconds: self.started.elapsed().as_secs_f64(),
+            trace: Vec::new(),
+            reason: if self.skipped { skip_reason() } else { None },
+            message: None,
+        });
+        record.write_or_warn();
     }
 }
 
 /// Starts a test: `None` (after printing and recording the skip) when namespaces are unavailable.
-fn start(name: &'static str, property: &'static str) -> Option<Record> {
-    let mut record = Record {
+fn start(name: &'static str, property: &'static str) -> Option<Recorder> {
+    let mut record = Recorder {
         name,
         property,
         started: Instant::now(),
