@@ -127,3 +127,12 @@ impl Model {
         dir.join(name)
     }
 }
+
+/// Strictly older than `limit`, and only for positive ages.
+pub(super) fn older_than(age_ms: i64, limit_ms: i64) -> bool {
+    age_ms > 0 && age_ms > limit_ms
+}
+
+pub(super) fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

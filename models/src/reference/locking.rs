@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// How many publish/reclaim rounds one `try_acquire` makes (DESIGN: "up to 3 rounds").
+const ROUNDS: usize = 3;
+
 impl Model {
     pub(super) fn owner_of(file: &ModelFile) -> BusyOwner {
         match &file.content {
