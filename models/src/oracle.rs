@@ -187,7 +187,7 @@ impl Ghost {
     /// age rule the holder agreed to (`too-old`, an expired lease or maximum hold) supersedes the
     /// previous owner legitimately. Otherwise the evidence goes to the judge: how the culprit
     /// took the lock (whichever of the two took it by reclaim: the order the threads record in
-    /// does not matter) and what the ghost knows made the victim live — see [`victim_live`].
+    /// does not matter) and what the ghost knows made the victim live — see `victim_live`.
     pub fn acquired(
         &self,
         actor: &str,
