@@ -8,6 +8,7 @@ use crate::scenarios::{lock_file, session, Cfg, HOST};
 use lockcore::sync::thread;
 use lockcore::{AcquireOptions, LockManager, Payload, Policy};
 use lockcore_results::OPERATIONS;
+use models::judge;
 use models::oracle::{Ghost, HoldId, Violation};
 use models::sim::{SimEnv, SimWorld};
 use std::path::Path;
@@ -96,7 +97,7 @@ fn setup(cfg: &Cfg, pair: (Op, Op)) -> Result<World, Violation> {
     for _ in 0..holds {
         let g = holder
             .try_acquire(&session(1))
-            .map_err(|e| Violation::new("P12", format!("setup: {e}"), world.trace()))?;
+            .map_err(|e| judge::harness_failed().violation(format!("setup: {e}"), world.trace()))?;
         guards.push(ghost.acquired("p1", &holder, g)?);
     }
     let stale = Payload {
@@ -165,8 +166,7 @@ fn run_op(w: &World, op: Op, slot: usize) -> Result<(), Violation> {
         Op::ReleaseAll | Op::SignalCleanup => w.ghost.release_all(&w.holder).map(|_| ()),
         Op::CleanStale => match other.clean_stale(Path::new("/s"), false) {
             Ok(r) if r.unreadable.is_empty() => Ok(()),
-            Ok(r) => Err(Violation::new(
-                "P12",
+            Ok(r) => Err(judge::unexpected_error().violation(
                 format!(
                     "{who}: clean reported unreadable entries: {:?}",
                     r.unreadable
@@ -186,8 +186,7 @@ fn run_op(w: &World, op: Op, slot: usize) -> Result<(), Violation> {
             if r.compromised.is_empty() && r.failed.is_empty() {
                 Ok(())
             } else {
-                Err(Violation::new(
-                    "P15",
+                Err(judge::compromise_misjudged().violation(
                     format!(
                         "p1's refresh: compromised {:?}, failed {:?}",
                         r.compromised, r.failed

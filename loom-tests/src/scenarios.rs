@@ -6,6 +6,7 @@
 
 use lockcore::sync::thread;
 use lockcore::{AcquireOptions, LockError, LockGuard, LockManager, Mutant, Payload, Policy};
+use models::judge;
 use models::oracle::{check_hostile, check_no_block, shared, Ghost, HoldId, Violation};
 use models::sim::{FaultKind, FaultRule, SimEnv, SimOp, SimWorld};
 use models::SimKind;
@@ -82,18 +83,10 @@ pub(crate) fn unexpected(world: &SimWorld, actor: &str, e: &LockError) -> Violat
     // A wait that never ended (the simulated reclaim lock's bound) is a liveness failure.
     if let LockError::Io { source, .. } = e {
         if source.kind() == std::io::ErrorKind::TimedOut {
-            return Violation::new(
-                "P11",
-                format!("{actor}: a wait did not end within its bound: {e}"),
-                world.trace(),
-            );
+            return judge::wait_unbounded().violation(format!("{actor}: {e}"), world.trace());
         }
     }
-    Violation::new(
-        "P12",
-        format!("{actor}: unexpected error with no fault injected: {e}"),
-        world.trace(),
-    )
+    judge::unexpected_error().violation(format!("{actor}: {e}"), world.trace())
 }
 
 /// Up to `tries` attempts, yielding between them. `Ok(None)`: still busy.
@@ -207,8 +200,7 @@ fn must_take(
 ) -> Result<HoldId, Violation> {
     match take(ghost, actor, m, i, true, 1)? {
         Some(id) => Ok(id),
-        None => Err(Violation::new(
-            "P1",
+        None => Err(judge::busy_when_free().violation(
             format!("{actor}: setup acquisition of an uncontended session {i} was busy"),
             ghost.world().trace(),
         )),
@@ -529,8 +521,7 @@ pub fn m9_restart_leftover(cfg: &Cfg) -> Result<(), Violation> {
             let world = ghost.world().clone();
             let report = ghost.release_all(&m)?;
             if report.failed.len() != 1 {
-                return Err(Violation::new(
-                    "P12",
+                return Err(judge::fault_unreported().violation(
                     format!("the injected EIO was not reported: {report:?}"),
                     world.trace(),
                 ));
@@ -650,8 +641,7 @@ pub fn m11_peer_in_sibling_namespace(cfg: &Cfg) -> Result<(), Violation> {
             for i in 1..=n {
                 match acquire(&m, i, true, 1) {
                     Ok(Some(g)) if matches!(g.how(), lockcore::Acquired::Reclaimed(_)) => {
-                        return Err(Violation::new(
-                            "P14",
+                        return Err(judge::namespace_owner_taken().violation(
                             format!(
                                 "lockcore took {} by {:?} while its owner, a peer in a sibling pid namespace, was alive",
                                 lock_file(i).display(),
@@ -709,8 +699,7 @@ pub fn m12_refreshed_lease_vs_contender(cfg: &Cfg) -> Result<(), Violation> {
                         if g.how()
                             == lockcore::Acquired::Reclaimed(lockcore::StaleReason::LeaseExpired) =>
                     {
-                        return Err(Violation::new(
-                            "P13",
+                        return Err(judge::refreshed_lease_taken().violation(
                             format!(
                                 "b reclaimed {} as lease-expired, but its holder refreshed it 15 s ago (lease 30 s)",
                                 lock_file(i).display()
@@ -788,8 +777,7 @@ pub fn m13_refresh_vs_lease_reclaim(cfg: &Cfg) -> Result<(), Violation> {
         for (i, _) in &taken {
             let a_id = ids[i - 1];
             if ghost.is_held(a_id) {
-                return Err(Violation::new(
-                    "P15",
+                return Err(judge::compromise_misjudged().violation(
                     format!(
                         "after its refresh, a still believes it holds {}, which b reclaimed and holds",
                         lock_file(*i).display()

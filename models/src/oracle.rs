@@ -1,67 +1,31 @@
-//! Oracles for P1–P12 and P16: checks over (trace, ghost record of who believes it holds what, simulated
-//! files, lockcore guards' `is_held()`/`how()`, release reports) that return a named
-//! [`Violation`] carrying the trace.
+//! The loom/shuttle oracle: it records a concurrent history of the real lockcore on the
+//! simulated world — (trace, ghost record of who believes it holds what, simulated files,
+//! lockcore guards' `is_held()`/`how()`, release reports) — and hands what it sees to
+//! [`crate::judge`], which names the property a harm violates (P1–P16) in a [`Violation`]
+//! carrying the trace.
 //!
 //! The centre is the [`Ghost`]: every scenario thread hands the guards it obtains to the ghost
 //! ([`Ghost::acquired`]), releases them through it ([`Ghost::release`]), and runs `release_all`
-//! through it ([`Ghost::release_all`]). Each of these checks the properties that the step can
-//! break, at the moment it happens; [`Ghost::check_quiescent`] checks the end state once every
+//! through it ([`Ghost::release_all`]). Each of these looks for the harm that the step can do,
+//! at the moment it happens; [`Ghost::check_quiescent`] looks at the end state once every
 //! thread has finished. The ghost's own mutex is the sync shim's, so a model checker sees it; it
 //! is never taken by lockcore, so holding it while asking a guard `is_held()` cannot deadlock.
 //!
-//! Which property a violation names follows DESIGN §5: the most specific one that the observed
-//! harm shows (a nonce-mismatch reclaim of a lock whose release is running is P3 rather than
-//! plain P1, a reclaim of an empty file inside its grace is P10, …).
+//! What the oracle keeps is what only a concurrent history has (the entries in their states,
+//! the processes whose `release_all` is running, the epochs rotated out, the paths a fault hit);
+//! which property a harm violates, and with which rule, is the judge's: the most specific one
+//! that the evidence shows (a nonce-mismatch reclaim of a lock whose release is running is P3
+//! rather than plain P1, a reclaim of an empty file inside its grace is P10, …).
 
+use crate::judge::{self, Finding};
+pub use crate::judge::{property_in, Violation};
 use crate::sim::{SimEnv, SimWorld};
-use crate::trace::Trace;
 use lockcore::sync::{self, Arc, Mutex};
-use lockcore::StaleReason;
 use lockcore::{Acquired, LockError, LockGuard, LockManager, Payload, ReleaseReport, Released};
+use lockcore::{LiveReason, StaleReason};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// A property violation: which property, what happened, and the steps that led there.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// `P1` … `P12`.
-    pub property: &'static str,
-    /// What went wrong, in one or two sentences.
-    pub message: String,
-    /// The steps that led there.
-    pub trace: Trace,
-}
-
-impl Violation {
-    /// A violation of `property`.
-    pub fn new(property: &'static str, message: impl Into<String>, trace: Trace) -> Self {
-        Violation {
-            property,
-            message: message.into(),
-            trace,
-        }
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} violated: {}", self.property, self.message)?;
-        write!(f, "{}", self.trace)
-    }
-}
-
-impl std::error::Error for Violation {}
-
-/// Extracts the property id (`P1` … `P12`) from a violation's Display text or a panic message
-/// that contains one (`… P3 violated: …`).
-pub fn property_in(message: &str) -> Option<&str> {
-    let at = message.find(" violated:")?;
-    let head = &message[..at];
-    let start = head.rfind('P')?;
-    let id = &head[start..];
-    (id.len() >= 2 && id[1..].bytes().all(|b| b.is_ascii_digit())).then_some(id)
-}
 
 /// The identity of an owner in P1's sense: one process instance epoch (host, pid, nonce).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,6 +133,30 @@ fn mgr_key(m: &LockManager<SimEnv>) -> (String, u32) {
     (id.host.clone().unwrap_or_default(), id.pid)
 }
 
+/// An acquisition as the ghost checks it.
+#[derive(Clone, Copy)]
+struct Taken<'a> {
+    actor: &'a str,
+    owner: &'a OwnerId,
+    how: Acquired,
+    lock_path: &'a Path,
+}
+
+/// What the ghost can prove made the victim of a reclaim live, in DESIGN §4's terms, given the
+/// reason the culprit `claimed`: a nonce mismatch of our own process's lock means it was held
+/// here; of another pid, that its owner is alive; a malformed file was a live lock being written
+/// (inside its grace); a dead-pid verdict on an owner whose probe answers `EPERM` was a live
+/// owner. `None`: nothing beyond exclusion (plain P1).
+fn victim_live(claimed: StaleReason, same_process: bool, victim_eperm: bool) -> Option<LiveReason> {
+    match claimed {
+        StaleReason::NonceMismatch if same_process => Some(LiveReason::HeldHere),
+        StaleReason::NonceMismatch => Some(LiveReason::OwnerAlive),
+        StaleReason::MalformedExpired => Some(LiveReason::MalformedInGrace),
+        StaleReason::DeadPid if victim_eperm => Some(LiveReason::OwnerAlive),
+        _ => None,
+    }
+}
+
 impl Ghost {
     /// An empty ghost record over `world`.
     pub fn new(world: &SimWorld) -> Self {
@@ -183,8 +171,8 @@ impl Ghost {
         &self.world
     }
 
-    fn violation(&self, property: &'static str, message: impl Into<String>) -> Violation {
-        Violation::new(property, message, self.world.trace())
+    fn violation(&self, finding: Finding, details: impl fmt::Display) -> Violation {
+        finding.violation(details, self.world.trace())
     }
 
     fn file_token(&self, lock_path: &Path) -> Option<Option<String>> {
@@ -195,14 +183,11 @@ impl Ghost {
 
     /// Records that `actor` obtained `guard` from `mgr`, after checking the acquisition.
     ///
-    /// **P1 exclusion**: no other owner's guard for the path still `is_held()`. The violation is
-    /// named by how the lock was taken: a `nonce-mismatch` reclaim of our own process's lock while
-    /// its `release_all` runs is **P3** (rotate-after-cleanup); a `nonce-mismatch` reclaim of a
-    /// live lock of another pid is **P8** (nonce rules); a `malformed-expired` reclaim of a live
-    /// lock is **P10** (reclaimed inside the grace); a `dead-pid` reclaim of a live owner's lock
-    /// is **P2** (owner-checked delete); anything else is **P1**. A `too-old` reclaim supersedes
-    /// the previous owner legitimately. When the earlier of the two took the lock by reclaim,
-    /// the violation is named by its reclaim (the order the threads record in does not matter).
+    /// **P1 exclusion**: no other owner's guard for the path still `is_held()`. A reclaim by an
+    /// age rule the holder agreed to (`too-old`, an expired lease or maximum hold) supersedes the
+    /// previous owner legitimately. Otherwise the evidence goes to the judge: how the culprit
+    /// took the lock (whichever of the two took it by reclaim: the order the threads record in
+    /// does not matter) and what the ghost knows made the victim live — see `victim_live`.
     pub fn acquired(
         &self,
         actor: &str,
@@ -222,75 +207,13 @@ impl Ghost {
         let mut st = sync::lock(&self.st);
         let id = HoldId(st.next);
         st.next += 1;
-        let mut result = Ok(id);
-        let owner_closing = st.closing.contains_key(&(owner.host.clone(), owner.pid));
-        for e in st.entries.iter_mut() {
-            if e.lock_path != lock_path || e.owner == owner || e.state != EntryState::Live {
-                continue;
-            }
-            if !e.is_held() {
-                continue;
-            }
-            // Taken over by an age rule the holder agreed to (too old; its lease not refreshed
-            // in time): legitimate, and P15 is then about the old holder learning it.
-            if matches!(
-                how,
-                Acquired::Reclaimed(
-                    StaleReason::TooOld | StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
-                )
-            ) {
-                e.state = EntryState::Superseded;
-                continue;
-            }
-            // The culprit is whichever of the two took the lock by reclaiming it.
-            let (culprit_how, culprit, victim) = if matches!(how, Acquired::Reclaimed(_)) {
-                (how, actor, e.actor.as_str())
-            } else {
-                (e.how, e.actor.as_str(), actor)
-            };
-            let same_process = e.owner.host == owner.host && e.owner.pid == owner.pid;
-            let victim_eperm = {
-                let (victim_host, victim_pid) = if culprit == actor {
-                    (e.owner.host.as_str(), e.owner.pid)
-                } else {
-                    (owner.host.as_str(), owner.pid)
-                };
-                self.world
-                    .process(victim_host, victim_pid)
-                    .is_some_and(|p| p.alive && p.eperm)
-            };
-            let (property, why) = match culprit_how {
-                Acquired::Reclaimed(StaleReason::NonceMismatch)
-                    if same_process && owner_closing =>
-                {
-                    ("P3", "reclaimed by nonce mismatch a lock whose release_all is still running (the nonce rotated before cleanup)")
-                }
-                Acquired::Reclaimed(StaleReason::NonceMismatch) if !same_process => (
-                    "P8",
-                    "reclaimed by nonce mismatch the live lock of another pid",
-                ),
-                Acquired::Reclaimed(StaleReason::MalformedExpired) => (
-                    "P10",
-                    "reclaimed a malformed/empty lock file inside its grace: it was a live lock being written",
-                ),
-                Acquired::Reclaimed(StaleReason::DeadPid) if victim_eperm => (
-                    "P2",
-                    "deleted as dead-pid the lock of a live owner (its probe answered EPERM)",
-                ),
-                _ => ("P1", "two owners hold the lock at once"),
-            };
-            result = Err(self.violation(
-                property,
-                format!(
-                    "{why}: {actor} acquired {} ({how:?}) as {owner} while {} ({:?}) still holds it as {}; culprit {culprit} ({culprit_how:?}), victim {victim}",
-                    lock_path.display(),
-                    e.actor,
-                    e.how,
-                    e.owner
-                ),
-            ));
-            break;
-        }
+        let taken = Taken {
+            actor,
+            owner: &owner,
+            how,
+            lock_path: &lock_path,
+        };
+        let result = self.check_exclusion(&mut st, &taken).map(|()| id);
         let bytes = guard.payload().to_bytes();
         // Taken before a release_all that has already returned and revoked it (the thread only
         // records it now): it was revoked legitimately.
@@ -315,14 +238,80 @@ impl Ghost {
         result
     }
 
+    /// P1 and the rule that let a second owner in: the first other live entry on the path whose
+    /// guard still `is_held()`, unless the new owner superseded it legitimately.
+    fn check_exclusion(&self, st: &mut GhostState, taken: &Taken<'_>) -> Result<(), Violation> {
+        let Taken {
+            actor,
+            owner,
+            how,
+            lock_path,
+        } = *taken;
+        let owner_closing = st.closing.contains_key(&(owner.host.clone(), owner.pid));
+        for e in st.entries.iter_mut() {
+            if e.lock_path != *lock_path || e.owner == *owner || e.state != EntryState::Live {
+                continue;
+            }
+            if !e.is_held() {
+                continue;
+            }
+            // Taken over by an age rule the holder agreed to (too old; its lease not refreshed
+            // in time): legitimate, and P15 is then about the old holder learning it.
+            if matches!(
+                how,
+                Acquired::Reclaimed(
+                    StaleReason::TooOld | StaleReason::LeaseExpired | StaleReason::MaxHoldPassed
+                )
+            ) {
+                e.state = EntryState::Superseded;
+                continue;
+            }
+            // The culprit is whichever of the two took the lock by reclaiming it.
+            let (culprit_how, culprit, victim) = if matches!(how, Acquired::Reclaimed(_)) {
+                (how, actor, e.actor.as_str())
+            } else {
+                (e.how, e.actor.as_str(), actor)
+            };
+            let same_process = e.owner.host == owner.host && e.owner.pid == owner.pid;
+            let (victim_host, victim_pid) = if culprit == actor {
+                (e.owner.host.as_str(), e.owner.pid)
+            } else {
+                (owner.host.as_str(), owner.pid)
+            };
+            let victim_eperm = self
+                .world
+                .process(victim_host, victim_pid)
+                .is_some_and(|p| p.alive && p.eperm);
+            let finding = match culprit_how {
+                Acquired::Reclaimed(claimed) => judge::taken_while_live(
+                    claimed,
+                    victim_live(claimed, same_process, victim_eperm),
+                    same_process && owner_closing,
+                ),
+                _ => judge::two_owners(false),
+            };
+            return Err(self.violation(
+                finding,
+                format!(
+                    "{actor} acquired {} ({how:?}) as {owner} while {} ({:?}) still holds it as {}; culprit {culprit} ({culprit_how:?}), victim {victim}",
+                    lock_path.display(),
+                    e.actor,
+                    e.how,
+                    e.owner
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Releases the guard of entry `id` (its thread calls this instead of dropping it), then
     /// checks that the release took nothing from anyone else.
     ///
     /// For every other entry on the same path that its thread still believes it holds and that
     /// `is_held()`, the file must still carry that entry's token afterwards, and a sibling of the
-    /// same hold must still be held. Named: **P9** (reentrancy) when a reentrant sibling of the
-    /// released guard lost its hold or file; **P5** (inert revoked guards) when the released
-    /// guard had been revoked by `release_all`; **P2** (owner-checked delete) otherwise.
+    /// same hold must still be held. The judge names a harm by whether the one who lost is a
+    /// reentrant sibling of the released guard (P9) and whether the released guard had been
+    /// revoked by `release_all` (P5); otherwise P2 (owner-checked delete).
     pub fn release(&self, id: HoldId) -> Result<Result<Released, LockError>, Violation> {
         let (guard, revoked, lock_path, token, actor) = {
             let mut st = sync::lock(&self.st);
@@ -370,23 +359,10 @@ impl Ghost {
             if st.faulted.contains(&lock_path) {
                 continue;
             }
-            let (property, why) = if sibling {
-                (
-                    "P9",
-                    "the release of one reentrant hold freed the lock while another hold remains",
-                )
-            } else if revoked {
-                (
-                    "P5",
-                    "dropping a guard revoked by release_all changed what a later holder owns",
-                )
-            } else {
-                ("P2", "a release deleted or revoked a lock it did not own")
-            };
             return Err(self.violation(
-                property,
+                judge::wrongful_release(sibling, revoked, false),
                 format!(
-                    "{why}: {actor} released {} ({released:?}); {} still believes it holds it ({:?}) as {} but is_held() = {held}, file {}",
+                    "{actor} released {} ({released:?}); {} still believes it holds it ({:?}) as {} but is_held() = {held}, file {}",
                     lock_path.display(),
                     e.actor,
                     e.how,
@@ -437,50 +413,63 @@ impl Ghost {
             nonce: report.old_nonce.clone(),
         };
         st.rotated_out.insert(old.clone());
-        let failed: BTreeSet<PathBuf> = report.failed.iter().map(|(p, _)| p.clone()).collect();
         if report.new_nonce == report.old_nonce {
-            return Err(self.violation("P3", "release_all returned without rotating the nonce"));
+            return Err(self.violation(
+                judge::nonce_not_rotated(),
+                format!("{who} kept nonce {}", report.old_nonce),
+            ));
         }
-        let mut violation = None;
+        let failed: BTreeSet<PathBuf> = report.failed.iter().map(|(p, _)| p.clone()).collect();
+        self.check_released_all(&mut st, &old, &failed)?;
+        Ok(report)
+    }
+
+    /// Once `release_all` of the epoch `old` returned: each of its entries is revoked, unless it
+    /// is still held or on disk without a reported failure (P4); every other entry whose guard
+    /// still holds keeps its file (P4: release_all touches nothing it did not set out to remove).
+    fn check_released_all(
+        &self,
+        st: &mut GhostState,
+        old: &OwnerId,
+        failed: &BTreeSet<PathBuf>,
+    ) -> Result<(), Violation> {
         for e in st.entries.iter_mut() {
             if e.state != EntryState::Live {
                 continue;
             }
             let held = e.is_held();
             let file_token = self.file_token(&e.lock_path);
-            if e.owner == old {
+            if e.owner == *old {
                 let file_left = file_token == Some(Some(e.token.clone()));
                 if (held || file_left) && !failed.contains(&e.lock_path) {
-                    violation =
-                        Some(self.violation(
-                            "P4",
-                            format!(
-                            "after release_all returned, {}'s lock {} of the old epoch is still {}",
+                    return Err(self.violation(
+                        judge::old_epoch_left(),
+                        format!(
+                            "{}'s lock {} of the old epoch is still {}",
                             e.actor,
                             e.lock_path.display(),
-                            if held { "held in the registry" } else { "on disk" }
+                            if held {
+                                "held in the registry"
+                            } else {
+                                "on disk"
+                            }
                         ),
-                        ));
-                    break;
+                    ));
                 }
                 e.state = EntryState::Revoked;
             } else if held && file_token != Some(Some(e.token.clone())) {
-                violation = Some(self.violation(
-                    "P4",
+                return Err(self.violation(
+                    judge::release_all_disturbed(),
                     format!(
-                        "release_all touched a lock it had not set out to remove: {}'s lock {} ({}) is gone or replaced",
+                        "{}'s lock {} ({}) is gone or replaced",
                         e.actor,
                         e.lock_path.display(),
                         e.owner
                     ),
                 ));
-                break;
             }
         }
-        match violation {
-            Some(v) => Err(v),
-            None => Ok(report),
-        }
+        Ok(())
     }
 
     /// Process `pid` on `host` crashes: the world marks it dead, and its guards stop being
@@ -511,6 +500,13 @@ impl Ghost {
     /// rotated-out epoch left behind is **P4**. **P11**: no temp files (`.lktmp`) left behind.
     pub fn check_quiescent(&self) -> Result<(), Violation> {
         let st = sync::lock(&self.st);
+        self.check_entries_at_end(&st)?;
+        self.check_files_at_end(&st)
+    }
+
+    /// Every live entry (not faulted): of a closed epoch, no longer held (P4); otherwise held,
+    /// with its file (the judge: P9 when a reentrant sibling was released, else P2).
+    fn check_entries_at_end(&self, st: &GhostState) -> Result<(), Violation> {
         for e in st.entries.iter() {
             if e.state != EntryState::Live || st.faulted.contains(&e.lock_path) {
                 continue;
@@ -519,7 +515,7 @@ impl Ghost {
             if st.rotated_out.contains(&e.owner) {
                 if held {
                     return Err(self.violation(
-                        "P4",
+                        judge::old_epoch_left(),
                         format!(
                             "at the end, {}'s lock {} of an epoch that release_all closed is still held",
                             e.actor,
@@ -537,9 +533,8 @@ impl Ghost {
                 .entries
                 .iter()
                 .any(|o| o.id != e.id && o.token == e.token && o.state == EntryState::Released);
-            let property = if released_sibling { "P9" } else { "P2" };
             return Err(self.violation(
-                property,
+                judge::lost_hold(released_sibling),
                 format!(
                     "at the end, {} still believes it holds {} ({:?}) as {} but is_held() = {held}, file {}",
                     e.actor,
@@ -550,12 +545,16 @@ impl Ghost {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The files: no temp file left (P11, unless a fault hit); every `.lock` file that a live
+    /// process of the scenario wrote is held by someone (of a closed epoch: P4; else P9).
+    fn check_files_at_end(&self, st: &GhostState) -> Result<(), Violation> {
         for (path, file) in self.world.files() {
             let name = path.to_string_lossy().into_owned();
             if name.ends_with(".lktmp") && st.faulted.is_empty() {
-                return Err(
-                    self.violation("P11", format!("temp file {} left behind", path.display()))
-                );
+                return Err(self.violation(judge::temp_left(), path.display()));
             }
             if !name.ends_with(".lock") || st.faulted.contains(&path) {
                 continue;
@@ -584,17 +583,18 @@ impl Ghost {
                     // Written by someone outside the ghost's view (a planted file).
                     continue;
                 }
-                let (property, why) = if st.rotated_out.contains(&owner) {
-                    (
-                        "P4",
-                        "a lock file of an epoch that release_all closed is still on disk",
-                    )
+                let finding = if st.rotated_out.contains(&owner) {
+                    judge::old_epoch_left()
                 } else {
-                    ("P9", "a lock file is on disk but nobody holds it")
+                    judge::reentrancy()
                 };
-                return Err(
-                    self.violation(property, format!("{why}: {} ({owner})", path.display()))
-                );
+                return Err(self.violation(
+                    finding,
+                    format!(
+                        "{} ({owner}) is on disk but nobody holds it",
+                        path.display()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -652,8 +652,7 @@ pub fn check_no_block<T>(
 ) -> Result<(), Violation> {
     match result {
         Ok(_) => Ok(()),
-        Err(e) => Err(Violation::new(
-            "P6",
+        Err(e) => Err(judge::blocked().violation(
             format!(
                 "after a restart with the same pid, acquiring {} did not succeed at once: {e}",
                 session.display()
@@ -679,8 +678,7 @@ pub fn check_registry_consistent(
         .map(|g| g.lock_path().to_path_buf())
         .collect();
     if held != live {
-        return Err(Violation::new(
-            "P12",
+        return Err(judge::registry_inconsistent().violation(
             format!("registry {held:?} disagrees with the live guards {live:?}"),
             world.trace(),
         ));
@@ -694,8 +692,7 @@ pub fn check_typed_io<T>(world: &SimWorld, result: &Result<T, LockError>) -> Res
     match result {
         Err(LockError::Io { .. }) => Ok(()),
         Ok(_) => Ok(()),
-        Err(e) => Err(Violation::new(
-            "P12",
+        Err(e) => Err(judge::untyped_error().violation(
             format!("an injected I/O fault surfaced as {e:?}, not as LockError::Io"),
             world.trace(),
         )),
@@ -714,7 +711,7 @@ pub fn shared<T>(t: T) -> Arc<T> {
 /// `remove_non_regular`), and a directory was never removed by anyone.
 pub fn check_hostile(world: &SimWorld, cleaners: &[(&str, u32)]) -> Result<(), Violation> {
     let ledger = world.hostile_ledger();
-    let fail = |message: String| Err(Violation::new("P16", message, world.trace()));
+    let fail = |message: String| Err(judge::hostile_harm().violation(message, world.trace()));
     if let Some(h) = ledger.hazards.first() {
         return fail(h.clone());
     }

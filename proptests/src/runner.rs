@@ -1,11 +1,14 @@
 //! Runs generated histories against the real system step by step and checks, after every step,
 //! that lockcore did what the reference model says (outcome, directory, registries, guards) and
 //! that the model's own invariants (P1, P3, P4, P9 and the deletion record) hold. A divergence
-//! becomes a [`Violation`] naming the property, via [`models::reference::diagnose`].
+//! becomes a [`Violation`] naming the property, via [`models::reference::diagnose`]; a directory,
+//! registry or guard that differs from the model's is named by the same judge
+//! ([`models::judge`]), which loom and shuttle ask too.
 
 use crate::machine::{LockMachine, RefState, Transition};
 use crate::system::System;
 use lockcore::{Acquired, Policy, Released, Verdict};
+use models::judge::{self, Finding};
 use models::oracle::Violation;
 use models::reference::{diagnose, Content, Model, Op, Outcome};
 use proptest::test_runner::{
@@ -46,10 +49,11 @@ pub struct Harness {
     step: usize,
 }
 
-fn fail(step: usize, property: &'static str, message: String, model: &Model) -> Failure {
+/// A failed step, named by the judge's `finding` (a harness that cannot run a step is P12).
+fn fail(step: usize, finding: Finding, message: String, model: &Model) -> Failure {
     Failure {
         step,
-        violation: Violation::new(property, message, model.trace()),
+        violation: finding.violation(message, model.trace()),
     }
 }
 
@@ -88,8 +92,14 @@ fn outcome_label(o: &Outcome) -> String {
 impl Harness {
     /// Sets up the real system for the initial reference state.
     pub fn new(policy: Policy, init: &RefState) -> Result<Self, Failure> {
-        let sys = System::new(policy, &init.model)
-            .map_err(|e| fail(0, "P12", format!("temp dir: {e}"), &init.model))?;
+        let sys = System::new(policy, &init.model).map_err(|e| {
+            fail(
+                0,
+                judge::harness_failed(),
+                format!("temp dir: {e}"),
+                &init.model,
+            )
+        })?;
         Ok(Harness {
             sys,
             init: init.clone(),
@@ -119,7 +129,12 @@ impl Harness {
         self.history.push(transition.clone());
         let step = self.step;
         let (Some(op), Some(expected)) = (&after.last_op, &after.last) else {
-            return Err(fail(step, "P12", "no step recorded".into(), &after.model));
+            return Err(fail(
+                step,
+                judge::harness_failed(),
+                "no step recorded".into(),
+                &after.model,
+            ));
         };
         if let Some(counts) = counts {
             for l in &after.labels {
@@ -149,7 +164,7 @@ impl Harness {
         let actual = self
             .sys
             .execute(op, model, guard)
-            .map_err(|e| fail(step, "P12", format!("{op}: {e}"), model))?;
+            .map_err(|e| fail(step, judge::harness_failed(), format!("{op}: {e}"), model))?;
 
         // 1. The outcome is the model's.
         if actual != *expected {
@@ -165,7 +180,7 @@ impl Harness {
             if self.sys.last_ages != want {
                 return Err(fail(
                     step,
-                    "P7",
+                    judge::ages_differ(),
                     format!(
                         "{op}: inspect ages {:?}, the model's {want:?}",
                         self.sys.last_ages
@@ -180,7 +195,7 @@ impl Harness {
             if self.sys.start_time(p) != model_start {
                 return Err(fail(
                     step,
-                    "P12",
+                    judge::harness_failed(),
                     format!("harness: start time of {p} differs from the model's"),
                     model,
                 ));
@@ -204,10 +219,14 @@ impl Harness {
         ) {
             return self.check_registries_and_guards(step, op, model);
         }
-        let real = self
-            .sys
-            .files()
-            .map_err(|e| fail(step, "P12", format!("listing: {e}"), model))?;
+        let real = self.sys.files().map_err(|e| {
+            fail(
+                step,
+                judge::harness_failed(),
+                format!("listing: {e}"),
+                model,
+            )
+        })?;
         let modelled: BTreeMap<PathBuf, Content> = model
             .files
             .iter()
@@ -233,13 +252,11 @@ impl Harness {
                 .map(|i| i.holds.iter().map(|(p, h)| (p.clone(), h.count)).collect())
                 .unwrap_or_default();
             if *held != want {
-                let property = match op {
-                    Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
-                    _ => "P9",
-                };
+                // P4 after release_all, else P9 (the judge's registry rule).
+                let after_release_all = matches!(op, Op::ReleaseAll(_) | Op::RestartInPlace(_));
                 return Err(fail(
                     step,
-                    property,
+                    judge::registry_differs(after_release_all),
                     format!("{op}: {key}'s registry is {held:?}, the model's {want:?}"),
                     model,
                 ));
@@ -257,16 +274,10 @@ impl Harness {
                         .is_some_and(|h| h.id == g.hold && !h.compromised)
             });
             if held != want {
-                let property = if model.guard_hold_compromised(id) {
-                    "P15"
-                } else if want {
-                    "P9"
-                } else {
-                    "P5"
-                };
+                // P15 when a refresh found it compromised, else P9 or P5.
                 return Err(fail(
                     step,
-                    property,
+                    judge::guard_differs(model.guard_hold_compromised(id), want),
                     format!("{op}: guard {id} is_held() = {held}, the model says {want}"),
                     model,
                 ));
@@ -305,26 +316,17 @@ impl Harness {
                 _ => false,
             })
         };
-        let property = if gone.iter().chain(changed.iter()).any(hostile) {
-            "P16"
-        } else if extra.iter().any(|p| models::reference::is_temp_name(p)) {
-            "P11"
-        } else if !gone.is_empty() {
-            match op {
-                Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
-                _ => "P2",
-            }
-        } else if !extra.is_empty() {
-            match op {
-                Op::ReleaseAll(_) | Op::RestartInPlace(_) => "P4",
-                _ => "P9",
-            }
-        } else {
-            "P1"
-        };
+        // P16, P11, P4, P2, P9 or P1, most specific first: the judge's directory rule.
+        let finding = judge::directory_differs(
+            gone.iter().chain(changed.iter()).any(hostile),
+            extra.iter().any(|p| models::reference::is_temp_name(p)),
+            !gone.is_empty(),
+            !extra.is_empty(),
+            matches!(op, Op::ReleaseAll(_) | Op::RestartInPlace(_)),
+        );
         fail(
             step,
-            property,
+            finding,
             format!(
                 "{op}: the directory differs from the model: lockcore removed {gone:?}, left {extra:?}, changed {changed:?}"
             ),

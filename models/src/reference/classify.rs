@@ -68,8 +68,21 @@ impl Model {
             }
             _ => {}
         }
+        Some(self.pid_verdict(me, inst, p, &by_age))
+    }
+
+    /// The pid rules, for a file of our own namespace that is not this instance's: our pid with
+    /// another nonce, or a legacy file of our pid; another pid by the probe and its start time.
+    /// `by_age` turns a live reason into `too-old` once the file is older than `stale_after`.
+    fn pid_verdict(
+        &self,
+        me: &ProcKey,
+        inst: &Instance,
+        p: &Payload,
+        by_age: &dyn Fn(LiveReason) -> Verdict,
+    ) -> Verdict {
         if p.pid == me.pid {
-            return Some(match &p.nonce {
+            return match &p.nonce {
                 Some(_) => Verdict::Stale(StaleReason::NonceMismatch),
                 None => match p.starttime {
                     Some(recorded) if recorded != inst.start_time => {
@@ -77,7 +90,7 @@ impl Model {
                     }
                     _ => by_age(LiveReason::LegacyOwnPid),
                 },
-            });
+            };
         }
         // The probe sees every process of our namespace: lockcore's and peers'.
         let key = ProcKey::new(&me.host, p.pid);
@@ -86,13 +99,13 @@ impl Model {
             .map(|pr| pr.start_time)
             .or_else(|| self.live_peer_start(&key))
         else {
-            return Some(Verdict::Stale(StaleReason::DeadPid));
+            return Verdict::Stale(StaleReason::DeadPid);
         };
         // EPERM answers "alive": nothing more to do for it.
         if p.starttime.is_some_and(|recorded| recorded != other_start) {
-            return Some(Verdict::Stale(StaleReason::RecycledPid));
+            return Verdict::Stale(StaleReason::RecycledPid);
         }
-        Some(by_age(LiveReason::OwnerAlive))
+        by_age(LiveReason::OwnerAlive)
     }
 
     fn in_flight(&self, inst: &Instance, path: &Path, token: Option<&str>) -> bool {
@@ -126,4 +139,13 @@ impl Model {
         }
         dir.join(name)
     }
+}
+
+/// Strictly older than `limit`, and only for positive ages.
+pub(super) fn older_than(age_ms: i64, limit_ms: i64) -> bool {
+    age_ms > 0 && age_ms > limit_ms
+}
+
+pub(super) fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

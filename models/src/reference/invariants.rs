@@ -1,12 +1,13 @@
-//! The model's invariants over its state and ghost record: P1, P3, P4, P9, the deletion record
-//! (P2/P5/P7/P8/P10) and P16 (hostile entries never removed but by a clean that asked for it,
-//! link targets never touched).
+//! The model's invariants: its state and ghost record walked for evidence of harm — two owners,
+//! a rotation before cleanup, an old epoch left, a hold without its file, a live file deleted —
+//! which [`crate::judge`] names (P1, P3, P4, P9, P14; the deletion record: P2, P5, P7, P8, P10,
+//! P13, P16).
 
 use super::*;
 
 impl Model {
-    fn violation(&self, property: &'static str, message: String) -> Violation {
-        Violation::new(property, message, self.trace())
+    fn violation(&self, finding: judge::Finding, details: String) -> Violation {
+        finding.violation(details, self.trace())
     }
 
     /// Checks P1–P11 and P16 as far as they are properties of a state and of the ghost record; the
@@ -32,9 +33,8 @@ impl Model {
                         continue;
                     };
                     let releasing = d.live_owner.as_ref().is_some_and(|o| o.2);
-                    let property = property_for_live(live, *claimed, releasing);
                     return Err(self.violation(
-                        property,
+                        judge::taken_while_live(*claimed, Some(live), releasing),
                         format!(
                             "#{} {} removed {file} {what} as stale ({}) but it is live ({})",
                             d.seq,
@@ -45,27 +45,24 @@ impl Model {
                     ));
                 }
                 Cause::Release { hold, revoked } => {
-                    if *revoked {
-                        return Err(self.violation(
-                            "P5",
-                            format!(
-                                "#{} {} released a guard revoked by release_all and removed {file} {what}",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
                     let own = d.own_payload
                         || d.live_owner
                             .as_ref()
                             .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
-                    if !own {
-                        return Err(self.violation(
-                            "P2",
+                    if *revoked || !own {
+                        let details = if *revoked {
+                            format!(
+                                "#{} {} released a guard revoked by release_all and removed {file} {what}",
+                                d.seq, d.actor
+                            )
+                        } else {
                             format!(
                                 "#{} {} released hold {hold} and removed {file} {what}, which is not its own",
                                 d.seq, d.actor
-                            ),
-                        ));
+                            )
+                        };
+                        return Err(self
+                            .violation(judge::wrongful_release(false, *revoked, false), details));
                     }
                 }
                 Cause::ReleaseAll { hold } => {
@@ -73,33 +70,20 @@ impl Model {
                         || d.live_owner
                             .as_ref()
                             .is_some_and(|(p, h, _)| *p == d.actor && h == hold);
-                    if let Some((owner, _, _)) =
-                        d.live_owner.as_ref().filter(|o| !own && o.0 != d.actor)
-                    {
-                        return Err(self.violation(
-                            "P2",
-                            format!(
-                                "#{} {} release_all removed {file} {what}, the live lock of {owner}",
-                                d.seq, d.actor
-                            ),
-                        ));
-                    }
-                    if let (false, Some(Verdict::Live(live))) = (own, d.verdict_then) {
-                        return Err(self.violation(
-                            "P2",
-                            format!(
-                                "#{} {} release_all removed {file} {what}, a live lock ({}) it did not own",
-                                d.seq,
-                                d.actor,
-                                live.as_str()
-                            ),
-                        ));
-                    }
                     if !own {
+                        let elsewhere = d.live_owner.as_ref().filter(|o| o.0 != d.actor);
+                        let whose = match (elsewhere, d.verdict_then) {
+                            (Some((owner, _, _)), _) => format!("the live lock of {owner}"),
+                            (None, Some(Verdict::Live(live))) => {
+                                format!("a live lock ({}) it did not own", live.as_str())
+                            }
+                            _ => "which it had not set out to remove".to_string(),
+                        };
+                        let judged_live = matches!(d.verdict_then, Some(Verdict::Live(_)));
                         return Err(self.violation(
-                            "P4",
+                            judge::release_all_removed(elsewhere.is_some(), judged_live),
                             format!(
-                                "#{} {} release_all removed {file} {what}, which it had not set out to remove",
+                                "#{} {} release_all removed {file} {what}, {whose}",
                                 d.seq, d.actor
                             ),
                         ));
@@ -135,7 +119,7 @@ impl Model {
             return Ok(());
         }
         Err(self.violation(
-            "P13",
+            judge::refreshed_lease_taken(),
             format!(
                 "#{} {} removed {} {} as {} but its holder refreshed it {since_refresh} ms ago (lease {lease_ms} ms)",
                 d.seq,
@@ -157,7 +141,7 @@ impl Model {
         };
         if wrong {
             return Err(self.violation(
-                "P16",
+                judge::hostile_harm(),
                 format!(
                     "#{} {} removed {} {} [{:?}]",
                     d.seq,
@@ -180,7 +164,7 @@ impl Model {
             for (path, h) in &inst.releasing {
                 if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
                     return Err(self.violation(
-                        "P3",
+                        judge::rotated_before_cleanup(),
                         format!(
                             "{key} rotated its nonce to {} while release_all still had {} to remove",
                             inst.nonce,
@@ -222,13 +206,8 @@ impl Model {
         }
         for (path, who) in owners {
             if who.len() > 1 {
-                let property = if peer_held.contains(path) {
-                    "P14"
-                } else {
-                    "P1"
-                };
                 return Err(self.violation(
-                    property,
+                    judge::two_owners(peer_held.contains(path)),
                     format!(
                         "{} has {} owners: {}",
                         file_name(path),
@@ -255,7 +234,7 @@ impl Model {
             for (path, h) in &inst.holds {
                 if h.payload.nonce.as_deref() != Some(inst.nonce.as_str()) {
                     return Err(self.violation(
-                        "P4",
+                        judge::old_epoch_left(),
                         format!(
                             "{key} still has {} of an old epoch (nonce {}) in its registry after release_all",
                             file_name(path),
@@ -273,7 +252,7 @@ impl Model {
                 {
                     if proc == key && *instance == inst.id && *epoch < inst.epoch {
                         return Err(self.violation(
-                            "P4",
+                            judge::old_epoch_left(),
                             format!(
                                 "{} of {key}'s epoch {epoch} is still on disk after release_all (epoch {})",
                                 file_name(path),
@@ -287,7 +266,7 @@ impl Model {
         for g in self.guards.values() {
             if g.during_release_all && !g.released && !g.revoked && !self.hold_exists(g) {
                 return Err(self.violation(
-                    "P4",
+                    judge::release_all_disturbed(),
                     format!(
                         "{}'s hold on {} taken during release_all was yanked",
                         g.proc,
@@ -313,7 +292,7 @@ impl Model {
         for g in self.guards.values() {
             if !g.released && !g.revoked && !self.hold_exists(g) {
                 return Err(self.violation(
-                    "P9",
+                    judge::reentrancy(),
                     format!(
                         "{} still holds a guard on {} but its hold is gone",
                         g.proc,
@@ -334,7 +313,7 @@ impl Model {
                     .count();
                 if guards != h.count as usize {
                     return Err(self.violation(
-                        "P9",
+                        judge::reentrancy(),
                         format!(
                             "{key}'s hold on {} counts {} but {guards} guards are out",
                             file_name(path),
@@ -344,7 +323,7 @@ impl Model {
                 }
                 if h.displaced.is_none() && !h.compromised && !self.file_is(path, &h.payload) {
                     return Err(self.violation(
-                        "P9",
+                        judge::reentrancy(),
                         format!(
                             "{key} holds {} (count {}) but its file is gone or not its own",
                             file_name(path),
@@ -372,7 +351,7 @@ impl Model {
                     .is_some_and(|h| Content::Payload(h.payload.clone()) == f.content);
                 if !held {
                     return Err(self.violation(
-                        "P9",
+                        judge::reentrancy(),
                         format!(
                             "{} of {key} is on disk but no hold of it is in the registry",
                             file_name(path)

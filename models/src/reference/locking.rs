@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// How many publish/reclaim rounds one `try_acquire` makes (DESIGN: "up to 3 rounds").
+const ROUNDS: usize = 3;
+
 impl Model {
     pub(super) fn owner_of(file: &ModelFile) -> BusyOwner {
         match &file.content {
@@ -10,6 +13,8 @@ impl Model {
         }
     }
 
+    /// `try_acquire`: re-enter a hold of this instance, or contend for the lock file with a
+    /// fresh payload.
     pub(super) fn acquire(
         &mut self,
         me: &ProcKey,
@@ -18,7 +23,6 @@ impl Model {
         verdicts: &mut Vec<Verdict>,
     ) -> (Outcome, Option<u64>) {
         let path = self.resolved_lock_path(session);
-        let actor = me.to_string();
         let Some(inst) = self.instance_mut(me) else {
             return (Outcome::NoInstance, None);
         };
@@ -32,22 +36,11 @@ impl Model {
                 self.revoke_guards(inst_id, lost.id);
             }
         }
-        let Some(inst) = self.instance_mut(me) else {
+        let Some(inst) = self.instance(me) else {
             return (Outcome::NoInstance, None);
         };
-        if let Some(h) = inst.holds.get_mut(&path) {
-            if !reentrant {
-                self.note(&actor, "acquire", &path, "busy (held by this instance)");
-                return (Outcome::Busy(BusyOwner::ThisInstance), None);
-            }
-            let Some(count) = h.count.checked_add(1) else {
-                return (Outcome::Overflow, None);
-            };
-            h.count = count;
-            let hold = h.id;
-            let g = self.new_guard(me, inst_id, &path, hold, false);
-            self.note(&actor, "acquire", &path, format!("re-entered ({count})"));
-            return (Outcome::Acquired(Acquired::Reentered), Some(g));
+        if inst.holds.contains_key(&path) {
+            return self.reenter(me, inst_id, &path, reentrant);
         }
         let token = format!("t{}", self.next_token);
         self.next_token += 1;
@@ -63,46 +56,55 @@ impl Model {
             token: Some(token),
             lease: self.declared_lease(inst),
         };
-        let epoch = inst.epoch;
-        let closing = inst.closing;
+        let publisher = (inst_id, inst.epoch, inst.closing);
+        self.contend(me, &path, &payload, publisher, verdicts)
+    }
+
+    /// Re-enters this instance's hold on `path` (unless the acquisition is not reentrant).
+    fn reenter(
+        &mut self,
+        me: &ProcKey,
+        inst_id: u64,
+        path: &Path,
+        reentrant: bool,
+    ) -> (Outcome, Option<u64>) {
+        let actor = me.to_string();
+        let Some(h) = self.instance_mut(me).and_then(|i| i.holds.get_mut(path)) else {
+            return (Outcome::NoInstance, None);
+        };
+        if !reentrant {
+            self.note(&actor, "acquire", path, "busy (held by this instance)");
+            return (Outcome::Busy(BusyOwner::ThisInstance), None);
+        }
+        let Some(count) = h.count.checked_add(1) else {
+            return (Outcome::Overflow, None);
+        };
+        h.count = count;
+        let hold = h.id;
+        let g = self.new_guard(me, inst_id, path, hold, false);
+        self.note(&actor, "acquire", path, format!("re-entered ({count})"));
+        (Outcome::Acquired(Acquired::Reentered), Some(g))
+    }
+
+    /// Up to [`ROUNDS`] rounds on the lock file: publish `payload` where the path is free; refuse
+    /// a hostile entry; busy on a live file; reclaim a stale one and go again. `publisher` is
+    /// (instance, epoch, closing) of `me`.
+    fn contend(
+        &mut self,
+        me: &ProcKey,
+        path: &Path,
+        payload: &Payload,
+        publisher: (u64, u64, bool),
+        verdicts: &mut Vec<Verdict>,
+    ) -> (Outcome, Option<u64>) {
+        let actor = me.to_string();
         let mut how = Acquired::Fresh;
         let mut last_owner = BusyOwner::Unknown;
         for _ in 0..ROUNDS {
-            let Some(file) = self.files.get(&path).cloned() else {
-                self.files.insert(
-                    path.clone(),
-                    ModelFile {
-                        content: Content::Payload(payload.clone()),
-                        mtime_ms: self.now_ms,
-                        origin: Origin::Lockcore {
-                            proc: me.clone(),
-                            instance: inst_id,
-                            epoch,
-                        },
-                    },
-                );
-                let hold = self.next_hold;
-                self.next_hold += 1;
-                if let Some(inst) = self.instance_mut(me) {
-                    inst.holds.insert(
-                        path.clone(),
-                        ModelHold {
-                            id: hold,
-                            count: 1,
-                            payload: payload.clone(),
-                            displaced: None,
-                            compromised: false,
-                        },
-                    );
-                }
-                let g = self.new_guard(me, inst_id, &path, hold, closing);
-                if self.record {
-                    let desc = Content::Payload(payload.clone()).describe();
-                    self.note(&actor, "publish", &path, format!("{how:?} {desc}"));
-                }
-                return (Outcome::Acquired(how), Some(g));
+            let Some(file) = self.files.get(path).cloned() else {
+                return self.publish(me, path, payload, publisher, how);
             };
-            let Some(v) = self.verdict(me, &path, &file) else {
+            let Some(v) = self.verdict(me, path, &file) else {
                 return (Outcome::NoInstance, None);
             };
             verdicts.push(v);
@@ -110,7 +112,7 @@ impl Model {
                 self.note(
                     &actor,
                     "acquire",
-                    &path,
+                    path,
                     format!("refused ({})", kind.as_str()),
                 );
                 return (Outcome::NotRegular(kind), None);
@@ -120,7 +122,7 @@ impl Model {
                     self.note(
                         &actor,
                         "acquire",
-                        &path,
+                        path,
                         format!("busy ({})", reason.as_str()),
                     );
                     let owner = if reason == LiveReason::HeldHere {
@@ -133,11 +135,54 @@ impl Model {
                 Verdict::Stale(reason) => {
                     last_owner = Self::owner_of(&file);
                     how = Acquired::Reclaimed(reason);
-                    self.delete(me, &path, Cause::Reclaim(reason));
+                    self.delete(me, path, Cause::Reclaim(reason));
                 }
             }
         }
         (Outcome::Busy(last_owner), None)
+    }
+
+    /// Publishes `payload` at the free `path` and registers the new hold and its guard.
+    fn publish(
+        &mut self,
+        me: &ProcKey,
+        path: &Path,
+        payload: &Payload,
+        (inst_id, epoch, closing): (u64, u64, bool),
+        how: Acquired,
+    ) -> (Outcome, Option<u64>) {
+        self.files.insert(
+            path.to_path_buf(),
+            ModelFile {
+                content: Content::Payload(payload.clone()),
+                mtime_ms: self.now_ms,
+                origin: Origin::Lockcore {
+                    proc: me.clone(),
+                    instance: inst_id,
+                    epoch,
+                },
+            },
+        );
+        let hold = self.next_hold;
+        self.next_hold += 1;
+        if let Some(inst) = self.instance_mut(me) {
+            inst.holds.insert(
+                path.to_path_buf(),
+                ModelHold {
+                    id: hold,
+                    count: 1,
+                    payload: payload.clone(),
+                    displaced: None,
+                    compromised: false,
+                },
+            );
+        }
+        let g = self.new_guard(me, inst_id, path, hold, closing);
+        if self.record {
+            let desc = Content::Payload(payload.clone()).describe();
+            self.note(&me.to_string(), "publish", path, format!("{how:?} {desc}"));
+        }
+        (Outcome::Acquired(how), Some(g))
     }
 
     /// Every guard of hold `hold` of instance `inst` turns inert: releasing it touches nothing.
