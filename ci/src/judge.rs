@@ -25,8 +25,8 @@ const TWIN_LAYERS: [&str; 3] = ["loom", "shuttle", "proptest"];
 
 /// One line per finished step for the progress output.
 pub fn progress_line(o: &Outcome, results: &Path) -> String {
-    let layer = layer_report(o, &records(results));
-    let mut line = format!("{} {}", if layer.ok { "ok" } else { "FAILED" }, crate::dur(o.seconds));
+    let layer = layer_report(o, &read_all(results).0);
+    let mut line = format!("{} {}", if layer.ok { "ok" } else { "FAILED" }, crate::report::dur(o.seconds));
     if let Some(t) = layer.tests {
         line.push_str(&format!(" {t} tests"));
     }
@@ -34,10 +34,6 @@ pub fn progress_line(o: &Outcome, results: &Path) -> String {
         line.push_str(&format!("  {extra}"));
     }
     line
-}
-
-fn records(results: &Path) -> Vec<Record> {
-    read_all(results).0
 }
 
 /// Judges every step and every result file.
@@ -78,7 +74,7 @@ pub fn judge(outcomes: &[Outcome], results: &Path, root: &Path, ctx: &Context) -
         Kind::CargoMutants { out } => Some(root.join(out)),
         _ => None,
     }) {
-        r.cargo_mutants = crate::cargo_mutants::read(&c);
+        r.cargo_mutants = crate::report::CargoMutants::read(&c);
     }
     r.properties = properties(&r, &records, root);
     r.ok = r.failures.is_empty() && !r.partial;
@@ -92,13 +88,6 @@ fn twins(records: &[Record]) -> impl Iterator<Item = &TestResult> {
     })
 }
 
-fn layer_name(o: &Outcome) -> Option<&'static str> {
-    match o.step.kind {
-        Kind::Tests { layer } => Some(layer),
-        _ => None,
-    }
-}
-
 /// A step's report: its exit, its JUnit counts, and the layer summary from its result file.
 fn layer_report(o: &Outcome, records: &[Record]) -> LayerReport {
     let mut l = LayerReport {
@@ -110,12 +99,8 @@ fn layer_report(o: &Outcome, records: &[Record]) -> LayerReport {
         error: (!o.ok_exit()).then(|| o.exit_text()),
         ..LayerReport::default()
     };
-    if layer_name(o).is_some() {
-        let junit = o.junit.as_ref().ok_or_else(|| "no JUnit file".to_string());
-        match junit
-            .and_then(|p| std::fs::read_to_string(p).map_err(|e| e.to_string()))
-            .and_then(|x| crate::junit::parse(&x))
-        {
+    if o.step.kind == Kind::Tests {
+        match crate::junit::read(o.junit.as_deref()) {
             Ok(run) => {
                 l.passed = run.passed();
                 l.failed = run.failed_count();
@@ -167,8 +152,7 @@ fn step_failures(o: &Outcome, l: &LayerReport) -> Vec<Failure> {
         return Vec::new();
     }
     let log = Some(l.log.clone());
-    let run = o.junit.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|x| crate::junit::parse(&x).ok());
-    let failed = run.map(|r| r.failed).unwrap_or_default();
+    let failed = crate::junit::read(o.junit.as_deref()).map(|r| r.failed).unwrap_or_default();
     if failed.is_empty() {
         let why = l.error.clone().or_else(|| l.summary.clone()).unwrap_or_default();
         return vec![Failure {

@@ -68,7 +68,13 @@ impl Run {
     }
 }
 
-/// Parses the file's text; malformed XML is an error naming what broke.
+/// Reads a step's JUnit file; a missing or malformed one is an error naming what broke.
+pub fn read(path: Option<&std::path::Path>) -> Result<Run, String> {
+    let path = path.ok_or("no JUnit file")?;
+    parse(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+/// Parses the file's text.
 pub fn parse(xml: &str) -> Result<Run, String> {
     let doc: TestSuites = quick_xml::de::from_str(xml).map_err(|e| format!("JUnit: {e}"))?;
     let mut run = Run::default();

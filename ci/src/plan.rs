@@ -1,17 +1,16 @@
 //! What the gate runs: one [`Step`] per layer, its exact command and environment, and the
 //! budgets of `--quick` and the full run.
 
+use crate::options::Options;
 use crate::report::Budget;
-use crate::Options;
 
 /// What judges a step beyond its exit status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// fmt, clippy, installs: the exit status alone.
     Check,
-    /// A `cargo nextest run`: its JUnit file must show at least one test, and the layer's
-    /// result files are read.
-    Tests { layer: &'static str },
+    /// A `cargo nextest run`: its JUnit file must show at least one test.
+    Tests,
     /// A cargo-mutants run writing `<out>/mutants.out`.
     CargoMutants { out: String },
 }
@@ -93,8 +92,8 @@ fn nextest(features: &[&str], release: bool, filter: Option<String>) -> Vec<Stri
 }
 
 /// Every step of the gate, in order, less `--only`/`--skip` and what `cargo test` already ran.
-pub fn steps(o: &Options, have_cargo_mutants: bool) -> Result<Vec<Step>, String> {
-    let all = all_steps(o, have_cargo_mutants);
+pub fn steps(o: &Options) -> Result<Vec<Step>, String> {
+    let all = all_steps(o);
     for name in o.only.iter().chain(&o.skip) {
         if !all.iter().any(|s| s.name == name) {
             let known: Vec<&str> = all.iter().map(|s| s.name).collect();
@@ -109,7 +108,7 @@ pub fn steps(o: &Options, have_cargo_mutants: bool) -> Result<Vec<Step>, String>
         .collect())
 }
 
-fn all_steps(o: &Options, have_cargo_mutants: bool) -> Vec<Step> {
+fn all_steps(o: &Options) -> Vec<Step> {
     let b = budget(o);
     let level = if o.quick { "quick" } else { "full" };
     let step = |name, kind, args: Vec<String>, env: &[(&str, String)]| Step {
@@ -120,7 +119,6 @@ fn all_steps(o: &Options, have_cargo_mutants: bool) -> Vec<Step> {
         env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         timeout_secs: b.step_timeout,
     };
-    let tests = |layer| Kind::Tests { layer };
     let not_twins = Some("not test(/^mutant_/)".to_string());
     let twins = Some("test(/^mutant_/)".to_string());
     let loom = ["--features", "loom", "-p", "loom-tests"];
@@ -138,58 +136,52 @@ fn all_steps(o: &Options, have_cargo_mutants: bool) -> Vec<Step> {
         step("clippy", Kind::Check, clippy(&[]), &[]),
         step("clippy-loom", Kind::Check, clippy(&["--features", "loom"]), &[]),
         step("clippy-shuttle", Kind::Check, clippy(&["--features", "shuttle"]), &[]),
-        step("test", tests("test"), nextest(&["--workspace"], false, Some(format!("not ({OWN_STEPS})"))), &[]),
+        step("test", Kind::Tests, nextest(&["--workspace"], false, Some(format!("not ({OWN_STEPS})"))), &[]),
         step(
             "loom",
-            tests("loom"),
+            Kind::Tests,
             nextest(&loom, true, not_twins.clone()),
             &[("LOCKCORE_MATRIX_BOUND", if o.quick { "2" } else { "3" }.to_string())],
         ),
-        step("shuttle", tests("shuttle"), nextest(&shuttle, true, not_twins.clone()), &shuttle_env),
+        step("shuttle", Kind::Tests, nextest(&shuttle, true, not_twins.clone()), &shuttle_env),
         step(
             "proptest",
-            tests("proptest"),
+            Kind::Tests,
             nextest(&["-p", "proptests"], true, not_twins),
             &[("PROPTEST_CASES", b.proptest_cases.to_string())],
         ),
         step(
             "faults",
-            tests("faults"),
+            Kind::Tests,
             nextest(&["-p", "lockcore-testkit", "--test", "faults"], false, None),
             &[("LOCKCORE_FAULTS", level.to_string())],
         ),
         step(
             "stress",
-            tests("stress"),
+            Kind::Tests,
             nextest(&["-p", "lockcore-stress", "--features", "mutants", "--test", "stress"], false, None),
             &[("LOCKCORE_STRESS", level.to_string())],
         ),
         step(
             "real-processes",
-            tests("real-processes"),
+            Kind::Tests,
             nextest(&["-p", "lockcore-testkit", "--test", "real_processes", "--test", "cli"], false, None),
             &[],
         ),
-        step(
-            "namespaces",
-            tests("namespaces"),
-            nextest(&["-p", "lockcore-testkit", "--test", "namespaces"], false, None),
-            &[],
-        ),
+        step("namespaces", Kind::Tests, nextest(&["-p", "lockcore-testkit", "--test", "namespaces"], false, None), &[]),
         step(
             "mutants-loom",
-            tests("loom"),
+            Kind::Tests,
             nextest(&loom, true, twins.clone()),
             &[("LOCKCORE_MATRIX_SWEEP_BOUND", if o.quick { "1" } else { "2" }.to_string())],
         ),
-        step("mutants-shuttle", tests("shuttle"), nextest(&shuttle, true, twins.clone()), &[]),
-        step("mutants-proptest", tests("proptest"), nextest(&["-p", "proptests"], true, twins), &[]),
+        step("mutants-shuttle", Kind::Tests, nextest(&shuttle, true, twins.clone()), &[]),
+        step("mutants-proptest", Kind::Tests, nextest(&["-p", "proptests"], true, twins), &[]),
     ];
     if o.mutants {
-        if !have_cargo_mutants {
-            let install = words(&["install", "cargo-mutants", "--locked"]);
-            steps.push(Step { timeout_secs: 1800, ..step("install-cargo-mutants", Kind::Check, install, &[]) });
-        }
+        // A no-op when it is installed already.
+        let install = words(&["install", "cargo-mutants", "--locked"]);
+        steps.push(Step { timeout_secs: 1800, ..step("install-cargo-mutants", Kind::Check, install, &[]) });
         steps.extend(cargo_mutants_steps(o));
     }
     steps

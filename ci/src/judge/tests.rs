@@ -4,8 +4,8 @@ use crate::run::Exit;
 use lockcore_results::{Coverage, MatrixCell};
 
 fn step(name: &str) -> Step {
-    let o = crate::Options { quick: true, ..crate::Options::default() };
-    steps(&o, true).unwrap().into_iter().find(|s| s.name == name).unwrap()
+    let o = crate::options::Options { quick: true, ..crate::options::Options::default() };
+    steps(&o).unwrap().into_iter().find(|s| s.name == name).unwrap()
 }
 
 /// A finished step whose JUnit file has one passing test, or one failing with `output`.
