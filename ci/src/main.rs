@@ -40,6 +40,10 @@ fn gate(opts: &Options) -> Result<ExitCode, String> {
         steps.iter().for_each(|s| println!("{:<22} {}", s.name, s.command_line()));
         return Ok(ExitCode::SUCCESS);
     }
+    let nextest = std::process::Command::new("cargo").args(["nextest", "--version"]).output();
+    if steps.iter().any(|s| s.kind == plan::Kind::Tests) && !nextest.is_ok_and(|o| o.status.success()) {
+        return Err("the test steps run under cargo-nextest: cargo install cargo-nextest --locked".into());
+    }
     // A result file of an earlier run must not count; `cargo test`'s own are kept.
     let mut fresh = vec![gate_dir.join("logs")];
     fresh.extend((!opts.cargo_test_passed).then(|| gate_dir.join("results")));
