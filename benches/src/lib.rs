@@ -6,6 +6,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod peer;
 pub mod sigkill;
 pub mod stats;
 
