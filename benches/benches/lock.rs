@@ -1,6 +1,6 @@
 //! lockcore's in-process benches against the bare file-system floor and a kernel `flock`.
 //! Groups: `uncontended`, `reentrant`, `classify`, `contended_in_process`, `contended_instances`,
-//! `peer`, `release_all`, `heartbeat`, `reclaim`. See `benches/README.md`.
+//! `parallel_sessions`, `peer`, `release_all`, `heartbeat`, `reclaim`. See `benches/README.md`.
 
 criterion::criterion_main!(real::uncontended, real::contended, real::batch);
 
@@ -16,7 +16,9 @@ mod real {
         StaleReason,
     };
     use lockcore_benches::stats::Human;
-    use lockcore_benches::{analyse, contend, dead_pid, instance, payload_bytes};
+    use lockcore_benches::{
+        analyse, contend, dead_pid, instance, parallel_sessions, payload_bytes,
+    };
     use std::fs::{self, File, OpenOptions};
     use std::hint::black_box;
     use std::io::{Read, Write};
@@ -43,7 +45,7 @@ mod real {
     criterion_group! {
         name = contended;
         config = config();
-        targets = bench_contended_in_process, bench_contended_instances
+        targets = bench_contended_in_process, bench_contended_instances, bench_parallel_sessions
     }
     criterion_group! {
         name = batch;
@@ -286,6 +288,10 @@ mod real {
             r.gap_cross,
             r.free_cross
         );
+        println!(
+            "  row: {}",
+            r.row(id, r.holds as f64 / elapsed.as_secs_f64().max(1e-9))
+        );
         if r.overlaps > 0 {
             println!(
                 "{id}: MUTUAL EXCLUSION VIOLATED: {} overlapping holds",
@@ -337,6 +343,50 @@ mod real {
                     b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
                 },
             );
+        }
+        g.finish();
+    }
+
+    /// Holds per second of a fixed parallel-sessions run, one thread per session.
+    fn parallel_rate(mgr: &LockManager<OsEnv>, sessions: &[PathBuf], holds: u64) -> f64 {
+        holds as f64
+            / parallel_sessions(mgr, sessions, holds)
+                .as_secs_f64()
+                .max(1e-9)
+    }
+
+    /// N threads of one manager, each locking its own session: how the manager scales when
+    /// nothing contends for a lock. Prints each id's throughput as a ratio to `/1`, from fixed
+    /// runs interleaved with `/1` runs (so both see the same load).
+    fn bench_parallel_sessions(c: &mut Criterion) {
+        let mut g = c.benchmark_group("parallel_sessions");
+        g.throughput(Throughput::Elements(1));
+        let dir = tempdir();
+        let mgr = os_manager();
+        let sessions: Vec<PathBuf> = (0..8)
+            .map(|i| dir.path().join(format!("s{i}.json")))
+            .collect();
+        for threads in [1usize, 2, 4, 8] {
+            let mine = &sessions[..threads];
+            let mut printed = false;
+            g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, _| {
+                if !printed {
+                    printed = true;
+                    let (mut one, mut n) = (0.0, 0.0);
+                    for _ in 0..3 {
+                        one += parallel_rate(&mgr, &sessions[..1], 500);
+                        n += parallel_rate(&mgr, mine, 500);
+                    }
+                    println!(
+                        "parallel_sessions/{threads}: {:.0} holds/s, {:.2}x parallel_sessions/1 \
+                         ({:.0} holds/s; 3 interleaved pairs of 500-hold runs)",
+                        n / 3.0,
+                        n / one.max(1e-9),
+                        one / 3.0
+                    );
+                }
+                b.iter_custom(|iters| parallel_sessions(&mgr, mine, iters))
+            });
         }
         g.finish();
     }

@@ -2,13 +2,19 @@
 //! `multiproc` binary of this package. Criterion gets the time per hold as the children measured
 //! it (process start-up is not counted); once per id the bench also prints the wait and handoff
 //! distribution of a fixed run of 100 rounds per process.
+//!
+//! `reclaim/after_sigkill`: a holder process is SIGKILLed while another waits in `acquire`; the
+//! time from the kill to the waiter's guard, as the waiter reports it (`lockcore_benches::sigkill`).
 
-criterion::criterion_main!(real::multiprocess);
+criterion::criterion_main!(real::multiprocess, real::sigkill);
 
 // A failing child makes the bench meaningless: stop with its message.
 #[allow(clippy::expect_used)]
 mod real {
-    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+    use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
+    use lockcore_benches::sigkill::{wait_before_kill, Chain};
+    use lockcore_benches::stats::Summary;
+    use std::path::Path;
     use std::process::Command;
     use std::time::Duration;
 
@@ -22,6 +28,16 @@ mod real {
             .sample_size(10)
             .without_plots();
         targets = bench_multiprocess
+    }
+
+    criterion_group! {
+        name = sigkill;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2))
+            .sample_size(10)
+            .without_plots();
+        targets = bench_after_sigkill
     }
 
     fn run(args: &[String]) -> String {
@@ -77,6 +93,40 @@ mod real {
                 })
             });
         }
+        g.finish();
+    }
+
+    /// `n` kills on one chain: the time from each kill to the waiter's guard.
+    fn kills(chain: &mut Chain, first: u64, n: u64) -> Vec<Duration> {
+        (first..first + n)
+            .map(|i| {
+                chain
+                    .kill_once(wait_before_kill(i))
+                    .unwrap_or_else(|e| panic!("reclaim/after_sigkill: {e}"))
+            })
+            .collect()
+    }
+
+    fn bench_after_sigkill(c: &mut Criterion) {
+        let mut g = c.benchmark_group("reclaim");
+        // Each iteration starts a process and waits 5-60 ms before the kill: few, even samples.
+        g.sampling_mode(SamplingMode::Flat);
+        let mut chain = Chain::start(Path::new(MULTIPROC))
+            .unwrap_or_else(|e| panic!("reclaim/after_sigkill: {e}"));
+        let mut done = 0;
+        let fixed = Summary::of(kills(&mut chain, done, 20));
+        done += 20;
+        println!("reclaim/after_sigkill (kill → waiter's guard, 20 kills): {fixed}");
+        g.bench_function("after_sigkill", |b| {
+            b.iter_custom(|iters| {
+                let total = kills(&mut chain, done, iters).into_iter().sum();
+                done += iters;
+                total
+            })
+        });
+        chain
+            .finish()
+            .unwrap_or_else(|e| panic!("reclaim/after_sigkill: {e}"));
         g.finish();
     }
 }

@@ -1,6 +1,6 @@
 //! The parts that drive real lockcore types.
 
-use crate::stats::Summary;
+use crate::stats::{Human, Summary};
 use lockcore::os::{OsClock, OsFs, OsProcs};
 use lockcore::{
     AcquireOptions, Env, EnvParts, Liveness, LockManager, Payload, ProcessIdentity, Procs,
@@ -144,7 +144,28 @@ pub struct Contention {
     pub overlaps: usize,
 }
 
+/// The header of [`Contention::row`]'s markdown table (the contention table of RESULTS.md).
+pub const CONTENTION_HEADER: &str = "| id | holds/s | wait p50 / p99 / max | handoff, all holds, \
+     p50 | handoff to another contender: n of holds, p50 / p99 (release call → its guard) |\n\
+     | --- | ---: | --- | ---: | --- |";
+
 impl Contention {
+    /// One row of the contention table: holds per second (`per_second`, which the caller
+    /// measured), the wait's median, p99 and maximum, and the handoffs to another contender.
+    pub fn row(&self, id: &str, per_second: f64) -> String {
+        format!(
+            "| `{id}` | {per_second:.0} | {} / {} / {} | {} | {} of {}, {} / {} |",
+            Human(self.wait.p50),
+            Human(self.wait.p99),
+            Human(self.wait.max),
+            Human(self.gap_all.p50),
+            self.gap_cross.n,
+            self.holds,
+            Human(self.gap_cross.p50),
+            Human(self.gap_cross.p99),
+        )
+    }
+
     /// Holds per second over the span.
     pub fn per_second(&self) -> f64 {
         if self.span.is_zero() {
@@ -278,4 +299,57 @@ pub fn contend<E: Env>(
         all.extend(holds);
     }
     (end - start, all)
+}
+
+/// Runs one thread per session, all on one manager, each doing `acquire` → release on its own
+/// session in a loop (no contention for a lock, only for the manager and the file system), until
+/// `holds` holds are done in all. Returns the time from the start to the last release.
+///
+/// # Panics
+/// If an `acquire` fails (times out after [`CONTENDED_TIMEOUT`]): the bench cannot go on.
+pub fn parallel_sessions<E: Env>(
+    mgr: &LockManager<E>,
+    sessions: &[std::path::PathBuf],
+    holds: u64,
+) -> Duration {
+    let opts = AcquireOptions {
+        reentrant: false,
+        timeout: Some(CONTENDED_TIMEOUT),
+    };
+    let tickets = AtomicU64::new(0);
+    let barrier = Barrier::new(sessions.len() + 1);
+    let origin = Instant::now();
+    let (start, ends) = std::thread::scope(|s| {
+        let workers: Vec<_> = sessions
+            .iter()
+            .map(|session| {
+                let (tickets, barrier) = (&tickets, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    while tickets.fetch_add(1, Ordering::Relaxed) < holds {
+                        #[allow(clippy::expect_used)] // a bench cannot go on without the lock
+                        let guard = mgr
+                            .acquire_with(session, opts)
+                            .expect("uncontended acquire failed (60 s timeout)");
+                        drop(guard);
+                    }
+                    origin.elapsed()
+                })
+            })
+            .collect();
+        let start = origin.elapsed();
+        barrier.wait();
+        let ends: Vec<Duration> = workers
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(end) => end,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect();
+        (start, ends)
+    });
+    ends.into_iter()
+        .max()
+        .unwrap_or(start)
+        .saturating_sub(start)
 }

@@ -9,7 +9,8 @@
 //! Children are started as `multiproc child <session file> <rounds>`: each sets up its
 //! `LockManager`, says `ready`, waits for the parent to close its stdin (so all start together),
 //! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
-//! across processes).
+//! across processes). `multiproc sigkill-peer <session file>` is one link of the
+//! `reclaim/after_sigkill` chain (`lockcore_benches::sigkill`).
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +24,7 @@ fn main() {
 mod imp {
     use lockcore::{AcquireOptions, LockManager, OsEnv, Policy};
     use lockcore_benches::stats::Human;
-    use lockcore_benches::{analyse, HoldRecord, CONTENDED_TIMEOUT};
+    use lockcore_benches::{analyse, Contention, HoldRecord, CONTENDED_TIMEOUT};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::path::{Path, PathBuf};
     use std::process::{Child, ChildStdout, Command, Stdio};
@@ -33,8 +34,13 @@ mod imp {
 
     pub fn main() -> Result<()> {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        if args.first().map(String::as_str) == Some("child") {
-            return child(&args[1..]);
+        match args.first().map(String::as_str) {
+            Some("child") => return child(&args[1..]),
+            Some("sigkill-peer") => match &args[1..] {
+                [session] => return lockcore_benches::sigkill::link(Path::new(session)),
+                _ => return Err("usage: multiproc sigkill-peer <session file>".into()),
+            },
+            _ => {}
         }
         parent(&args)
     }
@@ -185,25 +191,16 @@ mod imp {
         })
     }
 
-    fn parent(args: &[String]) -> Result<()> {
-        let o = parse_options(args)?;
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let tmp;
-        let dir = match &o.dir {
-            Some(d) => d.clone(),
-            None => {
-                tmp = tempfile::Builder::new()
-                    .prefix("lockcore-multiproc-")
-                    .tempdir()
-                    .map_err(|e| format!("temp dir: {e}"))?;
-                tmp.path().to_path_buf()
-            }
-        };
-        let session = dir.join("session.json");
-
-        let mut children = Vec::with_capacity(o.procs);
-        for _ in 0..o.procs {
-            children.push(spawn(&exe, &session, o.rounds)?);
+    /// Starts `procs` children on `session` together; returns every hold they recorded.
+    fn run_children(
+        exe: &Path,
+        session: &Path,
+        procs: usize,
+        rounds: u64,
+    ) -> Result<Vec<HoldRecord>> {
+        let mut children = Vec::with_capacity(procs);
+        for _ in 0..procs {
+            children.push(spawn(exe, session, rounds)?);
         }
         for (who, c) in children.iter_mut().enumerate() {
             let mut line = String::new();
@@ -232,47 +229,81 @@ mod imp {
                 holds.push(parse_hold(who, line)?);
             }
         }
-        let r = analyse(holds);
+        Ok(holds)
+    }
+
+    /// The `--machine` line: `key=value` pairs, times in nanoseconds.
+    fn print_machine(procs: usize, r: &Contention) {
+        println!(
+            "procs={} holds={} span_ns={} wait_p50_ns={} wait_p90_ns={} wait_p99_ns={} \
+             wait_max_ns={} gap_p50_ns={} cross_n={} cross_gap_p50_ns={} \
+             cross_gap_p99_ns={} cross_free_p50_ns={}",
+            procs,
+            r.holds,
+            r.span.as_nanos(),
+            r.wait.p50.as_nanos(),
+            r.wait.p90.as_nanos(),
+            r.wait.p99.as_nanos(),
+            r.wait.max.as_nanos(),
+            r.gap_all.p50.as_nanos(),
+            r.gap_cross.n,
+            r.gap_cross.p50.as_nanos(),
+            r.gap_cross.p99.as_nanos(),
+            r.free_cross.p50.as_nanos()
+        );
+    }
+
+    /// The human report: throughput, the distributions, and the RESULTS.md row.
+    fn print_human(o: &Options, session: &Path, r: &Contention) {
+        println!(
+            "multiproc: {} processes x {} rounds on {}",
+            o.procs,
+            o.rounds,
+            session.display()
+        );
+        println!(
+            "  {} holds in {} → {:.0} handoffs/s",
+            r.holds,
+            Human(r.span),
+            r.per_second()
+        );
+        println!("  wait (acquire call → guard): {}", r.wait);
+        println!(
+            "  handoff, all holds (release call → next guard): {}",
+            r.gap_all
+        );
+        println!(
+            "  handoff to another process (release call → its guard): {}",
+            r.gap_cross
+        );
+        println!(
+            "  handoff to another process (release returned → its guard): {}",
+            r.free_cross
+        );
+        let id = format!("multiprocess/{}", o.procs);
+        println!("  row: {}", r.row(&id, r.per_second()));
+    }
+
+    fn parent(args: &[String]) -> Result<()> {
+        let o = parse_options(args)?;
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let tmp;
+        let dir = match &o.dir {
+            Some(d) => d.clone(),
+            None => {
+                tmp = tempfile::Builder::new()
+                    .prefix("lockcore-multiproc-")
+                    .tempdir()
+                    .map_err(|e| format!("temp dir: {e}"))?;
+                tmp.path().to_path_buf()
+            }
+        };
+        let session = dir.join("session.json");
+        let r = analyse(run_children(&exe, &session, o.procs, o.rounds)?);
         if o.machine {
-            println!(
-                "procs={} holds={} span_ns={} wait_p50_ns={} wait_p90_ns={} wait_p99_ns={} \
-                 gap_p50_ns={} cross_gap_p50_ns={} cross_free_p50_ns={}",
-                o.procs,
-                r.holds,
-                r.span.as_nanos(),
-                r.wait.p50.as_nanos(),
-                r.wait.p90.as_nanos(),
-                r.wait.p99.as_nanos(),
-                r.gap_all.p50.as_nanos(),
-                r.gap_cross.p50.as_nanos(),
-                r.free_cross.p50.as_nanos()
-            );
+            print_machine(o.procs, &r);
         } else {
-            println!(
-                "multiproc: {} processes x {} rounds on {}",
-                o.procs,
-                o.rounds,
-                session.display()
-            );
-            println!(
-                "  {} holds in {} → {:.0} handoffs/s",
-                r.holds,
-                Human(r.span),
-                r.per_second()
-            );
-            println!("  wait (acquire call → guard): {}", r.wait);
-            println!(
-                "  handoff, all holds (release call → next guard): {}",
-                r.gap_all
-            );
-            println!(
-                "  handoff to another process (release call → its guard): {}",
-                r.gap_cross
-            );
-            println!(
-                "  handoff to another process (release returned → its guard): {}",
-                r.free_cross
-            );
+            print_human(&o, &session, &r);
         }
         if r.overlaps > 0 {
             return Err(format!(
