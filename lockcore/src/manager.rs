@@ -134,6 +134,9 @@ pub(crate) struct Hold {
     pub(crate) payload: Payload,
     /// A refresh found the file gone or replaced: not ours any more, and never touched again.
     pub(crate) compromised: bool,
+    /// `release_all` is removing its file: no longer held (`is_held()` is false), but still
+    /// this instance's until the file is gone (a contender judges it held here).
+    pub(crate) removing: bool,
 }
 
 pub(crate) struct State {
@@ -527,10 +530,17 @@ impl<E: Env> LockManager<E> {
         report
     }
 
-    /// Removes one hold of the snapshot: its file (without the registry lock), then its entry.
-    /// Until then it counts as this instance's (a contender judges its file held here).
+    /// Removes one hold of the snapshot: its guard stops holding, its file goes (without the
+    /// registry lock), then its entry. Until then it counts as this instance's (a contender
+    /// judges its file held here), but never as held once its file may be gone.
     fn release_taken(&self, report: &mut ReleaseReport, id: u64) {
-        let taken = sync::lock(&self.inner.state).releasing.get(&id).cloned();
+        let taken = {
+            let mut st = sync::lock(&self.inner.state);
+            st.releasing.get_mut(&id).map(|(path, hold)| {
+                hold.removing = true;
+                (path.clone(), hold.clone())
+            })
+        };
         if let Some((path, hold)) = taken {
             self.record_release(report, path, &hold);
         }
@@ -661,6 +671,7 @@ impl<E: Env> LockManager<E> {
                 bytes,
                 payload: payload.clone(),
                 compromised: false,
+                removing: false,
             },
         );
         self.guard(lock_path, id, payload, how)
@@ -738,7 +749,7 @@ impl<E: Env> LockManager<E> {
             || st
                 .releasing
                 .get(&hold_id)
-                .is_some_and(|(_, h)| !h.compromised)
+                .is_some_and(|(_, h)| !h.compromised && !h.removing)
     }
 }
 
@@ -760,7 +771,7 @@ impl<E: Env> LockGuard<E> {
 
     /// True while this guard's hold is in the registry (not yet released or revoked by
     /// `release_all`) and no lease refresh has found its file gone or replaced (P15). A hold
-    /// that `release_all` has taken but not yet removed still counts.
+    /// that `release_all` has taken still counts until it starts removing its file.
     pub fn is_held(&self) -> bool {
         !self.done
             && LockManager {

@@ -131,7 +131,7 @@ fn mutant_ignore_nonce() {
     );
 }
 
-/// Every catalogue entry has a loom twin in one of the four loom files.
+/// Every catalogue entry has a loom twin in one of the five loom files.
 #[test]
 fn every_mutant_has_a_loom_twin() {
     let sources: String = [
@@ -139,6 +139,7 @@ fn every_mutant_has_a_loom_twin() {
         include_str!("loom_release.rs"),
         include_str!("loom_reclaim.rs"),
         include_str!("loom_lease.rs"),
+        include_str!("loom_wait.rs"),
     ]
     .concat()
     .split_whitespace()

@@ -253,6 +253,23 @@ impl Ghost {
                 continue;
             }
             if !e.is_held() {
+                // Its own process's release_all may be removing it (no longer held, not yet
+                // revoked): a reclaim of it by nonce mismatch is still P3.
+                let same_process = e.owner.host == owner.host && e.owner.pid == owner.pid;
+                if same_process
+                    && owner_closing
+                    && how == Acquired::Reclaimed(StaleReason::NonceMismatch)
+                {
+                    return Err(self.violation(
+                        judge::taken_while_live(StaleReason::NonceMismatch, Some(LiveReason::HeldHere), true),
+                        format!(
+                            "{actor} reclaimed {} by nonce mismatch as {owner} while its release_all was removing {}'s lock of {}",
+                            lock_path.display(),
+                            e.actor,
+                            e.owner
+                        ),
+                    ));
+                }
                 continue;
             }
             // Taken over by an age rule the holder agreed to (too old; its lease not refreshed
@@ -344,6 +361,10 @@ impl Ghost {
                 continue;
             }
             let sibling = e.token == token;
+            // The file first, then the guard: a release_all that runs meanwhile revokes the
+            // guard before it removes the file, so a file gone under a guard that still holds
+            // is never its doing.
+            let file_ok = self.file_token(&lock_path) == Some(Some(e.token.clone()));
             let held = e.is_held();
             if !held
                 && (mgr_closing.contains_key(&(e.owner.host.clone(), e.owner.pid))
@@ -352,7 +373,6 @@ impl Ghost {
                 // Revoked by a release_all (running now, or returned): nothing to claim of it.
                 continue;
             }
-            let file_ok = self.file_token(&lock_path) == Some(Some(e.token.clone()));
             if held && file_ok {
                 continue;
             }
@@ -475,15 +495,18 @@ impl Ghost {
     /// Process `pid` on `host` crashes: the world marks it dead, and its guards stop being
     /// checked (they are never released; their files stay for others to reclaim by dead pid).
     pub fn crash(&self, host: &str, pid: u32) {
-        self.world.crash(host, pid);
-        self.world
-            .note("world", "crash", Path::new(&format!("{host}:{pid}")), "");
+        // One step for whoever checks: its guards stop counting as the world kills it, so a
+        // waiter that reclaims its lock at once never sees it both dead and holding.
         let mut st = sync::lock(&self.st);
         for e in st.entries.iter_mut() {
             if e.owner.host == host && e.owner.pid == pid && e.state == EntryState::Live {
                 e.state = EntryState::Crashed;
             }
         }
+        self.world.crash(host, pid);
+        drop(st);
+        self.world
+            .note("world", "crash", Path::new(&format!("{host}:{pid}")), "");
     }
 
     /// Tells the ghost that an injected fault may have left `lock_path` inconsistent (P12 is

@@ -239,10 +239,14 @@ struct Untracked {
     dead_namespaces: std::collections::BTreeSet<String>,
     /// How waiters wait: a watch (and how often a blocked one looks), or backoff.
     waits: SimWaits,
+    /// Crashes and liveness looks are steps (see `sim/watch.rs`).
+    track_deaths: bool,
 }
 
 struct WorldInner {
     fs: Mutex<FsState>,
+    /// Crashes, as a step a model checker sees, while [`SimWorld::track_deaths`] is on.
+    deaths: sync::atomic::AtomicU64,
     // Plain std mutex on purpose (see the module doc): never held across a shim operation.
     #[allow(clippy::disallowed_types)]
     untracked: std::sync::Mutex<Untracked>,
@@ -284,6 +288,7 @@ impl SimWorld {
                     watches: Vec::new(),
                     next_watch: 1,
                 }),
+                deaths: sync::atomic::AtomicU64::new(0),
                 #[allow(clippy::disallowed_types)]
                 untracked: std::sync::Mutex::new(Untracked {
                     thread_labels: Vec::new(),
@@ -298,6 +303,7 @@ impl SimWorld {
                     boot_ms: None,
                     dead_namespaces: Default::default(),
                     waits: SimWaits::default(),
+                    track_deaths: false,
                 }),
             }),
         }
@@ -346,6 +352,7 @@ impl SimWorld {
 
     /// The process dies; its files stay.
     pub fn crash(&self, host: &str, pid: u32) {
+        self.death_step();
         if let Some(p) = self.untracked().procs.get_mut(&(host.to_string(), pid)) {
             p.alive = false;
         }
@@ -1096,6 +1103,7 @@ impl Procs for SimProcs {
     }
 
     fn probe(&self, pid: u32) -> Liveness {
+        self.world.liveness_step();
         match self.world.process(&self.host, pid) {
             Some(p) if p.alive && p.eperm => Liveness::NoPermission,
             Some(p) if p.alive => Liveness::Alive,
@@ -1104,6 +1112,7 @@ impl Procs for SimProcs {
     }
 
     fn start_time(&self, pid: u32) -> Option<u64> {
+        self.world.liveness_step();
         self.world
             .process(&self.host, pid)
             .filter(|p| p.alive)

@@ -11,7 +11,7 @@
 
 use super::{push_event, FsState, SimFs, SimOp, SimWorld};
 use lockcore::env::{WaitFor, Wake};
-use lockcore::sync;
+use lockcore::sync::{self, atomic::Ordering};
 use std::path::{Path, PathBuf};
 
 /// How simulated waiters wait (set on the world before a run).
@@ -52,6 +52,27 @@ impl FsState {
 }
 
 impl SimWorld {
+    /// Makes crashes and liveness looks (probe, start time, a pid watch) steps a model checker
+    /// orders against each other (before a run), so that a death racing a waiter is explored
+    /// at every point of its wait. Off by default: the process table is not a scheduling point.
+    pub fn track_deaths(&self, on: bool) {
+        self.untracked().track_deaths = on;
+    }
+
+    /// A crash, as a step (then the process table changes, with no step in between).
+    pub(super) fn death_step(&self) {
+        if self.untracked().track_deaths {
+            self.inner.deaths.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A liveness look, as a step (then the process table is read, with no step in between).
+    pub(super) fn liveness_step(&self) {
+        if self.untracked().track_deaths {
+            self.inner.deaths.load(Ordering::SeqCst);
+        }
+    }
+
     /// Sets how waiters wait (before a run).
     pub fn set_waits(&self, waits: SimWaits) {
         self.untracked().waits = waits;
@@ -65,6 +86,7 @@ impl SimWorld {
 
 impl SimFs {
     fn alive_here(&self, pid: u32) -> bool {
+        self.world.liveness_step();
         self.world.process(&self.host, pid).is_some_and(|p| p.alive)
     }
 
@@ -139,7 +161,14 @@ impl SimFs {
         if wake.is_some() {
             fs.watches.remove(at);
         }
-        push_event(&self.world, &mut fs, &actor, SimOp::Wait.as_str(), path, desc);
+        push_event(
+            &self.world,
+            &mut fs,
+            &actor,
+            SimOp::Wait.as_str(),
+            path,
+            desc,
+        );
         wake
     }
 }
