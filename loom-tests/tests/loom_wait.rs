@@ -14,7 +14,7 @@ use loom_tests::scenarios::{
 const W1_BOUND: Option<usize> = Some(4);
 /// W2: no preemption bound (exhaustive).
 const W2_BOUND: Option<usize> = None;
-/// W3: three threads; bound 2 (bound 3 is far larger).
+/// W3: three threads; bound 2.
 const W3_BOUND: Option<usize> = Some(2);
 
 fn backoff_cfg() -> Cfg {
