@@ -1,9 +1,12 @@
 //! Issue #15 with real processes: a waiter whose lock another process holds gets it when that
 //! process releases it, or is SIGKILLed — proving that the real watch (inotify on the directory,
-//! a pidfd on the owner) or its fallback wakes it. Outcomes only: every wait is bounded by
-//! `PATIENCE`, never timed.
+//! a pidfd on the owner) or its fallback wakes it; and the real watch itself (`OsFs`), step by
+//! step, as the models assume it. Outcomes only: every wait is bounded by `PATIENCE`, never timed.
 
-use lockcore::{AcquireOptions, Acquired, LockError, LockManager, OsEnv, Policy, StaleReason};
+use lockcore::os::{OsClock, OsFs};
+use lockcore::{
+    AcquireOptions, Acquired, Fs, LockError, LockManager, OsEnv, Policy, StaleReason, WaitFor, Wake,
+};
 use lockcore_testkit::procs::*;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -118,4 +121,82 @@ fn the_real_environment_names_its_wait_mechanism() {
         "{name}"
     );
     assert!(format!("{m:?}").contains(name), "{m:?}");
+}
+
+/// The real watch (`OsFs::wait_for_change`) on `lock_path`, owner `owner`, at most `PATIENCE`;
+/// `armed` runs once the watch is armed (its answer: the lock is still blocked).
+fn os_wait(lock_path: &Path, owner: Option<u32>, armed: impl FnOnce() -> bool) -> Option<Wake> {
+    let mut armed = Some(armed);
+    let mut still_blocked = || armed.take().is_some_and(|f| f());
+    let wait = WaitFor {
+        lock_path,
+        owner,
+        timeout: PATIENCE,
+        clock: &OsClock,
+    };
+    OsFs.wait_for_change(&wait, &mut still_blocked)
+}
+
+/// P11 (no lost wake-up): the file removed after the watch was armed wakes it.
+#[test]
+fn p11_os_watch_wakes_when_the_file_goes() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let wake = os_wait(&lock, None, || std::fs::remove_file(&lock).is_ok());
+    assert_eq!(wake, Some(Wake::Changed));
+}
+
+/// P11 (no lost wake-up): a file that went before the watch was armed is seen by the look
+/// after arming; the wait returns at once.
+#[test]
+fn p11_os_watch_returns_at_once_when_the_look_after_arming_sees_a_change() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    assert_eq!(os_wait(&lock, None, || false), Some(Wake::Changed));
+}
+
+/// P11 (wake on death): the owner SIGKILLed after the watch was armed wakes it (pidfd), though
+/// its file stays.
+#[test]
+fn p11_os_watch_wakes_when_the_owner_dies() {
+    let scenario = "P11 pidfd";
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let mut c = testchild();
+    c.arg("idle");
+    let mut owner = Proc::spawn(c, scenario);
+    let _ = owner.json("pid line");
+    let wake = os_wait(&lock, Some(owner.pid()), || {
+        owner.signal(libc::SIGKILL);
+        true
+    });
+    assert_eq!(wake, Some(Wake::OwnerExited), "[{scenario}]");
+    owner.assert_killed_by(libc::SIGKILL, "owner");
+    assert!(exists(&lock), "[{scenario}] the file stays");
+}
+
+/// P11: events about other entries of the directory (publishers' temp files) do not end the
+/// wait; only its own timeout does.
+#[test]
+fn p11_os_watch_ignores_other_entries() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    let other = dir.path().join(".a.jsonl.lock.1-x.lktmp");
+    plant(&lock, "{}");
+    let mut armed = || {
+        plant(&other, "{}");
+        std::fs::remove_file(&other).is_ok()
+    };
+    let wait = WaitFor {
+        lock_path: &lock,
+        owner: None,
+        timeout: std::time::Duration::from_millis(1),
+        clock: &OsClock,
+    };
+    assert_eq!(
+        OsFs.wait_for_change(&wait, &mut armed),
+        Some(Wake::TimedOut)
+    );
 }
