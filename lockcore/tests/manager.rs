@@ -696,7 +696,11 @@ impl lockcore::Fs for GatedFs {
     fn link(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
         if dst.to_string_lossy().contains("slow") {
             let _ = self.entered.lock().unwrap().send(());
-            let go = self.go.lock().unwrap().recv_timeout(Duration::from_secs(30));
+            let go = self
+                .go
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
             if go.is_err() {
                 // Nobody said go: the other session could not proceed while this one stalled.
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"));
@@ -762,8 +766,16 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
     let fast = m.try_acquire(&fx.session("fast.jsonl")).unwrap();
     assert_eq!(fast.how(), Acquired::Fresh);
     assert_eq!(fast.release().unwrap(), Released::Removed);
-    assert_eq!(m.inspect(fx.dir.path()).unwrap().len(), 0, "nothing published yet");
+    assert_eq!(
+        m.inspect(fx.dir.path()).unwrap().len(),
+        0,
+        "nothing published yet"
+    );
     go.send(()).unwrap();
     assert_eq!(stalled.join().unwrap().unwrap(), Acquired::Fresh);
-    assert!(m.held().is_empty() && fx.files().is_empty(), "{:?}", fx.files());
+    assert!(
+        m.held().is_empty() && fx.files().is_empty(),
+        "{:?}",
+        fx.files()
+    );
 }
