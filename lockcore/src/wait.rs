@@ -151,12 +151,23 @@ impl<E: Env> LockManager<E> {
             WaitOn::Process {
                 seen: Some(seen),
                 pid,
-            } if self.watch(lock_path, seen, pid, remaining) => waiter.backoff = BACKOFF_START,
-            _ => {
-                clock.sleep(jitter(clock, waiter.backoff).min(remaining));
-                waiter.backoff = (waiter.backoff * 2).min(BACKOFF_MAX);
+            } => {
+                if self.watch(lock_path, seen, pid, remaining) {
+                    waiter.backoff = BACKOFF_START;
+                } else {
+                    self.back_off(remaining, waiter);
+                }
             }
+            // In model time, or nothing to watch (the file kept changing).
+            _ => self.back_off(remaining, waiter),
         }
+    }
+
+    /// The fallback: a jittered sleep on the clock, doubling up to [`BACKOFF_MAX`].
+    fn back_off(&self, remaining: Duration, waiter: &mut Waiter) {
+        let clock = self.inner.env.clock();
+        clock.sleep(jitter(clock, waiter.backoff).min(remaining));
+        waiter.backoff = (waiter.backoff * 2).min(BACKOFF_MAX);
     }
 
     /// Waits on the file `seen` at `lock_path` (and its owner `pid`) through the environment's

@@ -253,22 +253,8 @@ impl Ghost {
                 continue;
             }
             if !e.is_held() {
-                // Its own process's release_all may be removing it (no longer held, not yet
-                // revoked): a reclaim of it by nonce mismatch is still P3.
-                let same_process = e.owner.host == owner.host && e.owner.pid == owner.pid;
-                if same_process
-                    && owner_closing
-                    && how == Acquired::Reclaimed(StaleReason::NonceMismatch)
-                {
-                    return Err(self.violation(
-                        judge::taken_while_live(StaleReason::NonceMismatch, Some(LiveReason::HeldHere), true),
-                        format!(
-                            "{actor} reclaimed {} by nonce mismatch as {owner} while its release_all was removing {}'s lock of {}",
-                            lock_path.display(),
-                            e.actor,
-                            e.owner
-                        ),
-                    ));
+                if let Some(v) = self.reclaimed_while_releasing(e, taken, owner_closing) {
+                    return Err(v);
                 }
                 continue;
             }
@@ -319,6 +305,33 @@ impl Ghost {
             ));
         }
         Ok(())
+    }
+
+    /// A guard that no longer holds because its own process's `release_all` is removing its
+    /// lock (not yet revoked: that release_all has not returned): a reclaim of that lock by
+    /// nonce mismatch is still P3, whether or not lockcore had started removing it.
+    fn reclaimed_while_releasing(
+        &self,
+        e: &Entry,
+        taken: &Taken<'_>,
+        owner_closing: bool,
+    ) -> Option<Violation> {
+        let same_process = e.owner.host == taken.owner.host && e.owner.pid == taken.owner.pid;
+        let nonce_reclaim = taken.how == Acquired::Reclaimed(StaleReason::NonceMismatch);
+        if !(same_process && owner_closing && nonce_reclaim) {
+            return None;
+        }
+        Some(self.violation(
+            judge::taken_while_live(StaleReason::NonceMismatch, Some(LiveReason::HeldHere), true),
+            format!(
+                "{} reclaimed {} by nonce mismatch as {} while its release_all was removing {}'s lock of {}",
+                taken.actor,
+                taken.lock_path.display(),
+                taken.owner,
+                e.actor,
+                e.owner
+            ),
+        ))
     }
 
     /// Releases the guard of entry `id` (its thread calls this instead of dropping it), then
