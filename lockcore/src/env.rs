@@ -112,6 +112,82 @@ pub trait Fs: Send + Sync {
     fn canonical_dir(&self, dir: &Path) -> io::Result<PathBuf>;
     /// Takes the directory's reclaim lock, blocking until it is free.
     fn lock_dir(&self, dir: &Path) -> io::Result<Self::DirLock>;
+
+    /// Blocks until the entry at `wait.lock_path` is removed or renamed (away or over), or the
+    /// process `wait.owner` exits, or `wait.timeout` passes on `wait.clock`, whichever comes
+    /// first. **No lost wake-up:** arm the watches first, then call `still_blocked`; if it says
+    /// the lock may be free already (the file went between the caller's last look and the
+    /// arming), return [`Wake::Changed`] at once. `None`: this file system cannot watch here
+    /// (no inotify, a virtual clock for a real watch, an error arming it), and the caller backs
+    /// off on its clock instead — the default.
+    fn wait_for_change(
+        &self,
+        wait: &WaitFor<'_>,
+        still_blocked: &mut dyn FnMut() -> bool,
+    ) -> Option<Wake> {
+        let _ = (wait, still_blocked);
+        None
+    }
+
+    /// How [`Fs::wait_for_change`] waits for a waiter on `clock` ([`WaitMechanism::Backoff`]
+    /// when it cannot).
+    fn wait_mechanism(&self, clock: &dyn Clock) -> WaitMechanism {
+        let _ = clock;
+        WaitMechanism::Backoff
+    }
+}
+
+/// What a waiter waits for: see [`Fs::wait_for_change`].
+pub struct WaitFor<'a> {
+    /// The contended lock file.
+    pub lock_path: &'a Path,
+    /// Its owner's pid when the owner lives in our pid namespace (not us): its exit ends the
+    /// wait too (a pidfd). `None` for an owner we cannot see (another host or namespace).
+    pub owner: Option<u32>,
+    /// The longest the wait may block before the caller looks again.
+    pub timeout: Duration,
+    /// The waiter's clock: the timeout passes on it. A real watch cannot wait in virtual time.
+    pub clock: &'a dyn Clock,
+}
+
+/// Why [`Fs::wait_for_change`] returned. The caller looks again whatever the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wake {
+    /// The lock file was removed or renamed, or the look after arming found it gone or changed.
+    Changed,
+    /// The owner process exited.
+    OwnerExited,
+    /// Nothing happened within the timeout (or the wait was interrupted).
+    TimedOut,
+}
+
+/// How a waiter learns that a lock another process holds may have become free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitMechanism {
+    /// Polling: sleeps of 1–50 ms (jittered, doubling) between attempts.
+    Backoff,
+    /// A watch on the lock's directory (inotify) wakes the waiter when the file goes.
+    Inotify,
+    /// The directory watch, and a pidfd on the owner when it lives in our pid namespace: a
+    /// waiter also wakes when the owner dies.
+    InotifyPidfd,
+}
+
+impl WaitMechanism {
+    /// `backoff`, `inotify` or `inotify+pidfd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitMechanism::Backoff => "backoff",
+            WaitMechanism::Inotify => "inotify",
+            WaitMechanism::InotifyPidfd => "inotify+pidfd",
+        }
+    }
+}
+
+impl std::fmt::Display for WaitMechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the liveness probe says of a pid.

@@ -108,7 +108,7 @@ impl<E: Env> LockManager<E> {
             let live = st.holds.iter();
             let releasing = st.releasing.values().map(|(p, h)| (p, h));
             live.chain(releasing)
-                .filter(|(_, h)| !h.compromised)
+                .filter(|(_, h)| !h.compromised && !h.removing)
                 .map(|(p, h)| (p.clone(), h.id, h.bytes.clone()))
                 .collect()
         };
@@ -131,7 +131,8 @@ impl<E: Env> LockManager<E> {
             for (path, id) in lost {
                 let live = st.holds.values_mut();
                 let releasing = st.releasing.values_mut().map(|(_, h)| h);
-                if let Some(h) = live.chain(releasing).find(|h| h.id == id) {
+                // A hold release_all is removing lost its file to us, not to another owner.
+                if let Some(h) = live.chain(releasing).find(|h| h.id == id && !h.removing) {
                     h.compromised = true;
                     report.compromised.push(path);
                 }

@@ -13,6 +13,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod attempt;
 pub mod classify;
 pub mod env;
 pub mod error;
@@ -29,10 +30,12 @@ pub mod payload;
 pub mod signals;
 pub mod sweep;
 pub mod sync;
+pub mod wait;
 
 pub use classify::{classify, LiveReason, Policy, StaleReason, Verdict};
 pub use env::{
     Clock, Env, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
+    WaitFor, WaitMechanism, Wake,
 };
 pub use error::{FsOp, LockError, Owner};
 pub use lease::{OnCompromised, RefreshReport};

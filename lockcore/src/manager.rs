@@ -3,36 +3,37 @@
 //!
 //! **Ordering that the suite proves:** `release_all` removes every lock it set out to remove and only
 //! then rotates the nonce (P3); until then, acquisitions inside this instance wait at the gate.
+//! **The registry lock is never held across a file system call:** an acquisition claims its path
+//! (an in-progress mark, at most one per path), publishes or reclaims without the lock, and
+//! registers its hold in the same step that drops the mark; a release marks its path while it
+//! removes the file. `release_all` closes the gate, waits until no mark is left, and only then
+//! takes its snapshot: an acquisition racing it is in the snapshot or waits at the gate.
+//! Acquisitions of different sessions in one process run in parallel.
 //! **Reentrancy is per instance, not per thread:** with the default options a second thread of
 //! the same process that acquires a held session re-enters it and does *not* wait — the lock
 //! serialises processes, as the historic lock did. Threads that must exclude each other pass
 //! `AcquireOptions { reentrant: false, .. }`. **Waiting is first come, first served inside an
-//! instance** (a ticket queue per lock path: only the oldest waiter publishes) **and not fair
-//! across processes:** a waiter whose lock another process holds retries with backoff, so a
-//! releasing process may take the lock straight back.
+//! instance** (a ticket queue per lock path: only the oldest waiter publishes) **and event-driven
+//! across processes:** a waiter whose lock another process holds is woken when the file goes
+//! (inotify) or its owner in our pid namespace dies (pidfd), with a bounded re-check and a
+//! backoff fallback (see `wait.rs`). Across processes fairness is best effort: the fastest
+//! waiter wins, and a releasing process may take the lock straight back.
 //! The registry is keyed by the lock path with its directory resolved (`realpath`), so two
 //! spellings of one session (a symlinked directory, `..`) are one lock: re-entry, one release.
 //! **Caveat:** a directory reached through two bind mounts has two real paths; such spellings
 //! are told apart by the file's token and wait for each other (never reclaimed), like two processes.
 
-use crate::classify::{classify, mutant, LiveReason, Me, Observed, Policy, StaleReason, Verdict};
-use crate::env::{Clock, Env, FileMeta, Fs, ProcessIdentity, Procs};
+use crate::classify::{mutant, Policy, StaleReason};
+use crate::env::{Clock, Env, FileId, FileMeta, Fs, ProcessIdentity, Procs};
 use crate::error::{FsOp, LockError, Owner};
 use crate::payload::{Malformed, Payload};
 use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
+use crate::wait::{Waiter, BACKOFF_START, HANDOFF_WAIT_MAX};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// How many publish/reclaim rounds one attempt makes before it reports the lock busy.
-const ROUNDS_PER_ATTEMPT: usize = 3;
-/// First and largest backoff between attempts on a file held by another process.
-const BACKOFF_START: Duration = Duration::from_millis(1);
-const BACKOFF_MAX: Duration = Duration::from_millis(50);
-/// Longest real-time wait on the in-instance condition variable before re-checking.
-const HANDOFF_WAIT_MAX: Duration = Duration::from_millis(100);
 
 /// The lock file for a session file: `<session file>.lock`.
 pub fn lock_path_for(session_file: &Path) -> Result<PathBuf, LockError> {
@@ -133,6 +134,9 @@ pub(crate) struct Hold {
     pub(crate) payload: Payload,
     /// A refresh found the file gone or replaced: not ours any more, and never touched again.
     pub(crate) compromised: bool,
+    /// `release_all` is removing its file: no longer held (`is_held()` is false), but still
+    /// this instance's until the file is gone (a contender judges it held here).
+    pub(crate) removing: bool,
 }
 
 pub(crate) struct State {
@@ -144,22 +148,39 @@ pub(crate) struct State {
     pub(crate) holds: BTreeMap<PathBuf, Hold>,
     /// Holds a `release_all` has taken and not yet removed, by hold id.
     pub(crate) releasing: BTreeMap<u64, (PathBuf, Hold)>,
+    /// File I/O of this instance on a lock path, running outside the registry lock: at most one
+    /// per path. `release_all` waits until none is left before it takes its snapshot.
+    pub(crate) in_progress: BTreeMap<PathBuf, InProgress>,
     next_hold_id: u64,
     /// Threads blocked on the condition variable; releases notify only when there are any.
-    waiters: usize,
+    pub(crate) waiters: usize,
+    /// Bumped by every notify: a waiter that found the lock busy at generation g blocks only
+    /// while it is still g, so a release between its look and its wait is never slept through.
+    pub(crate) generation: u64,
     /// Lease refreshes: by this manager's own thread (real clock), or promised by the caller.
     pub(crate) heartbeat: crate::lease::Heartbeat,
     /// Told the lock path of every hold a refresh finds compromised.
     pub(crate) on_compromised: Option<crate::lease::OnCompromised>,
     /// Waiting acquisitions of this instance per lock path, in arrival order (tickets): only the
     /// oldest may publish, so a releasing thread cannot take the lock straight back (no barging).
-    queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
-    next_ticket: u64,
+    pub(crate) queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
+    pub(crate) next_ticket: u64,
+}
+
+/// File I/O of this instance in progress on one lock path (see [`State::in_progress`]).
+#[derive(Debug)]
+pub(crate) enum InProgress {
+    /// An acquisition publishing (or reclaiming for) a file with this token.
+    Acquiring { token: String },
+    /// A guard's release removing its file.
+    Releasing(Hold),
 }
 
 impl State {
-    /// This instance holds, or is releasing, this path or a file carrying this token.
-    pub(crate) fn in_flight(&self, lock_path: &Path, token: Option<&str>) -> bool {
+    /// This instance holds, is taking or is releasing this path or a file carrying this token.
+    /// An acquisition in progress counts by its token only, so that its own judge of a
+    /// leftover at its path does not count its claim.
+    pub(crate) fn is_ours(&self, lock_path: &Path, token: Option<&str>) -> bool {
         let token_matches = |h: &Hold| token.is_some() && h.payload.token.as_deref() == token;
         self.holds.contains_key(lock_path)
             || self.holds.values().any(token_matches)
@@ -167,6 +188,21 @@ impl State {
                 .releasing
                 .values()
                 .any(|(p, h)| p == lock_path || token_matches(h))
+            || self.in_progress.iter().any(|(p, io)| match io {
+                InProgress::Releasing(h) => p == lock_path || token_matches(h),
+                InProgress::Acquiring { token: t } => token == Some(t.as_str()),
+            })
+    }
+
+    /// The publish temp files of the acquisitions in progress (the sweep leaves them alone).
+    pub(crate) fn temps_in_progress(&self, pid: u32) -> Vec<PathBuf> {
+        self.in_progress
+            .iter()
+            .filter_map(|(p, io)| match io {
+                InProgress::Acquiring { token } => Some(temp_path_for(p, pid, token)),
+                InProgress::Releasing(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -177,7 +213,7 @@ pub(crate) struct Inner<E: Env> {
     /// This machine's boot time, read once (a proof of death across pid namespaces).
     pub(crate) boot_ms: Option<i64>,
     pub(crate) state: Mutex<State>,
-    changed: Condvar,
+    pub(crate) changed: Condvar,
     /// Stops the heartbeat thread when the last handle to this manager goes.
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]
     pub(crate) heartbeat_stop: std::sync::Arc<crate::heartbeat::Stop>,
@@ -220,9 +256,52 @@ pub(crate) struct Seen {
     pub(crate) parsed: Result<Payload, Malformed>,
 }
 
-enum Blocked {
-    Busy { owner: Owner, in_instance: bool },
+/// Why an attempt did not acquire.
+pub(crate) enum Blocked {
+    /// Someone holds (or is taking or releasing) the lock; wait and try again.
+    Busy(Busy),
+    /// A typed error to return.
     Fatal(LockError),
+}
+
+/// A busy lock: who has it, and what to wait for.
+pub(crate) struct Busy {
+    pub(crate) owner: Owner,
+    pub(crate) wait: WaitOn,
+    /// The registry generation of the busy verdict (in-instance waits block while it is current).
+    pub(crate) generation: u64,
+}
+
+/// What a waiter for a busy lock waits for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WaitOn {
+    /// Another thread of this instance: its notify. `in_progress`: a short wait for its file
+    /// I/O on the path, which even `try_acquire` makes.
+    Instance { in_progress: bool },
+    /// Another process: the file `seen` going (a watch) and, in our pid namespace, the death
+    /// of its owner `pid`.
+    Process {
+        seen: Option<FileId>,
+        pid: Option<u32>,
+    },
+}
+
+impl Busy {
+    pub(crate) fn here(generation: u64, in_progress: bool) -> Self {
+        Busy {
+            owner: Owner::ThisInstance,
+            wait: WaitOn::Instance { in_progress },
+            generation,
+        }
+    }
+
+    pub(crate) fn process(owner: Owner, seen: Option<FileId>, pid: Option<u32>) -> Self {
+        Busy {
+            owner,
+            wait: WaitOn::Process { seen, pid },
+            generation: 0,
+        }
+    }
 }
 
 impl From<LockError> for Blocked {
@@ -256,8 +335,10 @@ impl<E: Env> LockManager<E> {
                     closing: None,
                     holds: BTreeMap::new(),
                     releasing: BTreeMap::new(),
+                    in_progress: BTreeMap::new(),
                     next_hold_id: 1,
                     waiters: 0,
+                    generation: 0,
                     heartbeat,
                     on_compromised: None,
                     queues: BTreeMap::new(),
@@ -323,23 +404,31 @@ impl<E: Env> LockManager<E> {
         self.try_acquire_with(session_file, AcquireOptions::default())
     }
 
-    /// One attempt with options (the timeout is ignored).
+    /// One attempt with options (the timeout is ignored). It does not wait for another holder,
+    /// only (briefly) for another thread of this instance that is taking or releasing the path.
     pub fn try_acquire_with(
         &self,
         session_file: &Path,
         opts: AcquireOptions,
     ) -> Result<LockGuard<E>, LockError> {
         let lock_path = self.resolve(session_file)?;
-        let mut st = sync::lock(&self.inner.state);
-        self.ensure_heartbeat(&mut st);
-        match self.attempt(&mut st, &lock_path, opts.reentrant, None) {
-            Ok(g) => Ok(g),
-            Err(Blocked::Fatal(e)) => Err(e),
-            Err(Blocked::Busy { owner, .. }) => Err(LockError::Busy {
-                owner,
-                lock_path,
-                waited: Duration::ZERO,
-            }),
+        loop {
+            match self.attempt(&lock_path, opts.reentrant, &mut Waiter::once()) {
+                Ok(g) => return Ok(g),
+                Err(Blocked::Fatal(e)) => return Err(e),
+                Err(Blocked::Busy(Busy {
+                    wait: WaitOn::Instance { in_progress: true },
+                    generation,
+                    ..
+                })) => self.wait_for_progress(generation),
+                Err(Blocked::Busy(busy)) => {
+                    return Err(LockError::Busy {
+                        owner: busy.owner,
+                        lock_path,
+                        waited: Duration::ZERO,
+                    })
+                }
+            }
         }
     }
 
@@ -350,8 +439,9 @@ impl<E: Env> LockManager<E> {
         self.acquire_with(session_file, AcquireOptions::default())
     }
 
-    /// Locks `session_file`, waiting up to `opts.timeout`: woken by an in-instance release, or
-    /// backing off with jitter while another process holds the file.
+    /// Locks `session_file`, waiting up to `opts.timeout`: woken by an in-instance release, or,
+    /// while another process holds the file, by its removal or its owner's death (or a bounded
+    /// re-check; backoff where the environment cannot watch). See `wait.rs`.
     pub fn acquire_with(
         &self,
         session_file: &Path,
@@ -361,77 +451,26 @@ impl<E: Env> LockManager<E> {
         let clock = self.inner.env.clock();
         let timeout = opts.timeout.unwrap_or(self.inner.policy.acquire_timeout);
         let start = clock.now_mono();
-        let mut backoff = BACKOFF_START;
-        let mut st = sync::lock(&self.inner.state);
-        self.ensure_heartbeat(&mut st);
-        // Taken at the first wait: from then on this acquisition has a place in the queue.
-        let mut ticket = None;
+        // Takes a place in the queue at the first busy verdict, in the step that saw it.
+        let mut waiter = Waiter::queued();
         let result = loop {
-            let (owner, in_instance) =
-                match self.attempt(&mut st, &lock_path, opts.reentrant, ticket) {
-                    Ok(g) => break Ok(g),
-                    Err(Blocked::Fatal(e)) => break Err(e),
-                    Err(Blocked::Busy { owner, in_instance }) => (owner, in_instance),
-                };
+            let busy = match self.attempt(&lock_path, opts.reentrant, &mut waiter) {
+                Ok(g) => break Ok(g),
+                Err(Blocked::Fatal(e)) => break Err(e),
+                Err(Blocked::Busy(busy)) => busy,
+            };
             let waited = clock.now_mono().saturating_sub(start);
             if waited >= timeout {
                 break Err(LockError::Busy {
-                    owner,
+                    owner: busy.owner,
                     lock_path: lock_path.clone(),
                     waited,
                 });
             }
-            if ticket.is_none() {
-                ticket = Some(self.enqueue(&mut st, &lock_path));
-            }
-            let remaining = timeout - waited;
-            if in_instance && !clock.is_virtual() && !sync::MODEL_CHECKED {
-                // The holder is in this instance: its release notifies us, no polling.
-                st = self.wait_notified(st, remaining.min(HANDOFF_WAIT_MAX));
-            } else {
-                drop(st);
-                clock.sleep(jitter(clock, backoff).min(remaining));
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                st = sync::lock(&self.inner.state);
-            }
+            self.wait_once(&lock_path, &busy, timeout - waited, &mut waiter);
         };
-        if let Some(t) = ticket {
-            self.dequeue(&mut st, &lock_path, t);
-        }
+        self.leave_queue(&lock_path, &waiter);
         result
-    }
-
-    /// A place at the back of `lock_path`'s queue.
-    fn enqueue(&self, st: &mut State, lock_path: &Path) -> u64 {
-        let t = st.next_ticket;
-        st.next_ticket += 1;
-        st.queues
-            .entry(lock_path.to_path_buf())
-            .or_default()
-            .push_back(t);
-        t
-    }
-
-    /// Leaves the queue (acquired, timed out or failed) and wakes the waiters behind.
-    fn dequeue(&self, st: &mut State, lock_path: &Path, ticket: u64) {
-        if let Some(q) = st.queues.get_mut(lock_path) {
-            q.retain(|&t| t != ticket);
-            if q.is_empty() {
-                st.queues.remove(lock_path);
-            }
-        }
-        self.notify(st);
-    }
-
-    /// Acquisitions of this instance waiting for `session_file`'s lock (for tests and tools).
-    pub fn queued(&self, session_file: &Path) -> usize {
-        let Ok(lock_path) = self.resolve(session_file) else {
-            return 0;
-        };
-        sync::lock(&self.inner.state)
-            .queues
-            .get(&lock_path)
-            .map_or(0, std::collections::VecDeque::len)
     }
 
     /// Releases every lock this instance holds, then rotates the nonce. Guards of the released
@@ -440,13 +479,19 @@ impl<E: Env> LockManager<E> {
         let mut st = sync::lock(&self.inner.state);
         while st.closing.is_some() {
             // Another release_all is running: let it finish, so ours returns after a full release.
-            st = self.wait_for_change(st);
+            st = self.wait_registry_change(st);
         }
         if mutant!(self.inner.policy, ReleaseAllLiveIteration) {
             return self.release_all_live_iteration(st);
         }
         let old_nonce = st.nonce.clone();
         st.closing = Some(st.epoch);
+        // The gate is closed: no acquisition starts. Let those in progress register (or fail)
+        // and the releases in progress finish, so the snapshot below misses no hold and no file
+        // of this epoch is still being removed when the nonce rotates.
+        while !st.in_progress.is_empty() {
+            st = self.wait_registry_change(st);
+        }
         if mutant!(self.inner.policy, RotateBeforeCleanup) {
             self.rotate(&mut st);
         }
@@ -459,19 +504,7 @@ impl<E: Env> LockManager<E> {
         };
         if mutant!(self.inner.policy, ReleaseAllIndexSkip) {
             drop(st);
-            let mut i = 0;
-            loop {
-                let mut st = sync::lock(&self.inner.state);
-                let Some(path) = st.holds.keys().nth(i).cloned() else {
-                    break;
-                };
-                if let Some(hold) = st.holds.remove(&path) {
-                    self.record_release(&mut report, path, &hold);
-                }
-                i += 1;
-                drop(st);
-                sync::model_yield();
-            }
+            self.release_all_index_skip(&mut report);
         } else {
             // Snapshot: the holds this release_all sets out to remove, taken out of the live
             // registry in one step. Their guards are revoked as each file goes.
@@ -483,12 +516,7 @@ impl<E: Env> LockManager<E> {
             }
             drop(st);
             for id in ids {
-                let mut st = sync::lock(&self.inner.state);
-                if let Some((path, hold)) = st.releasing.remove(&id) {
-                    self.record_release(&mut report, path, &hold);
-                }
-                self.notify(&st);
-                drop(st);
+                self.release_taken(&mut report, id);
                 sync::model_yield();
             }
         }
@@ -498,8 +526,45 @@ impl<E: Env> LockManager<E> {
         }
         st.closing = None;
         report.new_nonce = st.nonce.clone();
-        self.notify(&st);
+        self.notify(&mut st);
         report
+    }
+
+    /// Removes one hold of the snapshot: its guard stops holding, its file goes (without the
+    /// registry lock), then its entry. Until then it counts as this instance's (a contender
+    /// judges its file held here), but never as held once its file may be gone.
+    fn release_taken(&self, report: &mut ReleaseReport, id: u64) {
+        let taken = {
+            let mut st = sync::lock(&self.inner.state);
+            st.releasing.get_mut(&id).map(|(path, hold)| {
+                hold.removing = true;
+                (path.clone(), hold.clone())
+            })
+        };
+        if let Some((path, hold)) = taken {
+            self.record_release(report, path, &hold);
+        }
+        let mut st = sync::lock(&self.inner.state);
+        st.releasing.remove(&id);
+        self.notify(&mut st);
+    }
+
+    /// Mutant `release-all-index-skip`: removes entries while walking the registry by position.
+    fn release_all_index_skip(&self, report: &mut ReleaseReport) {
+        let mut i = 0;
+        loop {
+            let mut st = sync::lock(&self.inner.state);
+            let Some(path) = st.holds.keys().nth(i).cloned() else {
+                break;
+            };
+            let hold = st.holds.remove(&path);
+            drop(st);
+            if let Some(hold) = hold {
+                self.record_release(report, path, &hold);
+            }
+            i += 1;
+            sync::model_yield();
+        }
     }
 
     fn record_release(&self, report: &mut ReleaseReport, path: PathBuf, hold: &Hold) {
@@ -535,6 +600,7 @@ impl<E: Env> LockManager<E> {
             visited.insert(path.clone());
             drop(st);
             sync::model_yield();
+            // As historic as the walk: the entry goes with its file, in one registry step.
             let mut st = sync::lock(&self.inner.state);
             match self.inner.env.fs().remove(&path) {
                 Ok(()) => report.released.push(path.clone()),
@@ -549,24 +615,14 @@ impl<E: Env> LockManager<E> {
         let mut st = sync::lock(&self.inner.state);
         self.rotate(&mut st);
         report.new_nonce = st.nonce.clone();
-        self.notify(&st);
+        self.notify(&mut st);
         report
     }
 
-    /// Blocks on the condition variable (real time) until a release notifies or `dur` passes.
-    fn wait_notified<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State>,
-        dur: Duration,
-    ) -> MutexGuard<'a, State> {
-        st.waiters += 1;
-        let mut st = sync::wait_timeout(&self.inner.changed, st, dur);
-        st.waiters -= 1;
-        st
-    }
-
-    /// Wakes in-instance waiters, if there are any (a notify is a system call otherwise wasted).
-    fn notify(&self, st: &State) {
+    /// Wakes in-instance waiters, if there are any (a notify is a system call otherwise
+    /// wasted), and bumps the generation, so that a waiter about to block sees the change.
+    pub(crate) fn notify(&self, st: &mut State) {
+        st.generation = st.generation.wrapping_add(1);
         if st.waiters > 0 {
             self.inner.changed.notify_all();
         }
@@ -577,10 +633,14 @@ impl<E: Env> LockManager<E> {
         st.epoch += 1;
     }
 
-    fn wait_for_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    /// Waits (registry lock released) until the registry changes, for `release_all`'s loops.
+    fn wait_registry_change<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let clock = self.inner.env.clock();
         if !clock.is_virtual() && !sync::MODEL_CHECKED {
-            self.wait_notified(st, HANDOFF_WAIT_MAX)
+            st.waiters += 1;
+            let mut st = sync::wait_timeout(&self.inner.changed, st, HANDOFF_WAIT_MAX);
+            st.waiters -= 1;
+            st
         } else {
             drop(st);
             clock.sleep(BACKOFF_START);
@@ -588,146 +648,12 @@ impl<E: Env> LockManager<E> {
         }
     }
 
-    /// One attempt, under the registry lock: the lock is held across reading the nonce,
-    /// publishing the file and registering it, so acquisitions in one instance never race on
-    /// the file and a `release_all` sees either the hold or nothing.
-    fn attempt(
-        &self,
-        st: &mut MutexGuard<'_, State>,
-        lock_path: &Path,
-        reentrant: bool,
-        ticket: Option<u64>,
-    ) -> Result<LockGuard<E>, Blocked> {
-        let policy = &self.inner.policy;
-        if st.closing == Some(st.epoch) {
-            return Err(Blocked::Busy {
-                owner: Owner::ThisInstance,
-                in_instance: true,
-            });
-        }
-        if st.holds.get(lock_path).is_some_and(|h| h.compromised) {
-            // Lost to another owner: its guard is inert already; this is a fresh acquisition.
-            st.holds.remove(lock_path);
-        }
-        if let Some(hold) = st.holds.get_mut(lock_path) {
-            if !reentrant {
-                return Err(Blocked::Busy {
-                    owner: Owner::ThisInstance,
-                    in_instance: true,
-                });
-            }
-            if !mutant!(policy, NoReentryCount) {
-                hold.count = hold
-                    .count
-                    .checked_add(1)
-                    .filter(|&n| n <= policy.max_reentry)
-                    .ok_or_else(|| {
-                        Blocked::Fatal(LockError::ReentryOverflow {
-                            lock_path: lock_path.to_path_buf(),
-                        })
-                    })?;
-            }
-            let (id, payload) = (hold.id, hold.payload.clone());
-            return Ok(self.guard(lock_path, id, payload, Acquired::Reentered));
-        }
-        // First come, first served inside this instance: only the oldest waiter publishes, and a
-        // newcomer (a releasing thread taking the lock straight back, say) queues behind it.
-        let first = st.queues.get(lock_path).and_then(|q| q.front().copied());
-        if first.is_some_and(|t| Some(t) != ticket) {
-            return Err(Blocked::Busy {
-                owner: Owner::ThisInstance,
-                in_instance: true,
-            });
-        }
-
-        let clock = self.inner.env.clock();
-        let payload = Payload {
-            pid: self.inner.identity.pid,
-            nonce: Some(st.nonce.clone()),
-            created_at_ms: clock.now_wall_ms(),
-            starttime: self.inner.identity.start_time,
-            host: self.inner.identity.host.clone(),
-            token: Some(format!("{:016x}", clock.random_u64())),
-            lease: self.declared_lease(st),
-        };
-        let bytes = payload.to_bytes();
-        let mut how = Acquired::Fresh;
-        let mut last_owner = Owner::Unknown;
-        for _ in 0..ROUNDS_PER_ATTEMPT {
-            if self.publish(lock_path, &bytes, payload.token.as_deref().unwrap_or(""))? {
-                return Ok(self.register(st, lock_path, bytes, payload, how));
-            }
-            let Some(seen) = self.observe(lock_path)? else {
-                continue;
-            };
-            let verdict = self.judge(st, lock_path, &seen);
-            last_owner = match &seen.parsed {
-                Ok(p) => Owner::File(Box::new(p.clone())),
-                Err(m) => Owner::Malformed(m.clone()),
-            };
-            match verdict {
-                Verdict::Live(LiveReason::NotRegular) => {
-                    return Err(Blocked::Fatal(LockError::NotRegular {
-                        lock_path: lock_path.to_path_buf(),
-                        kind: seen.meta.kind,
-                    }));
-                }
-                Verdict::Live(reason) => {
-                    let in_instance = reason == LiveReason::HeldHere;
-                    let owner = if in_instance {
-                        Owner::ThisInstance
-                    } else {
-                        last_owner
-                    };
-                    return Err(Blocked::Busy { owner, in_instance });
-                }
-                Verdict::Stale(reason) => {
-                    how = Acquired::Reclaimed(reason);
-                    if mutant!(policy, RenameTakeover) {
-                        self.rename_over(
-                            lock_path,
-                            &bytes,
-                            payload.token.as_deref().unwrap_or(""),
-                        )?;
-                        return Ok(self.register(st, lock_path, bytes, payload, how));
-                    }
-                    self.remove_if_unchanged(lock_path, &seen)?;
-                }
-            }
-        }
-        Err(Blocked::Busy {
-            owner: last_owner,
-            in_instance: false,
-        })
-    }
-
     /// Wakes in-instance waiters (for the lease module).
-    pub(crate) fn notify_changed(&self, st: &State) {
+    pub(crate) fn notify_changed(&self, st: &mut State) {
         self.notify(st);
     }
 
-    pub(crate) fn judge(&self, st: &State, lock_path: &Path, seen: &Seen) -> Verdict {
-        let token = seen.parsed.as_ref().ok().and_then(|p| p.token.as_deref());
-        let now_ms = self.inner.env.clock().now_wall_ms();
-        let observed = Observed {
-            payload: seen.parsed.as_ref(),
-            mtime_age_ms: now_ms - seen.meta.mtime_ms,
-            now_ms,
-        };
-        let me = Me {
-            identity: &self.inner.identity,
-            nonce: &st.nonce,
-            in_flight: st.in_flight(lock_path, token),
-            boot_ms: self.inner.boot_ms,
-        };
-        let procs = self.inner.env.procs();
-        classify(&observed, &me, &self.inner.policy, &mut |pid| {
-            let liveness = procs.probe(pid);
-            (liveness, procs.start_time(pid))
-        })
-    }
-
-    fn register(
+    pub(crate) fn register(
         &self,
         st: &mut State,
         lock_path: &Path,
@@ -745,12 +671,13 @@ impl<E: Env> LockManager<E> {
                 bytes,
                 payload: payload.clone(),
                 compromised: false,
+                removing: false,
             },
         );
         self.guard(lock_path, id, payload, how)
     }
 
-    fn guard(
+    pub(crate) fn guard(
         &self,
         lock_path: &Path,
         hold_id: u64,
@@ -788,11 +715,11 @@ impl<E: Env> LockManager<E> {
         };
         if hold.compromised {
             // A refresh found the file gone or replaced: it is someone else's (P15).
-            self.notify(&st);
+            self.notify(&mut st);
             return Ok(Released::NotOurs);
         }
         if mutant!(policy, RegistryBeforeUnlink) {
-            self.notify(&st);
+            self.notify(&mut st);
             drop(st);
             sync::model_yield();
             return match self.inner.env.fs().remove(lock_path) {
@@ -801,8 +728,16 @@ impl<E: Env> LockManager<E> {
                 Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
             };
         }
-        let result = self.delete_if_ours(lock_path, &hold.bytes);
-        self.notify(&st);
+        // The path stays this instance's while its file goes: an acquirer of ours waits for
+        // the release, and a judge of the file (a sweep) counts it held here.
+        let bytes = hold.bytes.clone();
+        st.in_progress
+            .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
+        drop(st);
+        let result = self.delete_if_ours(lock_path, &bytes);
+        let mut st = sync::lock(&self.inner.state);
+        st.in_progress.remove(lock_path);
+        self.notify(&mut st);
         result
     }
 
@@ -814,7 +749,7 @@ impl<E: Env> LockManager<E> {
             || st
                 .releasing
                 .get(&hold_id)
-                .is_some_and(|(_, h)| !h.compromised)
+                .is_some_and(|(_, h)| !h.compromised && !h.removing)
     }
 }
 
@@ -836,7 +771,7 @@ impl<E: Env> LockGuard<E> {
 
     /// True while this guard's hold is in the registry (not yet released or revoked by
     /// `release_all`) and no lease refresh has found its file gone or replaced (P15). A hold
-    /// that `release_all` has taken but not yet removed still counts.
+    /// that `release_all` has taken still counts until it starts removing its file.
     pub fn is_held(&self) -> bool {
         !self.done
             && LockManager {
@@ -881,6 +816,7 @@ impl<E: Env> std::fmt::Debug for LockManager<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockManager")
             .field("identity", &self.inner.identity)
+            .field("waits", &self.wait_mechanism().as_str())
             .finish()
     }
 }
@@ -892,10 +828,4 @@ fn new_nonce(clock: &impl Clock) -> String {
     uuid::Builder::from_random_bytes(((hi << 64) | lo).to_be_bytes())
         .into_uuid()
         .to_string()
-}
-
-/// `d` scaled by a random factor in [0.5, 1.5): contenders do not retry in lock step.
-fn jitter(clock: &impl Clock, d: Duration) -> Duration {
-    let permille = 500 + clock.random_u64() % 1000;
-    d * permille as u32 / 1000
 }

@@ -40,11 +40,14 @@ pub enum Mutant {
     /// Stale reclaim renames the lock aside, checks it, and links it back when it was not the
     /// stale file (the way a popular Python lock breaks stale locks; DESIGN §4's 8-step race).
     RenameAsideReclaim,
+    /// A waiter arms its watch after its last look and blocks for its whole timeout without
+    /// looking again: a release (or the owner's death) in between is slept through.
+    LostWakeup,
 }
 
 impl Mutant {
     /// Every catalogue entry, in DESIGN §6 order.
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::RotateBeforeCleanup,
         Mutant::ReleaseAllLiveIteration,
         Mutant::ReleaseAllIndexSkip,
@@ -62,6 +65,7 @@ impl Mutant {
         Mutant::LeaseByCreatedAt,
         Mutant::RefreshByPath,
         Mutant::RenameAsideReclaim,
+        Mutant::LostWakeup,
     ];
 
     /// The catalogue id, e.g. `rotate-before-cleanup`.
@@ -74,7 +78,7 @@ impl Mutant {
         self.info().1
     }
 
-    /// The property (P1…P12) whose violation shows the bug.
+    /// The property (P1…P16) whose violation shows the bug.
     pub fn property(self) -> &'static str {
         self.info().2
     }
@@ -102,6 +106,7 @@ impl Mutant {
             Mutant::HostlessTrusted => ("hostless-trusted", "a host-less file is judged by our pid rules: a live peer in a sibling pid namespace is reclaimed, two owners", "P14"),
             Mutant::LeaseByCreatedAt => ("lease-by-created-at", "a lease judged by createdAt instead of the refreshed mtime: a live, refreshing holder is reclaimed", "P13"),
             Mutant::RenameAsideReclaim => ("rename-aside-reclaim", "reclaim renames the lock aside, verifies it, links it back if it was not the stale one: a second reclaimer moves the first one's fresh lock aside, two owners", "P1"),
+            Mutant::LostWakeup => ("lost-wakeup", "a waiter arms its watch after its last look and sleeps its whole timeout without looking again: a release in between is slept through, the free lock waits", "P11"),
             Mutant::RefreshByPath => ("refresh-by-path", "the heartbeat touches whatever file is at the path: a holder whose lock was taken never learns it, and keeps the new owner's lease alive", "P15"),
         }
     }

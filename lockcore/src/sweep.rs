@@ -109,10 +109,7 @@ impl<E: Env> LockManager<E> {
                     continue;
                 }
             };
-            let verdict = {
-                let st = sync::lock(&self.inner.state);
-                self.judge(&st, &path, &seen)
-            };
+            let (verdict, _) = self.judge(&path, &seen);
             let now_ms = self.inner.env.clock().now_wall_ms();
             let age_ms = match &seen.parsed {
                 Ok(p) if p.created_at_ms <= now_ms => now_ms - p.created_at_ms,
@@ -163,11 +160,11 @@ impl<E: Env> LockManager<E> {
                 }
             } else if info.verdict.is_stale() {
                 let removed = dry_run || {
-                    // Hold the registry lock like a reclaiming acquirer, so our own holds cannot
-                    // change between the judgement and the removal.
-                    let st = sync::lock(&self.inner.state);
+                    // Judged again like a reclaiming acquirer (the registry lock is not held
+                    // across the I/O): a file of ours counts as held while its acquisition,
+                    // hold or release lasts, and the removal re-checks the very bytes judged.
                     let outcome = match self.observe(&info.path) {
-                        Ok(Some(seen)) if self.judge(&st, &info.path, &seen).is_stale() => {
+                        Ok(Some(seen)) if self.judge(&info.path, &seen).0.is_stale() => {
                             self.remove_if_unchanged(&info.path, &seen)
                         }
                         Ok(_) => Ok(false),
@@ -184,11 +181,20 @@ impl<E: Env> LockManager<E> {
             }
             report.seen.push(info);
         }
+        self.clean_temps(dir, dry_run, &mut report)?;
+        Ok(report)
+    }
+
+    /// Removes (or, dry, reports) the orphaned publish temp files in `dir`: those of this
+    /// process or of a dead pid, and any older than `stale_after`.
+    fn clean_temps(
+        &self,
+        dir: &Path,
+        dry_run: bool,
+        report: &mut CleanReport,
+    ) -> Result<(), LockError> {
         let fs = self.inner.env.fs();
         let procs = self.inner.env.procs();
-        // Under the registry lock no thread of this instance is between writing its temp file
-        // and linking it, so a temp file with our pid is litter.
-        let _st = sync::lock(&self.inner.state);
         let now_ms = self.inner.env.clock().now_wall_ms();
         let stale_ms = i64::try_from(self.inner.policy.stale_after.as_millis()).unwrap_or(i64::MAX);
         let mut temps: Vec<(PathBuf, Option<u32>)> = fs
@@ -197,6 +203,12 @@ impl<E: Env> LockManager<E> {
             .into_iter()
             .filter_map(|p| temp_file_pid(&p).map(|pid| (p, pid)))
             .collect();
+        // A temp file with our pid is litter unless an acquisition of ours is publishing it
+        // right now (a token is new at each claim: one that is not in progress after the
+        // listing never will be).
+        let publishing = sync::lock(&self.inner.state).temps_in_progress(self.inner.identity.pid);
+        let names: Vec<_> = publishing.iter().filter_map(|p| p.file_name()).collect();
+        temps.retain(|(p, _)| p.file_name().is_none_or(|n| !names.contains(&n)));
         temps.sort();
         for (tmp, pid) in temps {
             let meta = match fs.metadata(&tmp) {
@@ -209,8 +221,8 @@ impl<E: Env> LockManager<E> {
                     continue;
                 }
             };
-            // A live publisher's temp file exists for microseconds and is never ours here (we
-            // hold no publish while sweeping); only an old one of a live pid is litter.
+            // A live publisher's temp file exists for microseconds, and ours in progress were
+            // left out above; only an old one of another live pid is litter.
             let orphaned = match pid {
                 Some(pid) if pid == self.inner.identity.pid => true,
                 Some(pid) => procs.probe(pid) == Liveness::Dead,
@@ -231,7 +243,7 @@ impl<E: Env> LockManager<E> {
                 report.temp_files.push(tmp);
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Removes a non-regular entry at a lock path if it is still the very entry seen (same

@@ -676,3 +676,106 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
     }
     assert_eq!(m.queued(&session), 0);
 }
+
+/// The real file system, except that linking the lock of a session named `slow…` stops until
+/// the test says go; after 30 s without it the link fails (a lock that serialised the sessions
+/// fails the test instead of hanging it).
+struct GatedFs {
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl lockcore::Fs for GatedFs {
+    type DirLock = lockcore::os::OsDirLock;
+    fn create_new(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        OsFs.create_new(path, contents)
+    }
+    fn write_existing(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        OsFs.write_existing(path, contents)
+    }
+    fn link(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        if dst.to_string_lossy().contains("slow") {
+            let _ = self.entered.lock().unwrap().send(());
+            let go = self
+                .go
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+            if go.is_err() {
+                // Nobody said go: the other session could not proceed while this one stalled.
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"));
+            }
+        }
+        OsFs.link(src, dst)
+    }
+    fn rename(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        OsFs.rename(src, dst)
+    }
+    fn read(&self, path: &Path, cap: usize) -> std::io::Result<Vec<u8>> {
+        OsFs.read(path, cap)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        OsFs.remove(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        OsFs.list(dir)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<lockcore::FileMeta> {
+        OsFs.metadata(path)
+    }
+    fn touch(&self, path: &Path, expect: Option<&[u8]>) -> std::io::Result<bool> {
+        OsFs.touch(path, expect)
+    }
+    fn canonical_dir(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        OsFs.canonical_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> std::io::Result<Self::DirLock> {
+        OsFs.lock_dir(dir)
+    }
+}
+
+// P11 (issue #15): the registry lock is not held across file I/O — while one thread's publish of
+// session `slow` is stalled inside the file system, another thread of the same instance acquires
+// and releases session `fast` (and inspects the directory); then the stalled one completes.
+#[test]
+fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
+    let fx = Fixture::new();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let env = EnvParts {
+        fs: GatedFs {
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+        },
+        procs: Table {
+            me: ProcessIdentity {
+                pid: 10,
+                host: Some("host-a".into()),
+                start_time: Some(1),
+            },
+            others: fx.others.clone(),
+        },
+        clock: OsClock,
+    };
+    let m = LockManager::new(env, Policy::default());
+    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
+    let stalled = std::thread::spawn(move || m2.try_acquire(&slow).map(|g| g.how()));
+    entered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the slow publish started");
+    let fast = m.try_acquire(&fx.session("fast.jsonl")).unwrap();
+    assert_eq!(fast.how(), Acquired::Fresh);
+    assert_eq!(fast.release().unwrap(), Released::Removed);
+    assert_eq!(
+        m.inspect(fx.dir.path()).unwrap().len(),
+        0,
+        "nothing published yet"
+    );
+    go.send(()).unwrap();
+    assert_eq!(stalled.join().unwrap().unwrap(), Acquired::Fresh);
+    assert!(
+        m.held().is_empty() && fx.files().is_empty(),
+        "{:?}",
+        fx.files()
+    );
+}

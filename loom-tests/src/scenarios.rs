@@ -13,6 +13,9 @@ use models::SimKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod waits;
+pub use waits::*;
+
 /// The one host every scenario process lives on.
 pub const HOST: &str = "h";
 
@@ -30,6 +33,9 @@ pub struct Cfg {
     /// Add the scenario's optional extra thread (M1: a concurrent fresh acquire) even at
     /// scale 1.
     pub extra: bool,
+    /// Waiters for another process's lock watch it (the simulated inotify + pidfd); `false`:
+    /// they back off (the fallback).
+    pub watch: bool,
 }
 
 impl Cfg {
@@ -41,6 +47,7 @@ impl Cfg {
             tries: 2,
             seed: 1,
             extra: false,
+            watch: true,
         }
     }
     /// Shuttle size.
@@ -51,6 +58,7 @@ impl Cfg {
             tries: 3,
             seed: 1,
             extra: true,
+            watch: true,
         }
     }
 }
@@ -185,6 +193,10 @@ fn background(ghost: &Ghost, cfg: &Cfg, pid: u32) -> Handle {
 
 fn world_for(cfg: &Cfg, pids: &[u32]) -> (SimWorld, Ghost) {
     let world = SimWorld::new(cfg.seed);
+    world.set_waits(models::sim::SimWaits {
+        watch: cfg.watch,
+        ..Default::default()
+    });
     for &pid in pids {
         world.spawn(HOST, pid);
     }
@@ -876,5 +888,6 @@ pub fn scenario_for(m: Mutant) -> (&'static str, Scenario, &'static str) {
         Mutant::LeaseByCreatedAt => ("m12", m12_refreshed_lease_vs_contender, "P13"),
         Mutant::RefreshByPath => ("m13", m13_refresh_vs_lease_reclaim, "P15"),
         Mutant::RenameAsideReclaim => ("m2", m2_two_reclaimers, "P1"),
+        Mutant::LostWakeup => ("w1", w1_release_vs_waiter, "P11"),
     }
 }

@@ -12,7 +12,7 @@ const M3_BOUND: Option<usize> = None;
 const M6_BOUND: Option<usize> = Some(4);
 
 /// M3 — P1, P2, P9: a release ∥ an acquire of the same path in the same instance.
-/// No preemption bound: exhaustive, ~6k executions, ~4 s.
+/// No preemption bound: exhaustive, ~7.8k executions, ~2 s.
 #[test]
 fn m3_release_vs_acquire_same_path() {
     let n = loom_model(M3_BOUND, m3_release_vs_acquire, Cfg::loom(None));
@@ -20,7 +20,7 @@ fn m3_release_vs_acquire_same_path() {
 }
 
 /// M6 — P1, P9: reentrant acquire ×2 + release of one hold ∥ a non-reentrant acquire.
-/// Preemption bound 4: ~9.2k executions, ~1.5 s.
+/// Preemption bound 4: ~9.7k executions, ~1.5 s.
 #[test]
 fn m6_reentrant_vs_exclusive_acquire() {
     let n = loom_model(M6_BOUND, m6_reentrant, Cfg::loom(None));

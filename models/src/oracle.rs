@@ -253,6 +253,9 @@ impl Ghost {
                 continue;
             }
             if !e.is_held() {
+                if let Some(v) = self.reclaimed_while_releasing(e, taken, owner_closing) {
+                    return Err(v);
+                }
                 continue;
             }
             // Taken over by an age rule the holder agreed to (too old; its lease not refreshed
@@ -304,6 +307,33 @@ impl Ghost {
         Ok(())
     }
 
+    /// A guard that no longer holds because its own process's `release_all` is removing its
+    /// lock (not yet revoked: that release_all has not returned): a reclaim of that lock by
+    /// nonce mismatch is still P3, whether or not lockcore had started removing it.
+    fn reclaimed_while_releasing(
+        &self,
+        e: &Entry,
+        taken: &Taken<'_>,
+        owner_closing: bool,
+    ) -> Option<Violation> {
+        let same_process = e.owner.host == taken.owner.host && e.owner.pid == taken.owner.pid;
+        let nonce_reclaim = taken.how == Acquired::Reclaimed(StaleReason::NonceMismatch);
+        if !(same_process && owner_closing && nonce_reclaim) {
+            return None;
+        }
+        Some(self.violation(
+            judge::taken_while_live(StaleReason::NonceMismatch, Some(LiveReason::HeldHere), true),
+            format!(
+                "{} reclaimed {} by nonce mismatch as {} while its release_all was removing {}'s lock of {}",
+                taken.actor,
+                taken.lock_path.display(),
+                taken.owner,
+                e.actor,
+                e.owner
+            ),
+        ))
+    }
+
     /// Releases the guard of entry `id` (its thread calls this instead of dropping it), then
     /// checks that the release took nothing from anyone else.
     ///
@@ -344,6 +374,10 @@ impl Ghost {
                 continue;
             }
             let sibling = e.token == token;
+            // The file first, then the guard: a release_all that runs meanwhile revokes the
+            // guard before it removes the file, so a file gone under a guard that still holds
+            // is never its doing.
+            let file_ok = self.file_token(&lock_path) == Some(Some(e.token.clone()));
             let held = e.is_held();
             if !held
                 && (mgr_closing.contains_key(&(e.owner.host.clone(), e.owner.pid))
@@ -352,7 +386,6 @@ impl Ghost {
                 // Revoked by a release_all (running now, or returned): nothing to claim of it.
                 continue;
             }
-            let file_ok = self.file_token(&lock_path) == Some(Some(e.token.clone()));
             if held && file_ok {
                 continue;
             }
@@ -475,15 +508,18 @@ impl Ghost {
     /// Process `pid` on `host` crashes: the world marks it dead, and its guards stop being
     /// checked (they are never released; their files stay for others to reclaim by dead pid).
     pub fn crash(&self, host: &str, pid: u32) {
-        self.world.crash(host, pid);
-        self.world
-            .note("world", "crash", Path::new(&format!("{host}:{pid}")), "");
+        // One step for whoever checks: its guards stop counting as the world kills it, so a
+        // waiter that reclaims its lock at once never sees it both dead and holding.
         let mut st = sync::lock(&self.st);
         for e in st.entries.iter_mut() {
             if e.owner.host == host && e.owner.pid == pid && e.state == EntryState::Live {
                 e.state = EntryState::Crashed;
             }
         }
+        self.world.crash(host, pid);
+        drop(st);
+        self.world
+            .note("world", "crash", Path::new(&format!("{host}:{pid}")), "");
     }
 
     /// Tells the ghost that an injected fault may have left `lock_path` inconsistent (P12 is

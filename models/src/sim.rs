@@ -11,7 +11,8 @@
 use crate::hostile::{eisdir, eloop, enxio, HostileLedger, NodeRemoval, Planted, SimKind, SimNode};
 use crate::trace::{Event, Trace};
 use lockcore::env::{
-    Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
+    Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs, WaitFor,
+    WaitMechanism, Wake,
 };
 use lockcore::sync::{self, Arc, Mutex};
 use std::collections::BTreeMap;
@@ -20,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod namespaces;
+mod watch;
+
+pub use watch::SimWaits;
 
 /// Wall-clock time at which every simulated world starts: 2026-11-27T00:00:00.000Z.
 pub const EPOCH_WALL_MS: i64 = 1_795_737_600_000;
@@ -64,6 +68,10 @@ pub enum SimOp {
     LockDir,
     /// `Fs::touch` (a lease refresh).
     Touch,
+    /// `Fs::wait_for_change` arming its watch (inotify, and a pidfd on the owner).
+    Watch,
+    /// A waiter looking at its watch (the model's `poll`).
+    Wait,
 }
 
 impl SimOp {
@@ -80,6 +88,8 @@ impl SimOp {
             SimOp::Metadata => "stat",
             SimOp::LockDir => "lock-dir",
             SimOp::Touch => "touch",
+            SimOp::Watch => "watch",
+            SimOp::Wait => "wait",
         }
     }
 }
@@ -183,6 +193,9 @@ struct FsState {
     dir_locks: BTreeMap<PathBuf, String>,
     faults: Vec<FaultRule>,
     events: Vec<Event>,
+    /// Armed waiters' watches (see `sim/watch.rs`).
+    watches: Vec<watch::SimWatch>,
+    next_watch: u64,
 }
 
 /// A process in the simulated table.
@@ -224,10 +237,16 @@ struct Untracked {
     boot_ms: Option<i64>,
     /// Pid namespaces (hosts) that died and have not been started again.
     dead_namespaces: std::collections::BTreeSet<String>,
+    /// How waiters wait: a watch (and how often a blocked one looks), or backoff.
+    waits: SimWaits,
+    /// Crashes and liveness looks are steps (see `sim/watch.rs`).
+    track_deaths: bool,
 }
 
 struct WorldInner {
     fs: Mutex<FsState>,
+    /// Crashes, as a step a model checker sees, while [`SimWorld::track_deaths`] is on.
+    deaths: sync::atomic::AtomicU64,
     // Plain std mutex on purpose (see the module doc): never held across a shim operation.
     #[allow(clippy::disallowed_types)]
     untracked: std::sync::Mutex<Untracked>,
@@ -266,7 +285,10 @@ impl SimWorld {
                     dir_locks: BTreeMap::new(),
                     faults: Vec::new(),
                     events: Vec::new(),
+                    watches: Vec::new(),
+                    next_watch: 1,
                 }),
+                deaths: sync::atomic::AtomicU64::new(0),
                 #[allow(clippy::disallowed_types)]
                 untracked: std::sync::Mutex::new(Untracked {
                     thread_labels: Vec::new(),
@@ -280,6 +302,8 @@ impl SimWorld {
                     aliases: BTreeMap::new(),
                     boot_ms: None,
                     dead_namespaces: Default::default(),
+                    waits: SimWaits::default(),
+                    track_deaths: false,
                 }),
             }),
         }
@@ -328,6 +352,7 @@ impl SimWorld {
 
     /// The process dies; its files stay.
     pub fn crash(&self, host: &str, pid: u32) {
+        self.death_step();
         if let Some(p) = self.untracked().procs.get_mut(&(host.to_string(), pid)) {
             p.alive = false;
         }
@@ -871,6 +896,8 @@ impl Fs for SimFs {
             let Some(file) = fs.files.remove(src) else {
                 return err_desc(Err(missing_err()));
             };
+            fs.fire(src);
+            fs.fire(dst);
             // rename(2) replaces the entry at dst itself (a link is replaced, not followed).
             let replaced_node = fs.others.remove(dst).is_some();
             let replaced =
@@ -909,14 +936,21 @@ impl Fs for SimFs {
         let path = &self.world.resolve_parent(path);
         let by = (self.host.clone(), self.pid);
         self.step(SimOp::Remove, path, |fs, _, _| {
-            if let Some(node) = fs.others.get(path) {
-                return fs.unlink_node(path, node.clone(), by);
+            if let Some(node) = fs.others.get(path).cloned() {
+                let removed = fs.unlink_node(path, node, by);
+                if removed.0.is_ok() {
+                    fs.fire(path);
+                }
+                return removed;
             }
             match fs.files.remove(path) {
-                Some(f) => (
-                    Ok(()),
-                    format!("ok (was {})", crate::trace::describe_bytes(&f.bytes)),
-                ),
+                Some(f) => {
+                    fs.fire(path);
+                    (
+                        Ok(()),
+                        format!("ok (was {})", crate::trace::describe_bytes(&f.bytes)),
+                    )
+                }
                 None => err_desc(Err(missing_err())),
             }
         })
@@ -992,6 +1026,22 @@ impl Fs for SimFs {
         self.world.resolve_dir(dir)
     }
 
+    fn wait_for_change(
+        &self,
+        wait: &WaitFor<'_>,
+        still_blocked: &mut dyn FnMut() -> bool,
+    ) -> Option<Wake> {
+        self.wait_watched(wait, still_blocked)
+    }
+
+    fn wait_mechanism(&self, _clock: &dyn Clock) -> WaitMechanism {
+        if self.world.waits().watch {
+            WaitMechanism::InotifyPidfd
+        } else {
+            WaitMechanism::Backoff
+        }
+    }
+
     fn lock_dir(&self, dir: &Path) -> io::Result<SimDirLock> {
         let dir = &self.world.resolve_dir(dir)?;
         let actor = self.actor();
@@ -1053,6 +1103,7 @@ impl Procs for SimProcs {
     }
 
     fn probe(&self, pid: u32) -> Liveness {
+        self.world.liveness_step();
         match self.world.process(&self.host, pid) {
             Some(p) if p.alive && p.eperm => Liveness::NoPermission,
             Some(p) if p.alive => Liveness::Alive,
@@ -1061,6 +1112,7 @@ impl Procs for SimProcs {
     }
 
     fn start_time(&self, pid: u32) -> Option<u64> {
+        self.world.liveness_step();
         self.world
             .process(&self.host, pid)
             .filter(|p| p.alive)

@@ -154,3 +154,11 @@ fn a_finding_becomes_a_violation_with_its_rule() {
     assert!(v.message.ends_with(": acquiring s1 was busy"));
     assert_eq!(judge::property_in(&v.to_string()), Some("P6"));
 }
+
+// P11: the waiting rules — a lost wake-up and an overtaken waiter are liveness failures.
+#[test]
+fn waiting_rules_are_p11() {
+    assert_eq!(p(judge::slept_through_release()), "P11");
+    assert_eq!(p(judge::served_out_of_order()), "P11");
+    assert_eq!(p(judge::wait_unbounded()), "P11");
+}

@@ -55,3 +55,24 @@ pub fn hostile_harm() -> Finding {
         "an entry that is not a regular file must be refused, never followed, and removed only by a clean that asked for it",
     )
 }
+
+/// A waiter for another process's lock took it later than one bounded re-check
+/// (`lockcore::wait::MAX_BLIND_WAIT` of virtual time) after the lock was released or its owner
+/// died, or timed out although the lock was free: a wake-up was lost (P11: nothing may block a
+/// free lock's waiters).
+pub fn slept_through_release() -> Finding {
+    Finding::new(
+        "P11",
+        "a waiter must take a freed lock within one bounded re-check of its release or its owner's death",
+    )
+}
+
+/// Waiters of one instance were not served first come, first served: a newer waiter, or the
+/// releasing thread asking again, got a freed lock before an older waiter (P11: a waiter that
+/// can be overtaken forever is blocked).
+pub fn served_out_of_order() -> Finding {
+    Finding::new(
+        "P11",
+        "waiters of one instance must get a freed lock oldest first",
+    )
+}

@@ -531,6 +531,16 @@ impl Fs for CrashFs {
         after("lock-dir");
         r
     }
+    fn wait_for_change(
+        &self,
+        wait: &lockcore::WaitFor<'_>,
+        still_blocked: &mut dyn FnMut() -> bool,
+    ) -> Option<lockcore::Wake> {
+        self.0.wait_for_change(wait, still_blocked)
+    }
+    fn wait_mechanism(&self, clock: &dyn Clock) -> lockcore::WaitMechanism {
+        self.0.wait_mechanism(clock)
+    }
 }
 
 /// Sessions a, b (twice: reentrant), c; then r, whose stale file the test planted; then

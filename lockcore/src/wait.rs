@@ -1,0 +1,204 @@
+//! Waiting for a busy lock, fair inside an instance and event-driven across processes.
+//!
+//! - **Inside an instance** waiters queue per lock path (tickets): only the oldest may publish,
+//!   and it is woken by the release's notify. A waiter records the registry's generation when
+//!   it found the lock busy and blocks only while it is unchanged, so a notify between its look
+//!   and its wait is never lost.
+//! - **Across processes** the oldest waiter watches the lock file ([`Fs::wait_for_change`]:
+//!   inotify on the directory) and, when the owner lives in our pid namespace, the owner's exit
+//!   (a pidfd): it wakes when the file is removed or renamed, or its owner dies. It arms the
+//!   watch, then looks again (the file may have gone in between), and blocks at most
+//!   [`BACKOFF_MAX`]; a lease or an age that runs out is noticed by that bounded re-check.
+//! - **Fallback:** where the environment cannot watch (no inotify, a virtual clock, an error),
+//!   or nothing tells which file to watch, the waiter sleeps with jittered backoff (1–50 ms).
+//!
+//! Fairness across processes is best effort: every waiting process wakes on the release and
+//! the fastest publish wins; a releasing process that asks again at once may win too.
+
+use crate::classify::mutant;
+use crate::env::{Clock, Env, FileId, Fs, Liveness, Procs, WaitFor};
+use crate::manager::{LockManager, State};
+use crate::sync;
+use std::path::Path;
+use std::time::Duration;
+
+/// First and largest backoff between attempts on a file held by another process.
+pub(crate) const BACKOFF_START: Duration = Duration::from_millis(1);
+/// The longest a cross-process wait blocks before it looks again (watch or backoff).
+pub const BACKOFF_MAX: Duration = Duration::from_millis(50);
+/// Longest real-time wait on the in-instance condition variable before re-checking.
+pub(crate) const HANDOFF_WAIT_MAX: Duration = Duration::from_millis(100);
+/// The longest a waiter for another process's lock sleeps without looking again: the backoff
+/// cap with its jitter (a watched wait is capped at [`BACKOFF_MAX`]). The models check that a
+/// waiter takes a freed lock within this much (virtual) time of its release.
+pub const MAX_BLIND_WAIT: Duration = Duration::from_millis(75);
+
+/// One acquisition's place in its path's queue, and its backoff.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    /// Taken at the first busy verdict of a waiting acquisition; `None` until then.
+    pub(crate) ticket: Option<u64>,
+    /// `try_acquire` does not queue.
+    queues: bool,
+    backoff: Duration,
+}
+
+impl Waiter {
+    /// A waiting acquisition: it takes a ticket when it first finds the lock busy.
+    pub(crate) fn queued() -> Self {
+        Waiter {
+            ticket: None,
+            queues: true,
+            backoff: BACKOFF_START,
+        }
+    }
+
+    /// One attempt (`try_acquire`): no place in the queue.
+    pub(crate) fn once() -> Self {
+        Waiter {
+            queues: false,
+            ..Waiter::queued()
+        }
+    }
+}
+
+impl<E: Env> LockManager<E> {
+    /// A place at the back of `lock_path`'s queue, once, for a waiter that queues.
+    pub(crate) fn take_ticket(&self, st: &mut State, lock_path: &Path, waiter: &mut Waiter) {
+        if !waiter.queues || waiter.ticket.is_some() {
+            return;
+        }
+        let t = st.next_ticket;
+        st.next_ticket += 1;
+        st.queues
+            .entry(lock_path.to_path_buf())
+            .or_default()
+            .push_back(t);
+        waiter.ticket = Some(t);
+    }
+
+    /// Leaves the queue (acquired, timed out or failed) and wakes the waiters behind.
+    pub(crate) fn leave_queue(&self, lock_path: &Path, waiter: &Waiter) {
+        let Some(ticket) = waiter.ticket else {
+            return;
+        };
+        let mut st = sync::lock(&self.inner.state);
+        if let Some(q) = st.queues.get_mut(lock_path) {
+            q.retain(|&t| t != ticket);
+            if q.is_empty() {
+                st.queues.remove(lock_path);
+            }
+        }
+        self.notify(&mut st);
+    }
+
+    /// Acquisitions of this instance waiting for `session_file`'s lock (for tests and tools).
+    pub fn queued(&self, session_file: &Path) -> usize {
+        let Ok(lock_path) = self.resolve(session_file) else {
+            return 0;
+        };
+        sync::lock(&self.inner.state)
+            .queues
+            .get(&lock_path)
+            .map_or(0, std::collections::VecDeque::len)
+    }
+
+    /// How a waiter here learns that another process released or died: `inotify+pidfd`,
+    /// `inotify`, or `backoff` (polling) where the environment cannot watch.
+    pub fn wait_mechanism(&self) -> crate::env::WaitMechanism {
+        self.inner.env.fs().wait_mechanism(self.inner.env.clock())
+    }
+
+    /// Waits for another thread of this instance (holding, taking or releasing the lock) until
+    /// the registry changes from `generation`, at most `dur` of real time. On a virtual clock
+    /// or under a model checker this only yields (the sleep is the caller's).
+    pub(crate) fn wait_in_instance(&self, generation: u64, dur: Duration) {
+        let mut st = sync::lock(&self.inner.state);
+        if st.generation != generation {
+            return;
+        }
+        st.waiters += 1;
+        let mut st = sync::wait_timeout(&self.inner.changed, st, dur);
+        st.waiters -= 1;
+    }
+
+    /// A short wait for another thread's file I/O on the path (even `try_acquire` makes it).
+    pub(crate) fn wait_for_progress(&self, generation: u64) {
+        if self.inner.env.clock().is_virtual() || sync::MODEL_CHECKED {
+            sync::thread::yield_now();
+        } else {
+            self.wait_in_instance(generation, HANDOFF_WAIT_MAX);
+        }
+    }
+
+    /// One wait of a queued acquisition that found the lock busy, at most `remaining`.
+    pub(crate) fn wait_once(
+        &self,
+        lock_path: &Path,
+        busy: &crate::manager::Busy,
+        remaining: Duration,
+        waiter: &mut Waiter,
+    ) {
+        use crate::manager::WaitOn;
+        let clock = self.inner.env.clock();
+        let real = !clock.is_virtual() && !sync::MODEL_CHECKED;
+        match busy.wait {
+            WaitOn::Instance { in_progress: true } => self.wait_for_progress(busy.generation),
+            // The holder is in this instance: its release notifies us, no polling.
+            WaitOn::Instance { .. } if real => {
+                self.wait_in_instance(busy.generation, remaining.min(HANDOFF_WAIT_MAX))
+            }
+            WaitOn::Process {
+                seen: Some(seen),
+                pid,
+            } => {
+                if self.watch(lock_path, seen, pid, remaining) {
+                    waiter.backoff = BACKOFF_START;
+                } else {
+                    self.back_off(remaining, waiter);
+                }
+            }
+            // In model time, or nothing to watch (the file kept changing).
+            _ => self.back_off(remaining, waiter),
+        }
+    }
+
+    /// The fallback: a jittered sleep on the clock, doubling up to [`BACKOFF_MAX`].
+    fn back_off(&self, remaining: Duration, waiter: &mut Waiter) {
+        let clock = self.inner.env.clock();
+        clock.sleep(jitter(clock, waiter.backoff).min(remaining));
+        waiter.backoff = (waiter.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// Waits on the file `seen` at `lock_path` (and its owner `pid`) through the environment's
+    /// watch: arm, look again, block at most [`BACKOFF_MAX`]. False where it cannot watch.
+    fn watch(&self, lock_path: &Path, seen: FileId, pid: Option<u32>, remaining: Duration) -> bool {
+        let env = &self.inner.env;
+        // Mutant lost-wakeup: block for the whole timeout on a watch armed after the last look,
+        // without looking again — a release or death in between is slept through.
+        let lost = mutant!(self.inner.policy, LostWakeup);
+        let wait = WaitFor {
+            lock_path,
+            owner: pid,
+            timeout: if lost {
+                remaining
+            } else {
+                remaining.min(BACKOFF_MAX)
+            },
+            clock: env.clock(),
+        };
+        let mut still_blocked = || {
+            lost || (env.fs().metadata(lock_path).is_ok_and(|m| m.id == seen)
+                && pid.is_none_or(|p| env.procs().probe(p) != Liveness::Dead))
+        };
+        env.fs()
+            .wait_for_change(&wait, &mut still_blocked)
+            .is_some()
+    }
+}
+
+/// `d` scaled by a random factor in [0.5, 1.5): contenders do not retry in lock step.
+pub(crate) fn jitter(clock: &impl Clock, d: Duration) -> Duration {
+    let permille = 500 + clock.random_u64() % 1000;
+    d * permille as u32 / 1000
+}

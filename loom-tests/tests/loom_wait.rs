@@ -1,0 +1,109 @@
+//! loom models of waiting (issue #15): W1 (P11, release ∥ wake ∥ timeout), W1b (the same on
+//! the backoff fallback), W2 (P11, wake on the owner's death) and W3 (P3, P4, P9: two sessions
+//! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`), with
+//! their twins. Budgets were measured with `--release` on 2 cores.
+#![cfg(feature = "loom")]
+
+use lockcore::Mutant;
+use loom_tests::harness::{expect_caught, loom_model, loom_twin};
+use loom_tests::scenarios::{
+    w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all, Cfg,
+};
+
+/// W1 and W1b: bound 4 (bound 5: 71k executions, 10 s; unbounded: over 5 million).
+const W1_BOUND: Option<usize> = Some(4);
+/// W2: no preemption bound (exhaustive).
+const W2_BOUND: Option<usize> = None;
+/// W3: three threads; bound 2.
+const W3_BOUND: Option<usize> = Some(2);
+
+fn backoff_cfg() -> Cfg {
+    Cfg {
+        watch: false,
+        ..Cfg::loom(None)
+    }
+}
+
+/// W1 — P11: process 2 releases ∥ process 1 waits on a watch; the release lands before the
+/// arming, between arming and the look after it, between looks, or after the timeout was
+/// decided. Preemption bound 4: ~14.6k executions, ~2 s.
+#[test]
+fn w1_release_vs_watching_waiter() {
+    let n = loom_model(W1_BOUND, w1_release_vs_waiter, Cfg::loom(None));
+    println!("w1: {n} executions");
+}
+
+/// W1b — P11: W1 where the environment cannot watch: the waiter backs off and still takes the
+/// lock within one bounded sleep of the release. Preemption bound 4: ~12.5k executions, ~2 s.
+#[test]
+fn w1b_release_vs_backing_off_waiter() {
+    let n = loom_model(W1_BOUND, w1_release_vs_waiter, backoff_cfg());
+    println!("w1b: {n} executions");
+}
+
+/// W2 — P11: process 2 is SIGKILLed ∥ process 1 waits on a watch of the file and a pidfd of the
+/// owner; the death lands before the pid watch is armed, before the look after arming, or
+/// while it blocks (crashes and liveness looks are steps here). No preemption bound:
+/// exhaustive, ~1.2k executions, < 1 s.
+#[test]
+fn w2_death_vs_watching_waiter() {
+    let n = loom_model(W2_BOUND, w2_death_vs_waiter, Cfg::loom(None));
+    println!("w2: {n} executions");
+}
+
+/// W3 — P3, P4, P9: re-enter + release of session 1 ∥ a fresh acquire of session 2 ∥
+/// `release_all`, all in process 1. Preemption bound 2: ~12.5k executions, ~3 s.
+#[test]
+fn w3_two_sessions_vs_release_all() {
+    let n = loom_model(W3_BOUND, w3_sessions_vs_release_all, Cfg::loom(None));
+    println!("w3: {n} executions");
+}
+
+/// Twin of W1: lost-wakeup → P11 (the release lands before the arming; without the look after
+/// it the waiter sleeps its whole timeout).
+#[test]
+fn mutant_lost_wakeup() {
+    loom_twin(
+        "loom_wait::mutant_lost_wakeup",
+        Mutant::LostWakeup,
+        W1_BOUND,
+        Cfg::loom(None),
+    );
+}
+
+/// Twin of W2: lost-wakeup → P11 (the owner dies before the pid watch is armed).
+#[test]
+fn mutant_lost_wakeup_on_death() {
+    expect_caught(
+        "loom",
+        "loom_wait::mutant_lost_wakeup_on_death",
+        Mutant::LostWakeup,
+        "P11",
+        || {
+            loom_model(
+                W2_BOUND,
+                w2_death_vs_waiter,
+                Cfg::loom(Some(Mutant::LostWakeup)),
+            );
+        },
+    );
+}
+
+/// Twin of W3: rotate-before-cleanup → P3 (the gate opens at the early rotation and the
+/// re-entering thread reclaims the lock being released by nonce mismatch).
+#[test]
+fn mutant_rotate_before_cleanup_vs_sessions() {
+    expect_caught(
+        "loom",
+        "loom_wait::mutant_rotate_before_cleanup_vs_sessions",
+        Mutant::RotateBeforeCleanup,
+        "P3",
+        || {
+            loom_model(
+                W3_BOUND,
+                w3_sessions_vs_release_all,
+                Cfg::loom(Some(Mutant::RotateBeforeCleanup)),
+            );
+        },
+    );
+}

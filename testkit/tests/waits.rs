@@ -1,0 +1,202 @@
+//! Issue #15 with real processes: a waiter whose lock another process holds gets it when that
+//! process releases it, or is SIGKILLed — proving that the real watch (inotify on the directory,
+//! a pidfd on the owner) or its fallback wakes it; and the real watch itself (`OsFs`), step by
+//! step, as the models assume it. Outcomes only: every wait is bounded by `PATIENCE`, never timed.
+
+use lockcore::os::{OsClock, OsFs};
+use lockcore::{
+    AcquireOptions, Acquired, Fs, LockError, LockManager, OsEnv, Policy, StaleReason, WaitFor, Wake,
+};
+use lockcore_testkit::procs::*;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+fn testchild() -> std::process::Command {
+    command(env!("CARGO_BIN_EXE_lockcore-testchild"))
+}
+
+/// A child holding `session` in `dir` until its stdin closes.
+fn holder(dir: &Path, session: &str, scenario: &str) -> Proc {
+    let mut c = testchild();
+    c.arg("hold")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--session")
+        .arg(session);
+    let mut p = Proc::spawn(c, scenario);
+    let ready = p.json("ready line");
+    assert_eq!(ready["ready"], true, "[{scenario}] {ready}");
+    p
+}
+
+/// This process waits (up to `PATIENCE`) for `session_file` on a thread; returns once the
+/// waiter holds its place in the queue, i.e. it found the lock busy and is waiting.
+fn waiter(
+    m: &LockManager<OsEnv>,
+    session_file: PathBuf,
+    scenario: &str,
+) -> JoinHandle<Result<Acquired, LockError>> {
+    let (m2, s) = (m.clone(), session_file.clone());
+    let t = std::thread::spawn(move || {
+        let opts = AcquireOptions {
+            reentrant: true,
+            timeout: Some(PATIENCE),
+        };
+        m2.acquire_with(&s, opts).map(|g| {
+            let how = g.how();
+            drop(g);
+            how
+        })
+    });
+    // Bounded: each look yields.
+    let queued = (0..100_000_000).any(|_| {
+        std::thread::yield_now();
+        m.queued(&session_file) == 1 || t.is_finished()
+    });
+    assert!(queued, "[{scenario}] the waiter never waited");
+    assert!(
+        !t.is_finished(),
+        "[{scenario}] the waiter got in while the lock was held"
+    );
+    t
+}
+
+/// P11 (issue #15): a child holds a lock and releases it (stdin closed); a waiter in this
+/// process, blocked on it, gets it fresh.
+#[test]
+fn p11_waiter_gets_the_lock_when_the_other_process_releases() {
+    let scenario = "P11 wake on release";
+    let dir = tempdir();
+    let d = dir.path();
+    let mut child = holder(d, "a.jsonl", scenario);
+    let m = LockManager::new(OsEnv::new(), Policy::default());
+    println!("[{scenario}] waits: {}", m.wait_mechanism());
+    let t = waiter(&m, d.join("a.jsonl"), scenario);
+    child.close_stdin();
+    child.assert_success("holder releases and exits");
+    let how = t.join().expect("waiter thread");
+    assert_eq!(
+        how.ok(),
+        Some(Acquired::Fresh),
+        "[{scenario}] acquired after the release"
+    );
+    assert!(
+        !exists(&d.join("a.jsonl.lock")),
+        "[{scenario}] released again"
+    );
+}
+
+/// P11 (issue #15): a child holds a lock and is SIGKILLed (left a zombie until reaped); a
+/// waiter in this process, blocked on it, reclaims it as `dead-pid`.
+#[test]
+fn p11_waiter_reclaims_the_lock_when_its_owner_is_sigkilled() {
+    let scenario = "P11 wake on death";
+    let dir = tempdir();
+    let d = dir.path();
+    let mut child = holder(d, "a.jsonl", scenario);
+    let m = LockManager::new(OsEnv::new(), Policy::default());
+    println!("[{scenario}] waits: {}", m.wait_mechanism());
+    let t = waiter(&m, d.join("a.jsonl"), scenario);
+    child.signal(libc::SIGKILL);
+    let how = t.join().expect("waiter thread");
+    assert_eq!(
+        how.ok(),
+        Some(Acquired::Reclaimed(StaleReason::DeadPid)),
+        "[{scenario}] reclaimed from the killed owner"
+    );
+    child.assert_killed_by(libc::SIGKILL, "holder");
+    assert!(
+        !exists(&d.join("a.jsonl.lock")),
+        "[{scenario}] released again"
+    );
+}
+
+/// The real environment says how it waits (inotify+pidfd on a Linux with both).
+#[test]
+fn the_real_environment_names_its_wait_mechanism() {
+    let m = LockManager::new(OsEnv::new(), Policy::default());
+    let name = m.wait_mechanism().as_str();
+    assert!(
+        ["inotify+pidfd", "inotify", "backoff"].contains(&name),
+        "{name}"
+    );
+    assert!(format!("{m:?}").contains(name), "{m:?}");
+}
+
+/// The real watch (`OsFs::wait_for_change`) on `lock_path`, owner `owner`, at most `PATIENCE`;
+/// `armed` runs once the watch is armed (its answer: the lock is still blocked).
+fn os_wait(lock_path: &Path, owner: Option<u32>, armed: impl FnOnce() -> bool) -> Option<Wake> {
+    let mut armed = Some(armed);
+    let mut still_blocked = || armed.take().is_some_and(|f| f());
+    let wait = WaitFor {
+        lock_path,
+        owner,
+        timeout: PATIENCE,
+        clock: &OsClock,
+    };
+    OsFs.wait_for_change(&wait, &mut still_blocked)
+}
+
+/// P11 (no lost wake-up): the file removed after the watch was armed wakes it.
+#[test]
+fn p11_os_watch_wakes_when_the_file_goes() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let wake = os_wait(&lock, None, || std::fs::remove_file(&lock).is_ok());
+    assert_eq!(wake, Some(Wake::Changed));
+}
+
+/// P11 (no lost wake-up): a file that went before the watch was armed is seen by the look
+/// after arming; the wait returns at once.
+#[test]
+fn p11_os_watch_returns_at_once_when_the_look_after_arming_sees_a_change() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    assert_eq!(os_wait(&lock, None, || false), Some(Wake::Changed));
+}
+
+/// P11 (wake on death): the owner SIGKILLed after the watch was armed wakes it (pidfd), though
+/// its file stays.
+#[test]
+fn p11_os_watch_wakes_when_the_owner_dies() {
+    let scenario = "P11 pidfd";
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let mut c = testchild();
+    c.arg("idle");
+    let mut owner = Proc::spawn(c, scenario);
+    let _ = owner.json("pid line");
+    let wake = os_wait(&lock, Some(owner.pid()), || {
+        owner.signal(libc::SIGKILL);
+        true
+    });
+    assert_eq!(wake, Some(Wake::OwnerExited), "[{scenario}]");
+    owner.assert_killed_by(libc::SIGKILL, "owner");
+    assert!(exists(&lock), "[{scenario}] the file stays");
+}
+
+/// P11: events about other entries of the directory (publishers' temp files) do not end the
+/// wait; only its own timeout does.
+#[test]
+fn p11_os_watch_ignores_other_entries() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    let other = dir.path().join(".a.jsonl.lock.1-x.lktmp");
+    plant(&lock, "{}");
+    let mut armed = || {
+        plant(&other, "{}");
+        std::fs::remove_file(&other).is_ok()
+    };
+    let wait = WaitFor {
+        lock_path: &lock,
+        owner: None,
+        timeout: std::time::Duration::from_millis(1),
+        clock: &OsClock,
+    };
+    assert_eq!(
+        OsFs.wait_for_change(&wait, &mut armed),
+        Some(Wake::TimedOut)
+    );
+}
