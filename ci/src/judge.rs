@@ -357,7 +357,7 @@ const SOURCES: [(&str, &[&str]); 8] = [
     ("stress", &["stress/src", "stress/tests"]),
     ("real-processes", &["testkit/tests/real_processes.rs", "testkit/tests/cli.rs"]),
     ("namespaces", &["testkit/tests/namespaces.rs"]),
-    ("test", &["models/tests", "lockcore/tests", "testkit/tests/hostile_paths.rs"]),
+    ("test", &["models/tests", "lockcore/tests", "testkit/tests/hostile_paths.rs", "testkit/tests/waits.rs"]),
 ];
 
 fn sources(path: &Path) -> Vec<String> {

@@ -38,7 +38,11 @@ fn plant_dead_owners_lock(world: &SimWorld) {
         token: Some("t9".into()),
         lease: None,
     };
-    world.plant(&PathBuf::from(format!("{SESSION}.lock")), &p.to_bytes(), world.now_wall_ms());
+    world.plant(
+        &PathBuf::from(format!("{SESSION}.lock")),
+        &p.to_bytes(),
+        world.now_wall_ms(),
+    );
 }
 
 // P12: the contender's stat, then its read, of a live holder's file says ENOENT (the file
@@ -52,7 +56,11 @@ fn a_lock_file_vanishing_before_the_contenders_look_means_look_again() {
         let contender = manager(&world, 1);
         world.inject(once_on_lock(op, FaultKind::Enoent));
         let r = contender.try_acquire(Path::new(SESSION));
-        assert!(matches!(r, Err(LockError::Busy { .. })), "{op:?}: {r:?}\n{}", world.trace());
+        assert!(
+            matches!(r, Err(LockError::Busy { .. })),
+            "{op:?}: {r:?}\n{}",
+            world.trace()
+        );
     }
 }
 
@@ -82,7 +90,11 @@ fn a_releases_unlink_gone_is_not_ours_and_failed_is_an_error() {
     let g = m.try_acquire(Path::new(SESSION)).expect("acquire");
     world.inject(once_on_lock(SimOp::Remove, FaultKind::Enoent));
     let r = g.release();
-    assert!(matches!(r, Ok(Released::NotOurs)), "ENOENT: {r:?}\n{}", world.trace());
+    assert!(
+        matches!(r, Ok(Released::NotOurs)),
+        "ENOENT: {r:?}\n{}",
+        world.trace()
+    );
 
     let world = SimWorld::new(6);
     let m = manager(&world, 1);
@@ -90,7 +102,13 @@ fn a_releases_unlink_gone_is_not_ours_and_failed_is_an_error() {
     world.inject(once_on_lock(SimOp::Remove, FaultKind::Eio));
     let r = g.release();
     assert!(
-        matches!(r, Err(LockError::Io { op: FsOp::Remove, .. })),
+        matches!(
+            r,
+            Err(LockError::Io {
+                op: FsOp::Remove,
+                ..
+            })
+        ),
         "EIO: {r:?}\n{}",
         world.trace()
     );
