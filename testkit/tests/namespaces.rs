@@ -4,8 +4,8 @@
 //!
 //! Needs root (a new pid namespace needs CAP_SYS_ADMIN) and util-linux `unshare`. Where either is
 //! missing, every test prints `namespaces: skipped: <reason>` and passes. With
-//! `LOCKCORE_RESULTS_DIR` set, the tests write `namespaces.json` there (schema 1): the probe's
-//! skip reason (or null) and one record per test that ended in this process.
+//! `LOCKCORE_RESULTS_DIR` set, each test writes its result file there (`tests/namespaces-<test>.json`,
+//! lockcore-results' schema): passed, violated, or skipped with the probe's reason.
 
 use lockcore_results::{Record, TestResult, Verdict};
 use lockcore_testkit::procs::*;
