@@ -454,16 +454,3 @@ pub fn copies_for_any_user(bins: &[&str]) -> Result<(tempfile::TempDir, Vec<Path
     }
     Ok((dir, out))
 }
-
-/// Where cargo and the gate run: the nearest ancestor of this package with a workspace manifest
-/// (a relative `LOCKCORE_RESULTS_DIR` is taken from there, not from a test's package directory).
-pub fn workspace_root() -> PathBuf {
-    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
-    package
-        .ancestors()
-        .find(|d| {
-            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
-        })
-        .unwrap_or(package)
-        .to_path_buf()
-}
