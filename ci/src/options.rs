@@ -41,8 +41,8 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', value_name = "STEP,…")]
     pub skip: Vec<String>,
     /// `cargo test` just passed at the root with LOCKCORE_RESULTS_DIR=target/gate/results (as
-    /// `.ci/run` does): record test, real-processes and namespaces as passed by it, keep its
-    /// result files, run the rest.
+    /// `.ci/run` does): record test, real-processes, namespaces and mutants-proptest as passed by
+    /// it, keep its result files, run the rest.
     #[arg(long)]
     pub cargo_test_passed: bool,
     /// Stop at the first failing step.

@@ -58,8 +58,9 @@ pub fn shell_word(w: &str) -> String {
     }
 }
 
-/// The steps whose tests a plain `cargo test` at the root runs at the same budget.
-pub const RUN_BY_CARGO_TEST: [&str; 3] = ["test", "real-processes", "namespaces"];
+/// The steps whose tests a plain `cargo test` at the root runs at the same budget (the proptest
+/// twins stop at their first counterexample: no budget applies to them).
+pub const RUN_BY_CARGO_TEST: [&str; 4] = ["test", "real-processes", "namespaces", "mutants-proptest"];
 
 /// Test binaries that have a step of their own, out of the `test` step (nextest filter).
 const OWN_STEPS: &str = "package(loom-tests) | package(proptests) | package(lockcore-stress) \
