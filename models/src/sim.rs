@@ -738,6 +738,7 @@ impl SimFs {
         let actor = self.actor();
         let now = self.world.now_wall_ms();
         let mut fs = sync::lock(&self.world.inner.fs);
+        check_step_budget(&fs);
         let fault = fs
             .faults
             .iter_mut()
@@ -752,6 +753,26 @@ impl SimFs {
         };
         push_event(&self.world, &mut fs, &actor, op.as_str(), path, desc);
         result
+    }
+}
+
+/// File-system steps one simulated world may take: far above any test's real work (a proptest
+/// case or a loom execution takes thousands at most), so reaching it means an operation that
+/// does not end — an endless retry — named as the liveness violation it is rather than a hang
+/// that only a step timeout notices.
+pub const STEP_BUDGET: usize = 200_000;
+
+fn check_step_budget(fs: &FsState) {
+    if fs.events.len() >= STEP_BUDGET {
+        let last: Vec<String> = fs.events[fs.events.len() - 8..]
+            .iter()
+            .map(|e| format!("{} {} {} -> {}", e.actor, e.op, e.path.display(), e.result))
+            .collect();
+        panic!(
+            "P11 violated: liveness: {STEP_BUDGET} file-system steps in one simulated world, an \
+             operation does not end (an endless retry?); the last steps:\n{}",
+            last.join("\n")
+        );
     }
 }
 

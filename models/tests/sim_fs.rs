@@ -230,3 +230,17 @@ fn path_and_predicate_faults_select_their_targets() {
         "a failed remove keeps the file"
     );
 }
+
+// P11: an operation that never ends (an endless retry) is a named liveness violation after
+// STEP_BUDGET file-system steps, not a hang that only a step timeout notices.
+#[test]
+fn an_endless_retry_is_a_named_liveness_violation() {
+    let (_world, fs) = fs();
+    let spin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+        let _ = fs.metadata(&p("/s/never.lock"));
+    }));
+    let err = spin.expect_err("the budget must stop the loop");
+    let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.starts_with("P11 violated: liveness"), "{message}");
+    assert!(message.contains("stat /s/never.lock"), "{message}");
+}
