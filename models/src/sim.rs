@@ -436,6 +436,23 @@ impl SimWorld {
         push_event(self, &mut fs, "world", "plant", path, result);
     }
 
+    /// Plants at `path` the lock file of process `pid` on `host`, which has died: work for a
+    /// reclaim or a sweep (its nonce is `n<pid>`, its token `t<pid>`).
+    pub fn plant_dead_owners_lock(&self, host: &str, pid: u32, path: &Path) {
+        self.spawn(host, pid);
+        self.crash(host, pid);
+        let p = lockcore::Payload {
+            pid,
+            nonce: Some(format!("n{pid}")),
+            created_at_ms: self.now_wall_ms(),
+            starttime: None,
+            host: Some(host.to_string()),
+            token: Some(format!("t{pid}")),
+            lease: None,
+        };
+        self.plant(path, &p.to_bytes(), self.now_wall_ms());
+    }
+
     /// Puts a FIFO, socket, device or directory entry at `path`, replacing whatever was there
     /// (P16). Traced as `plant` with the kind.
     pub fn plant_special(&self, path: &Path, kind: SimKind) {

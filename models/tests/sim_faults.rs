@@ -61,18 +61,7 @@ fn setup(op: Op) -> Setup {
     match op {
         Op::AcquireFresh => {}
         Op::AcquireReclaim => {
-            world.spawn("h", 9);
-            world.crash("h", 9);
-            let p = Payload {
-                pid: 9,
-                nonce: Some("n9".into()),
-                created_at_ms: world.now_wall_ms(),
-                starttime: None,
-                host: Some("h".into()),
-                token: Some("t9".into()),
-                lease: None,
-            };
-            world.plant(&lock(1), &p.to_bytes(), world.now_wall_ms());
+            world.plant_dead_owners_lock("h", 9, &lock(1));
         }
         Op::Release => guards.push(m.try_acquire(&s(1)).expect("setup")),
         Op::ReleaseReentrant => {
@@ -85,18 +74,7 @@ fn setup(op: Op) -> Setup {
         }
         Op::CleanStale | Op::Inspect => {
             // A dead owner's lock and its orphaned publish temp file: work for the sweep.
-            world.spawn("h", 9);
-            world.crash("h", 9);
-            let p = Payload {
-                pid: 9,
-                nonce: Some("n9".into()),
-                created_at_ms: world.now_wall_ms(),
-                starttime: None,
-                host: Some("h".into()),
-                token: Some("t9".into()),
-                lease: None,
-            };
-            world.plant(&lock(1), &p.to_bytes(), world.now_wall_ms());
+            world.plant_dead_owners_lock("h", 9, &lock(1));
             world.plant(&temp_of(9), b"{", world.now_wall_ms());
         }
         Op::Refresh => {

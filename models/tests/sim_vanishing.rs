@@ -5,9 +5,9 @@
 //! lockcore must take the error at its word and then see the file again.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-use lockcore::{Acquired, FsOp, LockError, LockManager, Payload, Policy, Released};
+use lockcore::{Acquired, FsOp, LockError, LockManager, Policy, Released};
 use models::sim::{FaultKind, FaultRule, SimEnv, SimOp, SimWorld};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SESSION: &str = "/s/s1.jsonl";
 
@@ -23,26 +23,6 @@ fn once_on_lock(op: SimOp, kind: FaultKind) -> FaultRule {
 fn manager(world: &SimWorld, pid: u32) -> LockManager<SimEnv> {
     world.spawn("h", pid);
     LockManager::new(world.env("h", pid), Policy::default())
-}
-
-/// A lock held by a dead process: work for a reclaim.
-fn plant_dead_owners_lock(world: &SimWorld) {
-    world.spawn("h", 9);
-    world.crash("h", 9);
-    let p = Payload {
-        pid: 9,
-        nonce: Some("n9".into()),
-        created_at_ms: world.now_wall_ms(),
-        starttime: None,
-        host: Some("h".into()),
-        token: Some("t9".into()),
-        lease: None,
-    };
-    world.plant(
-        &PathBuf::from(format!("{SESSION}.lock")),
-        &p.to_bytes(),
-        world.now_wall_ms(),
-    );
 }
 
 // P12: the contender's stat, then its read, of a live holder's file says ENOENT (the file
@@ -69,7 +49,7 @@ fn a_lock_file_vanishing_before_the_contenders_look_means_look_again() {
 #[test]
 fn a_stale_file_gone_before_the_reclaimers_unlink_is_not_an_error() {
     let world = SimWorld::new(4);
-    plant_dead_owners_lock(&world);
+    world.plant_dead_owners_lock("h", 9, Path::new(&format!("{SESSION}.lock")));
     let m = manager(&world, 1);
     world.inject(once_on_lock(SimOp::Remove, FaultKind::Enoent));
     let r = m.try_acquire(Path::new(SESSION));
