@@ -151,6 +151,24 @@ impl Model {
         (inst_id, epoch, closing): (u64, u64, bool),
         how: Acquired,
     ) -> (Outcome, Option<u64>) {
+        let hold = self.place_hold(me, path, payload, (inst_id, epoch));
+        let g = self.new_guard(me, inst_id, path, hold, closing);
+        if self.record {
+            let desc = Content::Payload(payload.clone()).describe();
+            self.note(&me.to_string(), "publish", path, format!("{how:?} {desc}"));
+        }
+        (Outcome::Acquired(how), Some(g))
+    }
+
+    /// Writes `payload` at `path` as instance `inst_id`'s file of `epoch` and registers a new
+    /// hold of it; returns the hold's id. Shared by the model's publish and a buggy lock's.
+    pub(super) fn place_hold(
+        &mut self,
+        me: &ProcKey,
+        path: &Path,
+        payload: &Payload,
+        (inst_id, epoch): (u64, u64),
+    ) -> u64 {
         self.files.insert(
             path.to_path_buf(),
             ModelFile {
@@ -177,12 +195,7 @@ impl Model {
                 },
             );
         }
-        let g = self.new_guard(me, inst_id, path, hold, closing);
-        if self.record {
-            let desc = Content::Payload(payload.clone()).describe();
-            self.note(&me.to_string(), "publish", path, format!("{how:?} {desc}"));
-        }
-        (Outcome::Acquired(how), Some(g))
+        hold
     }
 
     /// Every guard of hold `hold` of instance `inst` turns inert: releasing it touches nothing.

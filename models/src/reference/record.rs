@@ -173,31 +173,8 @@ impl Model {
             lease: None,
         };
         let (inst_id, epoch, closing) = (inst.id, inst.epoch, inst.closing);
-        self.files.insert(
-            path.to_path_buf(),
-            ModelFile {
-                content: Content::Payload(payload.clone()),
-                mtime_ms: self.now_ms,
-                origin: Origin::Lockcore {
-                    proc: actor.clone(),
-                    instance: inst_id,
-                    epoch,
-                },
-            },
-        );
-        let hold = self.next_hold;
-        self.next_hold += 1;
-        let desc = Content::Payload(payload.clone()).describe();
-        self.instance_mut(actor)?.holds.insert(
-            path.to_path_buf(),
-            ModelHold {
-                id: hold,
-                count: 1,
-                payload,
-                displaced: None,
-                compromised: false,
-            },
-        );
+        let hold = self.place_hold(actor, path, &payload, (inst_id, epoch));
+        let desc = Content::Payload(payload).describe();
         self.note(&actor.to_string(), "publish (buggy)", path, desc);
         Some(self.new_guard(actor, inst_id, path, hold, closing))
     }
