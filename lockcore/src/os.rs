@@ -11,14 +11,14 @@ use crate::env::{
     not_regular, Clock, EnvParts, FileId, FileKind, FileMeta, Fs, Liveness, ProcessIdentity, Procs,
     WaitFor, WaitMechanism, Wake,
 };
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod watch;
 
 /// The real environment.
 pub type OsEnv = EnvParts<OsFs, OsProcs, OsClock>;
@@ -289,13 +289,13 @@ impl Fs for OsFs {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let watch = arm_dir_watch(dir)?;
+        let watch = watch::DirWatch::arm(dir)?;
         // ESRCH (reaped already) or no pidfd here: the look below, or the timeout, tells.
-        let pidfd = wait.owner.and_then(open_pidfd);
+        let pidfd = wait.owner.and_then(watch::open_pidfd);
         if !still_blocked() {
             return Some(Wake::Changed);
         }
-        block_on(&watch, pidfd.as_ref(), name, wait.timeout)
+        watch.block(pidfd.as_ref(), name, wait.timeout)
     }
 
     fn wait_mechanism(&self, clock: &dyn Clock) -> WaitMechanism {
@@ -304,8 +304,7 @@ impl Fs for OsFs {
         }
         static SUPPORT: OnceLock<WaitMechanism> = OnceLock::new();
         *SUPPORT.get_or_init(|| {
-            use rustix::fs::inotify;
-            if inotify::init(inotify::CreateFlags::CLOEXEC).is_err() {
+            if !watch::inotify_available() {
                 return WaitMechanism::Backoff;
             }
             let me = rustix::process::getpid();
@@ -314,92 +313,6 @@ impl Fs for OsFs {
                 Err(_) => WaitMechanism::Inotify,
             }
         })
-    }
-}
-
-/// An inotify instance watching `dir` for an entry's removal and renames away from or over it
-/// (and for the directory itself going). `None` where inotify is unavailable (no kernel
-/// support, the instance or watch limit reached, no read permission): the caller backs off.
-fn arm_dir_watch(dir: &Path) -> Option<OwnedFd> {
-    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
-    let watch = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok()?;
-    let flags = WatchFlags::DELETE
-        | WatchFlags::MOVED_FROM
-        | WatchFlags::MOVED_TO
-        | WatchFlags::DELETE_SELF
-        | WatchFlags::MOVE_SELF
-        | WatchFlags::ONLYDIR;
-    inotify::add_watch(&watch, dir, flags).ok()?;
-    Some(watch)
-}
-
-/// A pidfd on `pid` (a process of our pid namespace): readable once it has exited.
-fn open_pidfd(pid: u32) -> Option<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
-    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-}
-
-/// One `poll` on the directory watch and the owner's pidfd until an event about `name`, the
-/// owner's exit, or `timeout`. `None` if `poll` itself fails (the caller backs off).
-fn block_on(
-    watch: &OwnedFd,
-    pidfd: Option<&OwnedFd>,
-    name: &OsStr,
-    timeout: Duration,
-) -> Option<Wake> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Some(Wake::TimedOut);
-        }
-        let ts = Timespec::try_from(left.min(Duration::from_secs(3600))).ok()?;
-        let mut fds = vec![PollFd::new(watch, PollFlags::IN)];
-        if let Some(p) = pidfd {
-            fds.push(PollFd::new(p, PollFlags::IN));
-        }
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => return Some(Wake::TimedOut),
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return None,
-        }
-        if fds.get(1).is_some_and(|p| !p.revents().is_empty()) {
-            return Some(Wake::OwnerExited);
-        }
-        if !fds[0].revents().is_empty() && concerns(watch, name) {
-            return Some(Wake::Changed);
-        }
-    }
-}
-
-/// Drains the watch's pending events: does one concern the entry `name` (or the directory
-/// itself, or were events lost)? Events about other entries (publishers' temp files) do not.
-fn concerns(watch: &OwnedFd, name: &OsStr) -> bool {
-    use rustix::fs::inotify::{ReadFlags, Reader};
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
-    let mut reader = Reader::new(watch, &mut buf);
-    let mut hit = false;
-    loop {
-        match reader.next() {
-            Ok(event) => {
-                let whole_dir = ReadFlags::QUEUE_OVERFLOW
-                    | ReadFlags::IGNORED
-                    | ReadFlags::DELETE_SELF
-                    | ReadFlags::MOVE_SELF
-                    | ReadFlags::UNMOUNT;
-                hit |= event.events().intersects(whole_dir)
-                    || event
-                        .file_name()
-                        .is_some_and(|n| n.to_bytes() == name.as_bytes());
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            // AGAIN: drained. Anything else: look again rather than block on a broken watch.
-            Err(rustix::io::Errno::AGAIN) => return hit,
-            Err(_) => return true,
-        }
     }
 }
 

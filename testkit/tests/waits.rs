@@ -200,3 +200,60 @@ fn p11_os_watch_ignores_other_entries() {
         Some(Wake::TimedOut)
     );
 }
+
+/// A short real wait on `lock` with nothing happening: it must end by its timeout.
+fn idle_wait(lock: &Path) -> Option<Wake> {
+    let wait = WaitFor {
+        lock_path: lock,
+        owner: None,
+        timeout: std::time::Duration::from_millis(1),
+        clock: &OsClock,
+    };
+    OsFs.wait_for_change(&wait, &mut || true)
+}
+
+/// P11 (wake promptly): waits reuse one inotify instance instead of closing theirs — closing
+/// one blocks for a kernel grace period (7–21 ms measured), which a woken waiter would pay
+/// before publishing. A child makes 20 waits in a row and counts its open instances: one, kept.
+#[test]
+fn p11_os_watch_reuses_its_inotify_instance() {
+    let scenario = "P11 watch reuse";
+    if OsFs.wait_mechanism(&OsClock) == lockcore::WaitMechanism::Backoff {
+        eprintln!("SKIP [{scenario}]: no inotify here; waiters back off instead");
+        return;
+    }
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let mut c = testchild();
+    c.arg("idle-waits").arg(&lock).arg("20");
+    let mut child = Proc::spawn(c, scenario);
+    let out = child.json("waits line");
+    let wakes = out["wakes"].as_array().map(Vec::len);
+    assert_eq!(wakes, Some(20), "[{scenario}] {out}");
+    assert!(
+        out["wakes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|w| w == "timed-out"),
+        "[{scenario}] a wait with nothing happening must end by its timeout: {out}"
+    );
+    assert_eq!(out["inotify_instances"], 1, "[{scenario}] {out}");
+}
+
+/// P11 (no spurious wake): a reused instance carries nothing over from its last watch — not
+/// the removal of a same-named file in another directory, not the old watch's own end.
+#[test]
+fn p11_os_watch_starts_clean_after_a_watch_elsewhere() {
+    let (a, b) = (tempdir(), tempdir());
+    let lock_a = a.path().join("s.jsonl.lock");
+    let lock_b = b.path().join("s.jsonl.lock");
+    plant(&lock_a, "{}");
+    plant(&lock_b, "{}");
+    let wake = os_wait(&lock_a, None, || std::fs::remove_file(&lock_a).is_ok());
+    assert_eq!(wake, Some(Wake::Changed));
+    drop(a);
+    assert_eq!(idle_wait(&lock_b), Some(Wake::TimedOut));
+    assert!(exists(&lock_b));
+}

@@ -32,6 +32,9 @@ struct Cli {
 enum Mode {
     /// Print `{"pid": N}` and wait for stdin to close: a live process the test controls.
     Idle,
+    /// Wait on the real watch for LOCK's removal N times, 1 ms each (nothing happens), then
+    /// print `{"wakes": [...], "inotify_instances": K}`: how many this process holds open.
+    IdleWaits { lock: PathBuf, n: u32 },
     /// Print what the liveness probe says of PID (`Alive`, `Dead`, `NoPermission`).
     Probe { pid: u32 },
     /// Hold locks (a session given twice is held reentrantly), optionally with the signal
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.mode {
         Mode::Idle => idle(),
+        Mode::IdleWaits { lock, n } => idle_waits(&lock, n),
         Mode::Probe { pid } => {
             println!("{:?}", OsProcs::current().probe(pid));
             Ok(())
@@ -128,6 +132,32 @@ fn emit(v: &Value) -> Res {
     writeln!(out, "{v}")
         .and_then(|()| out.flush())
         .map_err(|e| format!("stdout: {e}"))
+}
+
+fn idle_waits(lock: &Path, n: u32) -> Res {
+    use lockcore::{WaitFor, Wake};
+    let wait = WaitFor {
+        lock_path: lock,
+        owner: None,
+        timeout: Duration::from_millis(1),
+        clock: &OsClock,
+    };
+    let wakes: Vec<String> = (0..n)
+        .map(|_| match OsFs.wait_for_change(&wait, &mut || true) {
+            Some(Wake::Changed) => "changed",
+            Some(Wake::OwnerExited) => "owner-exited",
+            Some(Wake::TimedOut) => "timed-out",
+            None => "cannot-watch",
+        })
+        .map(String::from)
+        .collect();
+    let fds = std::fs::read_dir("/proc/self/fd").map_err(|e| format!("/proc/self/fd: {e}"))?;
+    let inotify = fds
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|target| target.as_os_str() == "anon_inode:inotify")
+        .count();
+    emit(&json!({ "wakes": wakes, "inotify_instances": inotify }))
 }
 
 fn idle() -> Res {

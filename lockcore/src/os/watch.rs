@@ -1,0 +1,189 @@
+//! The waiter's watch: an inotify instance on the lock's directory and a pidfd on its owner,
+//! waited on with one `poll`. Inotify instances are pooled and reused, never closed on the
+//! waiting path.
+//!
+//! **Why the pool:** closing an inotify instance makes the kernel wait for an SRCU grace period
+//! (`fsnotify_destroy_group`), measured here at 7–21 ms per `close`. A waiter that closed its
+//! watch after each wake spent that long between being woken and publishing its lock file.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use crate::env::Wake;
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, Reader, WatchFlags};
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Idle instances kept for reuse; one per thread that waits at the same time is enough.
+const POOL_MAX: usize = 16;
+
+/// Idle inotify instances, each with no watch left on it, and the process that made them: a
+/// child forked without exec would share their event queues with its parent, so it makes its own.
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    pid: 0,
+    idle: Vec::new(),
+});
+
+struct Pool {
+    pid: u32,
+    idle: Vec<OwnedFd>,
+}
+
+/// An inotify instance borrowed from the pool with one watch on a directory; dropping it
+/// removes the watch (cheap: the mark is freed asynchronously) and returns the instance.
+pub(super) struct DirWatch {
+    /// `Some` until dropped (taken back into the pool then).
+    fd: Option<OwnedFd>,
+    wd: i32,
+}
+
+impl DirWatch {
+    /// Watches `dir` for an entry's removal and renames away from or over it (and for the
+    /// directory itself going), with no event queued from before. `None` where inotify is
+    /// unavailable (no kernel support, the instance or watch limit reached, no read
+    /// permission): the caller backs off.
+    pub(super) fn arm(dir: &Path) -> Option<DirWatch> {
+        let fd = take_instance()?;
+        let flags = WatchFlags::DELETE
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::MOVED_TO
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR;
+        let wd = match inotify::add_watch(&fd, dir, flags) {
+            Ok(wd) => wd,
+            Err(_) => {
+                put_instance(fd);
+                return None;
+            }
+        };
+        let watch = DirWatch { fd: Some(fd), wd };
+        // Left over from an earlier use of this instance (its watch's IN_IGNORED): not ours.
+        // Anything about our file that is dropped here is seen by the caller's look after arming.
+        watch.drain_for(None);
+        Some(watch)
+    }
+
+    /// Drains the pending events: did one concern the entry `name` of our directory (or the
+    /// directory itself, or were events lost)? Events about other entries (publishers' temp
+    /// files) or left from another watch of this instance do not. `None` drains only.
+    fn drain_for(&self, name: Option<&OsStr>) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let Some(fd) = self.fd.as_ref() else {
+            return true;
+        };
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = Reader::new(fd, &mut buf);
+        let mut hit = false;
+        loop {
+            match reader.next() {
+                Ok(event) => {
+                    let Some(name) = name else { continue };
+                    if event.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                        hit = true;
+                    } else if event.wd() == self.wd {
+                        let whole_dir = ReadFlags::IGNORED
+                            | ReadFlags::DELETE_SELF
+                            | ReadFlags::MOVE_SELF
+                            | ReadFlags::UNMOUNT;
+                        hit |= event.events().intersects(whole_dir)
+                            || event
+                                .file_name()
+                                .is_some_and(|n| n.to_bytes() == name.as_bytes());
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                // AGAIN: drained. Anything else: look again rather than block on a broken watch.
+                Err(rustix::io::Errno::AGAIN) => return hit,
+                Err(_) => return name.is_some(),
+            }
+        }
+    }
+
+    /// One `poll` on the watch and the owner's pidfd until an event about `name`, the owner's
+    /// exit, or `timeout`. `None` if `poll` itself fails (the caller backs off).
+    pub(super) fn block(
+        &self,
+        pidfd: Option<&OwnedFd>,
+        name: &OsStr,
+        timeout: Duration,
+    ) -> Option<Wake> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let fd = self.fd.as_ref()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Some(Wake::TimedOut);
+            }
+            let ts = Timespec::try_from(left.min(Duration::from_secs(3600))).ok()?;
+            let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+            if let Some(p) = pidfd {
+                fds.push(PollFd::new(p, PollFlags::IN));
+            }
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => return Some(Wake::TimedOut),
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return None,
+            }
+            if fds.get(1).is_some_and(|p| !p.revents().is_empty()) {
+                return Some(Wake::OwnerExited);
+            }
+            if !fds[0].revents().is_empty() && self.drain_for(Some(name)) {
+                return Some(Wake::Changed);
+            }
+        }
+    }
+}
+
+impl Drop for DirWatch {
+    fn drop(&mut self) {
+        let Some(fd) = self.fd.take() else { return };
+        // Fails only if the kernel removed the watch already (the directory went): fine.
+        let _ = inotify::remove_watch(&fd, self.wd);
+        put_instance(fd);
+    }
+}
+
+/// Whether this process can make an inotify instance (one from the pool counts).
+pub(super) fn inotify_available() -> bool {
+    take_instance().map(put_instance).is_some()
+}
+
+fn take_instance() -> Option<OwnedFd> {
+    let reused = {
+        let mut pool = POOL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let me = std::process::id();
+        if pool.pid != me {
+            // Inherited through fork: the parent's instances. Closing our copies is cheap
+            // (the parent still holds them), and sharing their queues would steal its events.
+            pool.idle.clear();
+            pool.pid = me;
+        }
+        pool.idle.pop()
+    };
+    reused.or_else(|| inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok())
+}
+
+fn put_instance(fd: OwnedFd) {
+    let mut pool = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if pool.pid == std::process::id() && pool.idle.len() < POOL_MAX {
+        pool.idle.push(fd);
+        return;
+    }
+    drop(pool);
+    // More waiters at once than the pool keeps (or forked meanwhile): this close is the slow one.
+    drop(fd);
+}
+
+/// A pidfd on `pid` (a process of our pid namespace): readable once it has exited.
+pub(super) fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
