@@ -98,10 +98,11 @@ pub(crate) fn hold(
     let loss = listen_for_loss(&manager);
     let guard = manager.acquire_with(session_file, AcquireOptions::default())?;
     let line = format!(
-        "{{\"acquired\": {}, \"how\": {}, \"payload\": {}}}",
+        "{{\"acquired\": {}, \"how\": {}, \"payload\": {}, \"wait\": {}}}",
         to_json(&guard.lock_path().display().to_string())?,
         to_json(&how_str(guard.how()))?,
         one_line(&guard.payload().to_bytes()),
+        to_json(&manager.wait_mechanism().as_str())?,
     );
     write_out(|out| writeln!(out, "{line}"))?;
     wait_for_end(loss, hold_for, ignore_stdin);

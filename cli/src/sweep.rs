@@ -82,7 +82,8 @@ fn report_unreadable<'a>(entries: impl Iterator<Item = (&'a Path, String)>) -> u
 }
 
 pub(crate) fn inspect(dir: &Path, json: bool, policy: Policy) -> Result<u8, Failure> {
-    let inspection = manager(policy).inspect_all(dir)?;
+    let manager = manager(policy);
+    let inspection = manager.inspect_all(dir)?;
     let infos = inspection.locks;
     let status = report_unreadable(
         inspection
@@ -109,10 +110,12 @@ pub(crate) fn inspect(dir: &Path, json: bool, policy: Policy) -> Result<u8, Fail
         rows.extend(infos.iter().map(info_row));
         write_out(|out| {
             if infos.is_empty() {
-                writeln!(out, "no lock files in {}", dir.display())
+                writeln!(out, "no lock files in {}", dir.display())?;
             } else {
-                print_table(out, &rows)
+                print_table(out, &rows)?;
             }
+            let wait = manager.wait_mechanism();
+            writeln!(out, "waiters here wake by: {wait} ({})", wait.describe())
         })?;
     }
     Ok(status)

@@ -182,6 +182,19 @@ impl WaitMechanism {
             WaitMechanism::InotifyPidfd => "inotify+pidfd",
         }
     }
+
+    /// What the mechanism means for a waiter, in a few words (for `inspect` and logs).
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitMechanism::Backoff => {
+                "polling: no inotify here, a waiter sleeps 1-50 ms between looks"
+            }
+            WaitMechanism::Inotify => {
+                "woken by a release; an owner's death is noticed within 50 ms (no pidfd here)"
+            }
+            WaitMechanism::InotifyPidfd => "woken by a release and by the owner's death",
+        }
+    }
 }
 
 impl std::fmt::Display for WaitMechanism {

@@ -293,6 +293,11 @@ fn spawn_hold(session: &Path, scenario: &str) -> (Proc, Value) {
     c.arg("hold").arg(session).arg("--timeout-ms").arg("5000");
     let mut p = Proc::spawn(c, scenario);
     let line = p.json("hold's acquired line");
+    let waits = ["inotify+pidfd", "inotify", "backoff"];
+    assert!(
+        line["wait"].as_str().is_some_and(|w| waits.contains(&w)),
+        "[{scenario}] hold names how it waits: {line}"
+    );
     (p, line)
 }
 
@@ -589,7 +594,17 @@ fn inspect_prints_an_aligned_table() {
     let (status, out, err) = run(c, scenario);
     assert!(status.success(), "[{scenario}] {err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "[{scenario}] header + 3 rows: {out}");
+    assert_eq!(
+        lines.len(),
+        5,
+        "[{scenario}] header + 3 rows + how waiters wake: {out}"
+    );
+    let wait = lockcore::LockManager::new(lockcore::OsEnv::new(), lockcore::Policy::default())
+        .wait_mechanism();
+    assert!(
+        lines[4].starts_with(&format!("waiters here wake by: {wait} (")),
+        "[{scenario}] the last line names the wait mechanism ({wait}): {out}"
+    );
     let col = |line: &str, word: &str| line.find(word);
     let verdict_at = col(lines[0], "VERDICT");
     for (row, want) in lines[1..].iter().zip(["live", "stale", "live"]) {
