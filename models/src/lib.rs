@@ -16,5 +16,5 @@ pub mod sim;
 pub mod trace;
 
 pub use hostile::SimKind;
-pub use sim::{FaultKind, FaultRule, SimEnv, SimOp, SimProcess, SimWorld};
+pub use sim::{FaultKind, FaultRule, Replacement, SimEnv, SimOp, SimProcess, SimWorld};
 pub use trace::{Event, Trace};

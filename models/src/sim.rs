@@ -107,6 +107,19 @@ pub enum FaultKind {
     ShortWrite,
     /// `ENOENT`: what a `link` meets when another host's sweep removed its temp file.
     Enoent,
+    /// No error: just before the step, another process replaced the entry at the step's path
+    /// with the rule's [`Replacement`] (a new inode unless [`FaultRule::reusing_inode`], mtime
+    /// now); then the step runs on it. A change between two looks, at a chosen step.
+    Replaced,
+}
+
+/// What a [`FaultKind::Replaced`] rule puts at the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// A regular file with these bytes.
+    File(Vec<u8>),
+    /// A non-regular entry of this kind (a symlink points nowhere).
+    Node(FileKind),
 }
 
 impl FaultKind {
@@ -118,6 +131,7 @@ impl FaultKind {
             }
             FaultKind::Eacces => (io::ErrorKind::PermissionDenied, "injected EACCES"),
             FaultKind::Enoent => (io::ErrorKind::NotFound, "injected ENOENT"),
+            FaultKind::Replaced => (io::ErrorKind::Other, "a replacement is not an error"),
         };
         io::Error::new(kind, msg)
     }
@@ -137,6 +151,11 @@ pub struct FaultRule {
     pub predicate: Option<fn(SimOp, &Path) -> bool>,
     /// What to inject.
     pub kind: FaultKind,
+    /// What [`FaultKind::Replaced`] puts at the path.
+    pub replacement: Option<Replacement>,
+    /// The replacement takes the replaced entry's inode number, as a file system that frees an
+    /// inode and hands it out again at once does: identity by inode alone is fooled.
+    pub reuse_inode: bool,
     seen: u64,
 }
 
@@ -149,8 +168,23 @@ impl FaultRule {
             nth: None,
             predicate: None,
             kind,
+            replacement: None,
+            reuse_inode: false,
             seen: 0,
         }
+    }
+    /// A rule that, just before a matching `op`, replaces the entry at its path with `with`
+    /// ([`FaultKind::Replaced`]).
+    pub fn replacing(op: SimOp, with: Replacement) -> Self {
+        FaultRule {
+            replacement: Some(with),
+            ..FaultRule::new(Some(op), FaultKind::Replaced)
+        }
+    }
+    /// The replacement reuses the replaced entry's inode number.
+    pub fn reusing_inode(mut self) -> Self {
+        self.reuse_inode = true;
+        self
     }
     /// Restrict to operations for which `f(op, path)` holds.
     pub fn when(mut self, f: fn(SimOp, &Path) -> bool) -> Self {
@@ -756,10 +790,18 @@ impl SimFs {
         let now = self.world.now_wall_ms();
         let mut fs = sync::lock(&self.world.inner.fs);
         check_step_budget(&fs);
-        let fault = fs
-            .faults
-            .iter_mut()
-            .find_map(|r| r.fires(op, path).then_some(r.kind));
+        let fault = fs.faults.iter_mut().find_map(|r| {
+            r.fires(op, path)
+                .then(|| (r.kind, r.replacement.clone(), r.reuse_inode))
+        });
+        let fault = match fault {
+            Some((FaultKind::Replaced, Some(with), reuse)) => {
+                let desc = fs.replace_entry(path, with, reuse, now);
+                push_event(&self.world, &mut fs, WORLD, "replace", path, desc);
+                None
+            }
+            other => other.map(|(kind, _, _)| kind),
+        };
         let (result, desc) = match fault {
             Some(kind)
                 if kind != FaultKind::ShortWrite || !matches!(op, SimOp::Create | SimOp::Write) =>
@@ -804,6 +846,68 @@ fn open_error(kind: FileKind) -> io::Error {
 
 impl FsState {
     /// Anything at all sits at `path` (a dangling symlink included).
+    /// Puts `with` at `path` in place of whatever entry was there (another process's work):
+    /// a new inode, or the old entry's when `reuse_inode`. Returns the trace's description.
+    fn replace_entry(
+        &mut self,
+        path: &Path,
+        with: Replacement,
+        reuse_inode: bool,
+        mtime_ms: i64,
+    ) -> String {
+        let old_ino = self
+            .files
+            .get(path)
+            .map(|f| f.ino)
+            .or_else(|| self.others.get(path).map(|n| n.ino));
+        let ino = match old_ino {
+            Some(ino) if reuse_inode => ino,
+            _ => {
+                self.next_ino += 1;
+                self.next_ino - 1
+            }
+        };
+        self.files.remove(path);
+        if let Some(node) = self.others.remove(path) {
+            self.ledger.removed.push(NodeRemoval {
+                path: path.to_path_buf(),
+                kind: node.kind,
+                by: (WORLD.to_string(), 0),
+            });
+        }
+        match with {
+            Replacement::File(bytes) => {
+                let desc = crate::trace::describe_bytes(&bytes);
+                self.files.insert(
+                    path.to_path_buf(),
+                    SimFile {
+                        bytes,
+                        ino,
+                        mtime_ms,
+                    },
+                );
+                desc
+            }
+            Replacement::Node(kind) => {
+                let node = SimNode {
+                    kind,
+                    target: None,
+                    ino,
+                    mtime_ms,
+                };
+                let desc = node.describe();
+                self.others.insert(path.to_path_buf(), node);
+                self.ledger.planted.push(Planted {
+                    path: path.to_path_buf(),
+                    kind,
+                    ino,
+                    target: None,
+                });
+                desc
+            }
+        }
+    }
+
     fn occupied(&self, path: &Path) -> bool {
         self.files.contains_key(path) || self.others.contains_key(path)
     }

@@ -154,6 +154,7 @@ fn kind_of(k: FaultKind) -> ErrorKind {
         FaultKind::Enospc | FaultKind::ShortWrite => ErrorKind::StorageFull,
         FaultKind::Eacces => ErrorKind::PermissionDenied,
         FaultKind::Enoent => ErrorKind::NotFound,
+        FaultKind::Replaced => ErrorKind::Other,
     }
 }
 
@@ -243,4 +244,26 @@ fn an_endless_retry_is_a_named_liveness_violation() {
     let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.starts_with("P11 violated: liveness"), "{message}");
     assert!(message.contains("stat /s/never.lock"), "{message}");
+}
+
+// A `Replaced` rule puts another process's entry at the path just before the matching step,
+// which then runs on it: a new inode, or the old one's number when asked (inode reuse).
+#[test]
+fn a_replaced_rule_swaps_the_entry_before_the_step() {
+    use models::Replacement;
+    for reuse in [false, true] {
+        let (world, fs) = fs();
+        world.plant(&p("/d/a"), b"old", 0);
+        let before = fs.metadata(&p("/d/a")).expect("stat").id;
+        let rule = FaultRule::replacing(SimOp::Read, Replacement::File(b"new".to_vec()));
+        world.inject(if reuse { rule.reusing_inode() } else { rule });
+        assert_eq!(fs.read(&p("/d/a"), 64).expect("read"), b"new".to_vec());
+        let after = fs.metadata(&p("/d/a")).expect("stat").id;
+        assert_eq!(before == after, reuse, "{}", world.trace());
+        assert!(
+            world.trace().to_string().contains(" replace "),
+            "{}",
+            world.trace()
+        );
+    }
 }
