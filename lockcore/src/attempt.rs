@@ -151,8 +151,9 @@ impl<E: Env> LockManager<E> {
         }
         // First come, first served inside this instance: only the oldest waiter publishes, and a
         // newcomer (a releasing thread taking the lock straight back, say) queues behind it.
+        // Mutant barging: no queue order — whoever looks first when the lock is free publishes.
         let first = st.queues.get(lock_path).and_then(|q| q.front().copied());
-        if first.is_some_and(|t| Some(t) != ticket) {
+        if !mutant!(self.inner.policy, Barging) && first.is_some_and(|t| Some(t) != ticket) {
             return busy_here(&mut st, false);
         }
         let payload = self.new_payload(&st);

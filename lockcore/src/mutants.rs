@@ -43,11 +43,14 @@ pub enum Mutant {
     /// A waiter arms its watch after its last look and blocks for its whole timeout without
     /// looking again: a release (or the owner's death) in between is slept through.
     LostWakeup,
+    /// A waiter of this instance that finds the lock free publishes whatever its place in the
+    /// path's queue: a newcomer (the releasing thread asking again) overtakes older waiters.
+    Barging,
 }
 
 impl Mutant {
     /// Every catalogue entry, in DESIGN §6 order.
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::RotateBeforeCleanup,
         Mutant::ReleaseAllLiveIteration,
         Mutant::ReleaseAllIndexSkip,
@@ -66,6 +69,7 @@ impl Mutant {
         Mutant::RefreshByPath,
         Mutant::RenameAsideReclaim,
         Mutant::LostWakeup,
+        Mutant::Barging,
     ];
 
     /// The catalogue id, e.g. `rotate-before-cleanup`.
@@ -107,6 +111,7 @@ impl Mutant {
             Mutant::LeaseByCreatedAt => ("lease-by-created-at", "a lease judged by createdAt instead of the refreshed mtime: a live, refreshing holder is reclaimed", "P13"),
             Mutant::RenameAsideReclaim => ("rename-aside-reclaim", "reclaim renames the lock aside, verifies it, links it back if it was not the stale one: a second reclaimer moves the first one's fresh lock aside, two owners", "P1"),
             Mutant::LostWakeup => ("lost-wakeup", "a waiter arms its watch after its last look and sleeps its whole timeout without looking again: a release in between is slept through, the free lock waits", "P11"),
+            Mutant::Barging => ("barging", "a waiter that finds the lock free publishes whatever its place in the queue: the releasing thread asking again overtakes the waiters, who can starve", "P11"),
             Mutant::RefreshByPath => ("refresh-by-path", "the heartbeat touches whatever file is at the path: a holder whose lock was taken never learns it, and keeps the new owner's lease alive", "P15"),
         }
     }

@@ -889,5 +889,6 @@ pub fn scenario_for(m: Mutant) -> (&'static str, Scenario, &'static str) {
         Mutant::RefreshByPath => ("m13", m13_refresh_vs_lease_reclaim, "P15"),
         Mutant::RenameAsideReclaim => ("m2", m2_two_reclaimers, "P1"),
         Mutant::LostWakeup => ("w1", w1_release_vs_waiter, "P11"),
+        Mutant::Barging => ("s1", s1_fifo_waiters, "P11"),
     }
 }

@@ -16,6 +16,16 @@ const W1_BOUND: Option<usize> = Some(4);
 const W2_BOUND: Option<usize> = None;
 /// W3: three threads; bound 2.
 const W3_BOUND: Option<usize> = Some(2);
+/// S1 at loom size (two waiters and the releasing thread asking again), for its twin; bound 1.
+const S1_BOUND: Option<usize> = Some(1);
+
+/// S1 at loom size: two queued waiters (scale 0).
+fn s1_cfg() -> Cfg {
+    Cfg {
+        scale: 0,
+        ..Cfg::loom(None)
+    }
+}
 
 fn backoff_cfg() -> Cfg {
     Cfg {
@@ -57,6 +67,20 @@ fn w2_death_vs_watching_waiter() {
 fn w3_two_sessions_vs_release_all() {
     let n = loom_model(W3_BOUND, w3_sessions_vs_release_all, Cfg::loom(None));
     println!("w3: {n} executions");
+}
+
+/// Twin of S1: barging → P11 (the releasing thread, asking again, publishes ahead of the two
+/// queued waiters) — found by loom's first execution. The correct S1 is not a loom model: its
+/// waiters spin (yield) while they wait, and at preemption bound 1 loom had not finished after
+/// 10 minutes; shuttle runs S1 at scale (`shuttle_waits.rs`).
+#[test]
+fn mutant_barging() {
+    loom_twin(
+        "loom_wait::mutant_barging",
+        Mutant::Barging,
+        S1_BOUND,
+        s1_cfg(),
+    );
 }
 
 /// Twin of W1: lost-wakeup → P11 (the release lands before the arming; without the look after

@@ -1,4 +1,4 @@
-//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 18) is caught at shuttle size
+//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 19) is caught at shuttle size
 //! (≥ 4 threads, ≥ 3 sessions, ≥ 2 processes, a crash and an exec-restart) under PCT and, if PCT
 //! has not failed it yet, the random scheduler — fixed seeds, so a run is replayable.
 //!
@@ -55,6 +55,7 @@ twin!(mutant_lease_by_created_at, Mutant::LeaseByCreatedAt);
 twin!(mutant_refresh_by_path, Mutant::RefreshByPath);
 twin!(mutant_rename_aside_reclaim, Mutant::RenameAsideReclaim);
 twin!(mutant_lost_wakeup, Mutant::LostWakeup);
+twin!(mutant_barging, Mutant::Barging);
 
 /// Every catalogue entry has a twin above (the list is checked against `Mutant::ALL`).
 #[test]
