@@ -129,6 +129,29 @@ pub trait Fs: Send + Sync {
         None
     }
 
+    /// [`Fs::read`], and whether another process has shown interest in the file since it was
+    /// last modified: it read the file or [`Fs::mark_wanted`] it (its atime is past its mtime).
+    /// Only a hint for fairness, never for safety; `false` where the file system cannot tell
+    /// — the default.
+    fn read_noting_waiters(&self, path: &Path, cap: usize) -> io::Result<(Vec<u8>, bool)> {
+        Ok((self.read(path, cap)?, false))
+    }
+
+    /// A waiter's mark on a lock file it waits for (the real file system sets its atime to
+    /// now, leaving the mtime — the lease's clock — alone), which the holder's release notices
+    /// through [`Fs::read_noting_waiters`]. Best effort, errors ignored; nothing by default.
+    fn mark_wanted(&self, path: &Path) {
+        let _ = path;
+    }
+
+    /// Waits at most `timeout` (real time) for an entry to appear at `lock_path` — another
+    /// process taking the lock a release of ours left free. `true` once one is there, `false`
+    /// on timeout or where the file system cannot watch (the default: no wait at all).
+    fn wait_for_taker(&self, lock_path: &Path, timeout: Duration, clock: &dyn Clock) -> bool {
+        let _ = (lock_path, timeout, clock);
+        false
+    }
+
     /// How [`Fs::wait_for_change`] waits for a waiter on `clock` ([`WaitMechanism::Backoff`]
     /// when it cannot).
     fn wait_mechanism(&self, clock: &dyn Clock) -> WaitMechanism {

@@ -183,11 +183,22 @@ impl<E: Env> LockManager<E> {
         lock_path: &Path,
         ours: &[u8],
     ) -> Result<Released, LockError> {
+        self.delete_if_ours_noting_waiters(lock_path, ours)
+            .map(|(released, _)| released)
+    }
+
+    /// [`Self::delete_if_ours`], and whether another process showed interest in the file while
+    /// it was ours (a fairness hint: see `wait.rs`).
+    pub(crate) fn delete_if_ours_noting_waiters(
+        &self,
+        lock_path: &Path,
+        ours: &[u8],
+    ) -> Result<(Released, bool), LockError> {
         let fs = self.inner.env.fs();
         if mutant!(self.inner.policy, UncheckedRelease) {
             return match fs.remove(lock_path) {
-                Ok(()) => Ok(Released::Removed),
-                Err(e) if not_found(&e) => Ok(Released::NotOurs),
+                Ok(()) => Ok((Released::Removed, false)),
+                Err(e) if not_found(&e) => Ok((Released::NotOurs, false)),
                 Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
             };
         }
@@ -195,18 +206,18 @@ impl<E: Env> LockManager<E> {
         let _dir_lock = fs
             .lock_dir(&dir)
             .map_err(|e| LockError::io(FsOp::LockDir, &dir, e))?;
-        match fs.read(lock_path, MAX_PAYLOAD_BYTES) {
-            Ok(b) if b == ours => {}
-            Ok(_) => return Ok(Released::NotOurs),
+        let wanted = match fs.read_noting_waiters(lock_path, MAX_PAYLOAD_BYTES) {
+            Ok((b, wanted)) if b == ours => wanted,
+            Ok(_) => return Ok((Released::NotOurs, false)),
             // Gone, or replaced by something that is not even a regular file.
             Err(e) if not_found(&e) || e.kind() == io::ErrorKind::InvalidInput => {
-                return Ok(Released::NotOurs)
+                return Ok((Released::NotOurs, false))
             }
             Err(e) => return Err(LockError::io(FsOp::Read, lock_path, e)),
-        }
+        };
         match fs.remove(lock_path) {
-            Ok(()) => Ok(Released::Removed),
-            Err(e) if not_found(&e) => Ok(Released::NotOurs),
+            Ok(()) => Ok((Released::Removed, wanted)),
+            Err(e) if not_found(&e) => Ok((Released::NotOurs, false)),
             Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
         }
     }

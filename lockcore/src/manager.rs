@@ -165,6 +165,9 @@ pub(crate) struct State {
     /// oldest may publish, so a releasing thread cannot take the lock straight back (no barging).
     pub(crate) queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
     pub(crate) next_ticket: u64,
+    /// Paths whose last release here found another process waiting for the file, with when
+    /// (monotonic): this instance's next acquire of one lets that waiter in first (`wait.rs`).
+    pub(crate) wanted: BTreeMap<PathBuf, Duration>,
 }
 
 /// File I/O of this instance in progress on one lock path (see [`State::in_progress`]).
@@ -177,6 +180,15 @@ pub(crate) enum InProgress {
 }
 
 impl State {
+    /// Notes that a release of `lock_path` at `now` found another process waiting; forgets
+    /// notes too old to matter, so the map stays as small as the set of contended paths.
+    pub(crate) fn note_wanted(&mut self, lock_path: &Path, now: Duration) {
+        let window = crate::wait::HANDOFF_WINDOW;
+        self.wanted
+            .retain(|_, at| now.saturating_sub(*at) <= window);
+        self.wanted.insert(lock_path.to_path_buf(), now);
+    }
+
     /// This instance holds, is taking or is releasing this path or a file carrying this token.
     /// An acquisition in progress counts by its token only, so that its own judge of a
     /// leftover at its path does not count its claim.
@@ -343,6 +355,7 @@ impl<E: Env> LockManager<E> {
                     on_compromised: None,
                     queues: BTreeMap::new(),
                     next_ticket: 1,
+                    wanted: BTreeMap::new(),
                 }),
                 changed: Condvar::new(),
             }),
@@ -453,6 +466,7 @@ impl<E: Env> LockManager<E> {
         let start = clock.now_mono();
         // Takes a place in the queue at the first busy verdict, in the step that saw it.
         let mut waiter = Waiter::queued();
+        self.let_waiter_in(&lock_path);
         let result = loop {
             let busy = match self.attempt(&lock_path, opts.reentrant, &mut waiter) {
                 Ok(g) => break Ok(g),
@@ -734,11 +748,15 @@ impl<E: Env> LockManager<E> {
         st.in_progress
             .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
         drop(st);
-        let result = self.delete_if_ours(lock_path, &bytes);
+        let result = self.delete_if_ours_noting_waiters(lock_path, &bytes);
         let mut st = sync::lock(&self.inner.state);
         st.in_progress.remove(lock_path);
+        if let Ok((Released::Removed, true)) = result {
+            let now = self.inner.env.clock().now_mono();
+            st.note_wanted(lock_path, now);
+        }
         self.notify(&mut st);
-        result
+        result.map(|(released, _)| released)
     }
 
     fn hold_is_live(&self, lock_path: &Path, hold_id: u64) -> bool {

@@ -82,6 +82,11 @@ fn kind_of(ft: std::fs::FileType) -> FileKind {
 /// would otherwise wait for a writer forever), and checks on the open descriptor that it is a
 /// regular file.
 fn open_regular(path: &Path) -> io::Result<File> {
+    open_regular_with_meta(path).map(|(f, _)| f)
+}
+
+/// [`open_regular`], with the descriptor's metadata (its `fstat`).
+fn open_regular_with_meta(path: &Path) -> io::Result<(File, fs::Metadata)> {
     let opened = retry_eintr(|| {
         OpenOptions::new()
             .read(true)
@@ -100,11 +105,12 @@ fn open_regular(path: &Path) -> io::Result<File> {
         }
         Err(e) => return Err(e),
     };
-    let kind = kind_of(retry_eintr(|| f.metadata())?.file_type());
+    let meta = retry_eintr(|| f.metadata())?;
+    let kind = kind_of(meta.file_type());
     if kind != FileKind::Regular {
         return Err(not_regular(path, kind));
     }
-    Ok(f)
+    Ok((f, meta))
 }
 
 /// Opens a directory for listing or `flock`: `O_DIRECTORY`, so a FIFO or device named like the
@@ -164,6 +170,61 @@ impl Fs for OsFs {
             .take(cap as u64 + 1)
             .read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    fn read_noting_waiters(&self, path: &Path, cap: usize) -> io::Result<(Vec<u8>, bool)> {
+        let (f, meta) = open_regular_with_meta(path)?;
+        // Looked at by someone since it was written: a read (relatime updates the atime on the
+        // first read after a change) or a waiter's mark. Our own read below comes after the
+        // fstat, and a refresh sets the mtime after its read, so neither counts.
+        let wanted = (meta.atime(), meta.atime_nsec()) > (meta.mtime(), meta.mtime_nsec());
+        let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
+        f.take(cap as u64 + 1).read_to_end(&mut buf)?;
+        Ok((buf, wanted))
+    }
+
+    fn mark_wanted(&self, path: &Path) {
+        // An atime an hour ahead, explicitly: a plain "now" is the kernel's coarse clock (one
+        // tick, ~4 ms, behind), which the file's fine-grained mtime can outrun, so the mark
+        // would not show. The mtime, the lease's clock, is left alone.
+        let ahead = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_add(3600);
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: i64::try_from(ahead).unwrap_or(i64::MAX),
+                tv_nsec: 0,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+        };
+        // EPERM for another user's file (only the owner may set a time explicitly): that
+        // holder still sees our reads where the mount updates atimes (relatime), a tick late.
+        let _ = rustix::fs::utimensat(
+            rustix::fs::CWD,
+            path,
+            &times,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        );
+    }
+
+    fn wait_for_taker(&self, lock_path: &Path, timeout: Duration, clock: &dyn Clock) -> bool {
+        if clock.is_virtual() {
+            return false;
+        }
+        let Some(name) = lock_path.file_name() else {
+            return false;
+        };
+        let Some(watch) = watch::DirWatch::arm(dir_part(lock_path), watch::Watch::Appearing) else {
+            return false;
+        };
+        if fs::symlink_metadata(lock_path).is_ok() {
+            return true;
+        }
+        watch.block(None, name, timeout) == Some(Wake::Changed)
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
@@ -285,11 +346,7 @@ impl Fs for OsFs {
             return None;
         }
         let name = wait.lock_path.file_name()?;
-        let dir = match wait.lock_path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let watch = watch::DirWatch::arm(dir)?;
+        let watch = watch::DirWatch::arm(dir_part(wait.lock_path), watch::Watch::Going)?;
         // ESRCH (reaped already) or no pidfd here: the look below, or the timeout, tells.
         let pidfd = wait.owner.and_then(watch::open_pidfd);
         if !still_blocked() {
@@ -313,6 +370,14 @@ impl Fs for OsFs {
                 Err(_) => WaitMechanism::Inotify,
             }
         })
+    }
+}
+
+/// The directory a path names an entry of (`.` for a bare name).
+fn dir_part(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 

@@ -257,3 +257,88 @@ fn p11_os_watch_starts_clean_after_a_watch_elsewhere() {
     assert_eq!(idle_wait(&lock_b), Some(Wake::TimedOut));
     assert!(exists(&lock_b));
 }
+
+/// P11 (no starving, the fairness hint): a waiter's mark shows in the holder's checked read —
+/// not on a file nobody looked at — and leaves the mtime, the lease's clock, alone.
+#[test]
+fn p11_a_waiters_mark_shows_in_the_holders_read() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let (bytes, wanted) = OsFs.read_noting_waiters(&lock, 64).expect("read");
+    assert_eq!((bytes.as_slice(), wanted), (&b"{}"[..], false));
+    let mtime = OsFs.metadata(&lock).expect("stat").mtime_ms;
+    OsFs.mark_wanted(&lock);
+    let (_, wanted) = OsFs.read_noting_waiters(&lock, 64).expect("read");
+    assert!(wanted, "the mark does not show");
+    assert_eq!(
+        OsFs.metadata(&lock).expect("stat").mtime_ms,
+        mtime,
+        "the mark moved the mtime"
+    );
+}
+
+/// P11 (no starving): a releaser waiting for a taker sees a lock file that appears — already
+/// there, or created while it waits — and otherwise gives up after its timeout.
+#[test]
+fn p11_waiting_for_a_taker_sees_the_new_lock_file() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    let short = std::time::Duration::from_millis(1);
+    assert!(
+        !OsFs.wait_for_taker(&lock, short, &OsClock),
+        "nothing appeared"
+    );
+    let creator = {
+        let lock = lock.clone();
+        std::thread::spawn(move || plant(&lock, "{}"))
+    };
+    assert!(
+        OsFs.wait_for_taker(&lock, PATIENCE, &OsClock),
+        "the new file was not seen"
+    );
+    creator.join().expect("creator");
+}
+
+/// P11 (no starving across processes): a child takes the lock 1,000 times in a row (2 ms each);
+/// this process, waiting meanwhile, gets it before the child's loop ends — the child's releases
+/// see our mark and let us in rather than taking the lock straight back.
+#[test]
+fn p11_a_process_taking_a_lock_in_a_loop_lets_a_waiter_in() {
+    let scenario = "P11 no starving";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let log = dir.path().join("log");
+    let rounds = 1000;
+    let mut c = testchild();
+    c.args(["contend", "--session-file"]).arg(&session);
+    c.arg("--log")
+        .arg(&log)
+        .args(["--rounds", &rounds.to_string(), "--id", "loop"]);
+    let mut child = Proc::spawn(c, scenario);
+    let _ = child.json("ready line");
+    child.send("go");
+    let lock = dir.path().join("s.jsonl.lock");
+    let held = (0..100_000_000).any(|_| {
+        std::thread::yield_now();
+        exists(&lock)
+    });
+    assert!(held, "[{scenario}] the child never took the lock");
+    let m = LockManager::new(OsEnv::new(), Policy::default());
+    let opts = AcquireOptions {
+        reentrant: false,
+        timeout: Some(PATIENCE),
+    };
+    let guard = m
+        .acquire_with(&session, opts)
+        .expect("the waiter gets the lock");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let done = text.lines().filter(|l| l.starts_with("leave")).count();
+    drop(guard);
+    child.signal(libc::SIGKILL);
+    assert!(
+        done < rounds,
+        "[{scenario}] the waiter got in only after the child's {done} rounds"
+    );
+    eprintln!("[{scenario}] the waiter got in after {done} of the child's {rounds} rounds");
+}

@@ -30,6 +30,15 @@ struct Pool {
     idle: Vec<OwnedFd>,
 }
 
+/// What a [`DirWatch`] waits for about an entry of its directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Watch {
+    /// Its removal, or a rename away from or over it (a waiter for a busy lock).
+    Going,
+    /// Its creation (`link`, `open(O_CREAT)`) or a rename onto it (a releaser letting a waiter in).
+    Appearing,
+}
+
 /// An inotify instance borrowed from the pool with one watch on a directory; dropping it
 /// removes the watch (cheap: the mark is freed asynchronously) and returns the instance.
 pub(super) struct DirWatch {
@@ -39,18 +48,18 @@ pub(super) struct DirWatch {
 }
 
 impl DirWatch {
-    /// Watches `dir` for an entry's removal and renames away from or over it (and for the
-    /// directory itself going), with no event queued from before. `None` where inotify is
+    /// Watches `dir` for what `what` names about an entry (and for the directory itself
+    /// going), with no event queued from before. `None` where inotify is
     /// unavailable (no kernel support, the instance or watch limit reached, no read
     /// permission): the caller backs off.
-    pub(super) fn arm(dir: &Path) -> Option<DirWatch> {
+    pub(super) fn arm(dir: &Path, what: Watch) -> Option<DirWatch> {
         let fd = take_instance()?;
-        let flags = WatchFlags::DELETE
-            | WatchFlags::MOVED_FROM
-            | WatchFlags::MOVED_TO
-            | WatchFlags::DELETE_SELF
-            | WatchFlags::MOVE_SELF
-            | WatchFlags::ONLYDIR;
+        let whole_dir = WatchFlags::DELETE_SELF | WatchFlags::MOVE_SELF | WatchFlags::ONLYDIR;
+        let flags = whole_dir
+            | match what {
+                Watch::Going => WatchFlags::DELETE | WatchFlags::MOVED_FROM | WatchFlags::MOVED_TO,
+                Watch::Appearing => WatchFlags::CREATE | WatchFlags::MOVED_TO,
+            };
         let wd = match inotify::add_watch(&fd, dir, flags) {
             Ok(wd) => wd,
             Err(_) => {
