@@ -285,3 +285,71 @@ fn in_our_namespace(p: &Payload, me: &ProcessIdentity, policy: &Policy) -> bool 
     };
     same_host && p.pid != me.pid
 }
+
+#[cfg(test)]
+mod tests {
+    use super::in_our_namespace;
+    use crate::{Payload, Policy, ProcessIdentity};
+
+    fn file(pid: u32, host: Option<&str>) -> Payload {
+        Payload {
+            pid,
+            nonce: Some("n".into()),
+            created_at_ms: 0,
+            starttime: None,
+            host: host.map(str::to_string),
+            token: Some("t".into()),
+            lease: None,
+        }
+    }
+
+    fn me(host: Option<&str>) -> ProcessIdentity {
+        ProcessIdentity {
+            pid: 10,
+            host: host.map(str::to_string),
+            start_time: None,
+        }
+    }
+
+    // P11 (wake on death, the right process): a waiter watches the owner's pid only where that
+    // pid names the owner — our host and pid namespace, or a host-less file where the policy
+    // says the directory has one pid namespace — and never its own pid.
+    #[test]
+    fn p11_only_an_owner_in_our_pid_namespace_is_watched_by_pid() {
+        let same_ns = Policy {
+            same_pid_namespace: true,
+            ..Policy::default()
+        };
+        let cases = [
+            (
+                file(7, Some("h/ns1")),
+                me(Some("h/ns1")),
+                Policy::default(),
+                true,
+            ),
+            (
+                file(7, Some("h/ns2")),
+                me(Some("h/ns1")),
+                Policy::default(),
+                false,
+            ),
+            (file(7, Some("h/ns1")), me(None), Policy::default(), false),
+            (file(7, None), me(Some("h/ns1")), Policy::default(), false),
+            (file(7, None), me(Some("h/ns1")), same_ns.clone(), true),
+            (
+                file(10, Some("h/ns1")),
+                me(Some("h/ns1")),
+                Policy::default(),
+                false,
+            ),
+            (file(10, None), me(None), same_ns, false),
+        ];
+        for (i, (p, me, policy, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                in_our_namespace(&p, &me, &policy),
+                want,
+                "case {i}: {p:?} {me:?}"
+            );
+        }
+    }
+}

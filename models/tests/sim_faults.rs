@@ -450,3 +450,41 @@ fn the_exclusive_create_fallback_reports_its_own_failure() {
         world.trace()
     );
 }
+
+static PANICKED_AT_LINK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A fault predicate that panics once, at the first `link` (a bug inside a file step).
+fn panic_once_at_link(op: SimOp, _: &Path) -> bool {
+    if op == SimOp::Link && !PANICKED_AT_LINK.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        panic!("a bug inside a file step");
+    }
+    false
+}
+
+// P11: a panic inside an acquisition's file steps (a bug in an `Fs` implementation, say) leaves
+// nothing behind in the instance: the same instance then takes the path at once. Without the
+// unwind guard the path stays marked in progress and every later attempt waits for it forever
+// (here bounded: the attempt runs on a thread and must answer within a patience of 30 s).
+#[test]
+fn a_panic_inside_a_publish_leaves_the_path_free_in_the_instance() {
+    let world = SimWorld::new(31);
+    world.spawn("h", 1);
+    let m = LockManager::new(world.env("h", 1), Policy::default());
+    let session = Path::new("/d/s.jsonl");
+    world.inject(FaultRule::new(None, FaultKind::Eio).when(panic_once_at_link));
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.try_acquire(session)));
+    assert!(
+        first.is_err(),
+        "the injected panic did not fire\n{}",
+        world.trace()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let m2 = m.clone();
+    std::thread::spawn(move || tx.send(m2.try_acquire(Path::new("/d/s.jsonl")).map(drop)));
+    let again = rx.recv_timeout(std::time::Duration::from_secs(30));
+    assert!(
+        matches!(again, Ok(Ok(()))),
+        "P11 violated: after a panic inside its publish the instance cannot take the path: {again:?}\n{}",
+        world.trace()
+    );
+}
