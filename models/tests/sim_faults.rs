@@ -451,9 +451,13 @@ fn the_exclusive_create_fallback_reports_its_own_failure() {
     );
 }
 
+// A std atomic, not the model checkers' door: this file never runs under loom or shuttle, and a
+// fault predicate is a plain `fn` that can only reach a static.
+#[allow(clippy::disallowed_types)]
 static PANICKED_AT_LINK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A fault predicate that panics once, at the first `link` (a bug inside a file step).
+#[allow(clippy::disallowed_types)]
 fn panic_once_at_link(op: SimOp, _: &Path) -> bool {
     if op == SimOp::Link && !PANICKED_AT_LINK.swap(true, std::sync::atomic::Ordering::SeqCst) {
         panic!("a bug inside a file step");
