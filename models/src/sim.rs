@@ -451,13 +451,7 @@ impl SimWorld {
         let mut fs = sync::lock(&self.inner.fs);
         let ino = fs.next_ino;
         fs.next_ino += 1;
-        if let Some(node) = fs.others.remove(path) {
-            fs.ledger.removed.push(NodeRemoval {
-                path: path.to_path_buf(),
-                kind: node.kind,
-                by: (WORLD.to_string(), 0),
-            });
-        }
+        fs.world_removes_node(path);
         fs.files.insert(
             path.to_path_buf(),
             SimFile {
@@ -543,13 +537,7 @@ impl SimWorld {
             (t.clone(), file)
         });
         fs.files.remove(path);
-        fs.others.insert(path.to_path_buf(), node);
-        fs.ledger.planted.push(Planted {
-            path: path.to_path_buf(),
-            kind,
-            ino,
-            target: snapshot,
-        });
+        fs.put_node(path, node, snapshot);
         push_event(self, &mut fs, "world", "plant", path, desc);
         true
     }
@@ -846,6 +834,33 @@ fn open_error(kind: FileKind) -> io::Error {
 
 impl FsState {
     /// Anything at all sits at `path` (a dangling symlink included).
+    /// The world (not a process) takes the non-regular entry at `path` away, if there is one.
+    fn world_removes_node(&mut self, path: &Path) {
+        if let Some(node) = self.others.remove(path) {
+            self.ledger.removed.push(NodeRemoval {
+                path: path.to_path_buf(),
+                kind: node.kind,
+                by: (WORLD.to_string(), 0),
+            });
+        }
+    }
+
+    /// Puts a planted non-regular entry at `path`, in the ledger with its symlink target.
+    fn put_node(
+        &mut self,
+        path: &Path,
+        node: SimNode,
+        target: Option<(PathBuf, Option<crate::hostile::FileSnapshot>)>,
+    ) {
+        self.ledger.planted.push(Planted {
+            path: path.to_path_buf(),
+            kind: node.kind,
+            ino: node.ino,
+            target,
+        });
+        self.others.insert(path.to_path_buf(), node);
+    }
+
     /// Puts `with` at `path` in place of whatever entry was there (another process's work):
     /// a new inode, or the old entry's when `reuse_inode`. Returns the trace's description.
     fn replace_entry(
@@ -868,13 +883,7 @@ impl FsState {
             }
         };
         self.files.remove(path);
-        if let Some(node) = self.others.remove(path) {
-            self.ledger.removed.push(NodeRemoval {
-                path: path.to_path_buf(),
-                kind: node.kind,
-                by: (WORLD.to_string(), 0),
-            });
-        }
+        self.world_removes_node(path);
         match with {
             Replacement::File(bytes) => {
                 let desc = crate::trace::describe_bytes(&bytes);
@@ -896,13 +905,7 @@ impl FsState {
                     mtime_ms,
                 };
                 let desc = node.describe();
-                self.others.insert(path.to_path_buf(), node);
-                self.ledger.planted.push(Planted {
-                    path: path.to_path_buf(),
-                    kind,
-                    ino,
-                    target: None,
-                });
+                self.put_node(path, node, None);
                 desc
             }
         }
