@@ -246,3 +246,47 @@ pub(crate) fn jitter(clock: &impl Clock, d: Duration) -> Duration {
     let permille = 500 + clock.random_u64() % 1000;
     d * permille as u32 / 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::jitter;
+    use crate::env::Clock;
+    use std::time::Duration;
+
+    /// A clock whose random numbers are one fixed value (time does not matter here).
+    struct Fixed(u64);
+
+    impl Clock for Fixed {
+        fn now_wall_ms(&self) -> i64 {
+            0
+        }
+        fn now_mono(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn sleep(&self, _: Duration) {}
+        fn random_u64(&self) -> u64 {
+            self.0
+        }
+    }
+
+    // P11 (bounded backoff): the jitter scales a sleep by a factor in [0.5, 1.5) over the whole
+    // range of random numbers — never more, never an overflow at the ends.
+    #[test]
+    fn p11_jitter_stays_within_half_and_one_and_a_half() {
+        let d = Duration::from_millis(10);
+        let cases = [
+            (0, 5_000),
+            (499, 9_990),
+            (500, 10_000),
+            (999, 14_990),
+            (u64::MAX, 11_150),
+        ];
+        for (random, want_us) in cases {
+            assert_eq!(
+                jitter(&Fixed(random), d),
+                Duration::from_micros(want_us),
+                "random {random}"
+            );
+        }
+    }
+}
