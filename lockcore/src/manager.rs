@@ -180,6 +180,26 @@ pub(crate) enum InProgress {
 }
 
 impl State {
+    /// An empty registry of an instance with this nonce, at epoch 0.
+    pub(crate) fn new(nonce: String, heartbeat: crate::lease::Heartbeat) -> Self {
+        State {
+            epoch: 0,
+            nonce,
+            closing: None,
+            holds: BTreeMap::new(),
+            releasing: BTreeMap::new(),
+            in_progress: BTreeMap::new(),
+            next_hold_id: 1,
+            waiters: 0,
+            generation: 0,
+            heartbeat,
+            on_compromised: None,
+            queues: BTreeMap::new(),
+            next_ticket: 1,
+            wanted: BTreeMap::new(),
+        }
+    }
+
     /// Notes that a release of `lock_path` at `now` found another process waiting; forgets
     /// notes too old to matter, so the map stays as small as the set of contended paths.
     pub(crate) fn note_wanted(&mut self, lock_path: &Path, now: Duration) {
@@ -341,22 +361,7 @@ impl<E: Env> LockManager<E> {
                 boot_ms,
                 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
                 heartbeat_stop: Default::default(),
-                state: Mutex::new(State {
-                    epoch: 0,
-                    nonce,
-                    closing: None,
-                    holds: BTreeMap::new(),
-                    releasing: BTreeMap::new(),
-                    in_progress: BTreeMap::new(),
-                    next_hold_id: 1,
-                    waiters: 0,
-                    generation: 0,
-                    heartbeat,
-                    on_compromised: None,
-                    queues: BTreeMap::new(),
-                    next_ticket: 1,
-                    wanted: BTreeMap::new(),
-                }),
+                state: Mutex::new(State::new(nonce, heartbeat)),
                 changed: Condvar::new(),
             }),
         }
@@ -846,4 +851,134 @@ fn new_nonce(clock: &impl Clock) -> String {
     uuid::Builder::from_random_bytes(((hi << 64) | lo).to_be_bytes())
         .into_uuid()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{temp_path_for, Hold, InProgress, State};
+    use crate::lease::Heartbeat;
+    use crate::wait::HANDOFF_WINDOW;
+    use crate::Payload;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    fn hold(id: u64, token: Option<&str>) -> Hold {
+        let payload = Payload {
+            pid: 10,
+            nonce: Some("n".into()),
+            created_at_ms: 0,
+            starttime: None,
+            host: None,
+            token: token.map(str::to_string),
+            lease: None,
+        };
+        Hold {
+            id,
+            count: 1,
+            bytes: payload.to_bytes(),
+            payload,
+            compromised: false,
+            removing: false,
+        }
+    }
+
+    fn state() -> State {
+        State::new("n".into(), Heartbeat::Off)
+    }
+
+    const HERE: &str = "/d/a.lock";
+    const ELSEWHERE: &str = "/d/b.lock";
+
+    /// Whether a file at `HERE` carrying `token` is judged this instance's, in a state that has
+    /// exactly one entry, made by `put`.
+    fn ours_with(put: impl FnOnce(&mut State), token: Option<&str>) -> bool {
+        let mut st = state();
+        put(&mut st);
+        st.is_ours(Path::new(HERE), token)
+    }
+
+    // P2 (a contender never reclaims a file this instance holds or is releasing; our own
+    // leftover is reclaimed at once, P6): every kind of entry counts by its path, and by its
+    // token on any path — except an acquisition in progress, which counts by token only.
+    #[test]
+    fn is_ours_counts_each_kind_of_entry_by_path_and_token() {
+        let held_at = |path: &'static str, token| {
+            move |st: &mut State| {
+                st.holds.insert(PathBuf::from(path), hold(1, token));
+            }
+        };
+        let released_at = |path: &'static str, token| {
+            move |st: &mut State| {
+                st.releasing
+                    .insert(1, (PathBuf::from(path), hold(1, token)));
+            }
+        };
+        let removing_at = |path: &'static str, token| {
+            move |st: &mut State| {
+                let io = InProgress::Releasing(hold(1, token));
+                st.in_progress.insert(PathBuf::from(path), io);
+            }
+        };
+        let acquiring_at = |path: &'static str| {
+            move |st: &mut State| {
+                let io = InProgress::Acquiring { token: "t".into() };
+                st.in_progress.insert(PathBuf::from(path), io);
+            }
+        };
+        // Nothing in the registry: a file of ours is a leftover.
+        assert!(!ours_with(|_| {}, Some("t")));
+        // By path, whatever the file carries (a hold's file has no other token).
+        assert!(ours_with(held_at(HERE, Some("t")), None));
+        assert!(ours_with(released_at(HERE, Some("t")), None));
+        assert!(ours_with(removing_at(HERE, Some("t")), None));
+        // By token, on another path (two spellings of one file).
+        assert!(ours_with(held_at(ELSEWHERE, Some("t")), Some("t")));
+        assert!(ours_with(released_at(ELSEWHERE, Some("t")), Some("t")));
+        assert!(ours_with(removing_at(ELSEWHERE, Some("t")), Some("t")));
+        assert!(ours_with(acquiring_at(ELSEWHERE), Some("t")));
+        // Not ours: another path and another token, or no token to match.
+        assert!(!ours_with(held_at(ELSEWHERE, Some("t")), Some("u")));
+        assert!(!ours_with(released_at(ELSEWHERE, Some("t")), Some("u")));
+        assert!(!ours_with(removing_at(ELSEWHERE, Some("t")), Some("u")));
+        assert!(!ours_with(released_at(ELSEWHERE, None), None));
+        assert!(!ours_with(removing_at(ELSEWHERE, None), None));
+        // An acquisition judging the leftover at its own path does not count its own claim.
+        assert!(!ours_with(acquiring_at(HERE), Some("u")));
+        assert!(!ours_with(acquiring_at(HERE), None));
+    }
+
+    // P11 (no temp file of a live acquisition is swept): the sweep is told exactly the temp
+    // files of this instance's acquisitions in progress, and nothing for its releases.
+    #[test]
+    fn temps_in_progress_names_the_publishing_acquisitions_only() {
+        let mut st = state();
+        assert!(st.temps_in_progress(10).is_empty());
+        let io = InProgress::Acquiring { token: "t".into() };
+        st.in_progress.insert(PathBuf::from(HERE), io);
+        let io = InProgress::Releasing(hold(2, Some("u")));
+        st.in_progress.insert(PathBuf::from(ELSEWHERE), io);
+        assert_eq!(
+            st.temps_in_progress(10),
+            vec![temp_path_for(Path::new(HERE), 10, "t")]
+        );
+    }
+
+    // P11 (a waiter of another process is let in; the note stays as small as the set of
+    // recently contended paths): a note is kept for the handoff window and forgotten after it.
+    #[test]
+    fn note_wanted_keeps_notes_for_the_handoff_window_only() {
+        let mut st = state();
+        let at = Duration::from_secs(100);
+        st.note_wanted(Path::new(HERE), at);
+        st.note_wanted(Path::new(ELSEWHERE), at + HANDOFF_WINDOW);
+        assert_eq!(st.wanted.len(), 2, "both notes are within the window");
+        assert_eq!(st.wanted.get(Path::new(HERE)), Some(&at));
+        let later = at + HANDOFF_WINDOW * 2 + Duration::from_millis(1);
+        st.note_wanted(Path::new("/d/c.lock"), later);
+        assert_eq!(
+            st.wanted.keys().collect::<Vec<_>>(),
+            vec![Path::new("/d/c.lock")],
+            "notes older than the window are forgotten"
+        );
+    }
 }
