@@ -164,12 +164,8 @@ impl Fs for OsFs {
     }
 
     fn read(&self, path: &Path, cap: usize) -> io::Result<Vec<u8>> {
-        // Sized up front: a lock file is read in one or two read calls, not five.
-        let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
-        open_regular(path)?
-            .take(cap as u64 + 1)
-            .read_to_end(&mut buf)?;
-        Ok(buf)
+        // The same open, fstat and read: the waiters' note costs one comparison.
+        self.read_noting_waiters(path, cap).map(|(bytes, _)| bytes)
     }
 
     fn read_noting_waiters(&self, path: &Path, cap: usize) -> io::Result<(Vec<u8>, bool)> {
@@ -178,6 +174,7 @@ impl Fs for OsFs {
         // first read after a change) or a waiter's mark. Our own read below comes after the
         // fstat, and a refresh sets the mtime after its read, so neither counts.
         let wanted = (meta.atime(), meta.atime_nsec()) > (meta.mtime(), meta.mtime_nsec());
+        // Sized up front: a lock file is read in one or two read calls, not five.
         let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
         f.take(cap as u64 + 1).read_to_end(&mut buf)?;
         Ok((buf, wanted))
