@@ -779,3 +779,69 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
         fx.files()
     );
 }
+
+// P3/P4 (the release_all gate, on the real clock): a release_all that starts while an
+// acquisition of this instance is inside the file system closes the gate, waits on the
+// registry's condition variable until that acquisition has registered, then releases it too.
+// Interleaving: publish of `slow` stalled ∥ release_all waiting ∥ a newcomer turned away.
+#[test]
+fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
+    let fx = Fixture::new();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let env = EnvParts {
+        fs: GatedFs {
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+        },
+        procs: Table {
+            me: ProcessIdentity {
+                pid: 10,
+                host: Some("host-a".into()),
+                start_time: Some(1),
+            },
+            others: fx.others.clone(),
+        },
+        clock: OsClock,
+    };
+    let m = LockManager::new(env, Policy::default());
+    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
+    let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
+    entered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the slow publish started");
+    let old_nonce = m.nonce();
+    let m3 = m.clone();
+    let closer = std::thread::spawn(move || m3.release_all());
+    // Once a newcomer is turned away, release_all has closed the gate, and (holding the
+    // registry lock from there) has gone to wait for the stalled publish. Bounded; each look
+    // takes and releases `fast` or is turned away.
+    let fast = fx.session("fast.jsonl");
+    let turned_away = (0..1_000_000).any(|_| match m.try_acquire(&fast) {
+        Ok(g) => {
+            drop(g);
+            std::thread::yield_now();
+            false
+        }
+        Err(e) => {
+            assert!(e.is_busy(), "{e}");
+            true
+        }
+    });
+    assert!(turned_away, "release_all closed the gate");
+    go.send(()).unwrap();
+    let guard = stalled
+        .join()
+        .unwrap()
+        .expect("the stalled publish completes");
+    let report = closer.join().expect("release_all does not panic");
+    assert_eq!(
+        report.released,
+        vec![guard.lock_path().to_path_buf()],
+        "the acquisition in progress is in the snapshot"
+    );
+    assert!(!guard.is_held(), "its guard is revoked");
+    assert_ne!(report.new_nonce, old_nonce);
+    assert_eq!(m.nonce(), report.new_nonce);
+    assert!(fx.files().is_empty(), "{:?}", fx.files());
+}
