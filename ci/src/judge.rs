@@ -70,6 +70,7 @@ pub fn judge(outcomes: &[Outcome], results: &Path, root: &Path, ctx: &Context) -
     judge_mutants(&mut r);
     judge_coverage(&mut r, &records, outcomes);
     judge_matrix(&mut r, &records, outcomes);
+    judge_matrix_sweep(&mut r, &records, outcomes);
     if let Some(c) = outcomes.iter().find_map(|o| match &o.step.kind {
         Kind::CargoMutants { out } => Some(root.join(out)),
         _ => None,
@@ -300,6 +301,18 @@ fn judge_matrix(r: &mut Report, records: &[Record], outcomes: &[Outcome]) {
     if !empty.is_empty() {
         r.failures.push(Failure {
             what: format!("operation matrix: {} empty cell(s): {}", empty.len(), empty.join(", ")),
+            ..Failure::default()
+        });
+    }
+}
+
+/// The matrix sweep's rows, written by the loom twins' step (which runs `mutant_matrix_sweep`):
+/// a run of that step without them is a failure, so the report never silently lacks the number.
+fn judge_matrix_sweep(r: &mut Report, records: &[Record], outcomes: &[Outcome]) {
+    r.matrix_sweep = records.iter().find_map(|x| if let Record::MatrixSweep(m) = x { Some(m.clone()) } else { None });
+    if r.matrix_sweep.is_none() && !r.partial && ran(outcomes, "mutants-loom") {
+        r.failures.push(Failure {
+            what: "mutants-loom ran but mutant_matrix_sweep wrote no result (matrix-sweep/loom.json)".into(),
             ..Failure::default()
         });
     }

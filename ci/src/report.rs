@@ -146,6 +146,30 @@ fn matrix_md(r: &Report, md: &mut String) {
         std::iter::once(a.to_string()).chain(tags).collect()
     });
     md.push_str(&table(&head, rows));
+    if let Some(sw) = &r.matrix_sweep {
+        let found = sw.found();
+        let bound = sw.bound.map(|b| format!(" at bound {b}")).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "The matrix alone ({} layer{bound}, no scenario written for them) finds **{} of {}** catalogue bugs \
+             (floor {}, {:.0} s):\n",
+            sw.layer,
+            found.len(),
+            sw.rows.len(),
+            sw.floor,
+            sw.seconds
+        );
+        for row in &sw.rows {
+            let pairs: Vec<String> = row
+                .failing
+                .iter()
+                .map(|f| format!("{} ∥ {} ({})", f.pair[0], f.pair[1], f.property.as_deref().unwrap_or("no property")))
+                .collect();
+            let seen = if pairs.is_empty() { "not found".to_string() } else { pairs.join(", ") };
+            let _ = writeln!(md, "- {}: {seen}", row.mutant);
+        }
+        md.push('\n');
+    }
 }
 
 fn traces_md(r: &Report, md: &mut String) {

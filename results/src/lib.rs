@@ -42,6 +42,8 @@ pub enum Record {
     Faults(FaultsResult),
     /// The stress layer's summary.
     Stress(StressResult),
+    /// Which catalogue bugs the operation matrix finds with no scenario written for them.
+    MatrixSweep(MatrixSweep),
 }
 
 /// How a test or twin ended.
@@ -120,6 +122,48 @@ pub struct MatrixCell {
     pub executions: u64,
     /// loom's preemption bound, if any.
     pub bound: Option<usize>,
+}
+
+/// Each catalogue bug run against every pair of the operation matrix: a bug the matrix finds by
+/// itself is one it would also find in a form nobody has written yet.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MatrixSweep {
+    /// `loom`.
+    pub layer: String,
+    /// The preemption bound every pair ran at.
+    pub bound: Option<usize>,
+    /// How many bugs the matrix must find at this bound (the sweep fails below it).
+    pub floor: u64,
+    pub seconds: f64,
+    /// One row per catalogue bug, in catalogue order.
+    pub rows: Vec<SweepRow>,
+}
+
+/// One catalogue bug against the matrix.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SweepRow {
+    pub mutant: String,
+    /// The pairs that found it (empty: the matrix alone misses it).
+    pub failing: Vec<SweptPair>,
+}
+
+/// A pair whose exploration found a catalogue bug.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SweptPair {
+    pub pair: [String; 2],
+    /// The property violated, as the oracle named it (`None`: the run failed without naming one).
+    pub property: Option<String>,
+}
+
+impl MatrixSweep {
+    /// The bugs that some pair found.
+    pub fn found(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| !r.failing.is_empty())
+            .map(|r| r.mutant.as_str())
+            .collect()
+    }
 }
 
 /// The faults layer: the real CLI under system-call fault injection.
@@ -205,6 +249,7 @@ impl Record {
             Record::MatrixCell(m) => format!("matrix/{}-{}-{}.json", m.layer, m.pair[0], m.pair[1]),
             Record::Faults(_) => "faults.json".to_string(),
             Record::Stress(_) => "stress.json".to_string(),
+            Record::MatrixSweep(m) => format!("matrix-sweep/{}.json", m.layer),
         };
         PathBuf::from(name.replace("::", "."))
     }

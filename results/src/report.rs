@@ -52,6 +52,9 @@ pub struct Report {
     pub cargo_mutants: Option<CargoMutants>,
     /// The operation × operation matrix: every pair with the models that ran it.
     pub matrix: Vec<PairCoverage>,
+    /// The catalogue bugs the matrix finds by itself (the loom twins' step writes it).
+    #[serde(default)]
+    pub matrix_sweep: Option<crate::MatrixSweep>,
     /// Why the gate failed, in order; empty when `ok`.
     pub failures: Vec<Failure>,
 }

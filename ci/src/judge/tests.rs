@@ -1,7 +1,7 @@
 use super::*;
 use crate::plan::{steps, Step};
 use crate::run::Exit;
-use lockcore_results::{Coverage, MatrixCell};
+use lockcore_results::{Coverage, MatrixCell, MatrixSweep, SweepRow, SweptPair};
 
 fn step(name: &str) -> Step {
     let o = crate::options::Options { quick: true, ..crate::options::Options::default() };
@@ -60,6 +60,19 @@ fn clean_results(dir: &Path, missing: Option<&str>) {
             Record::MatrixCell(cell).write_into(dir).unwrap();
         }
     }
+    let rows = lockcore::Mutant::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, m)| SweepRow {
+            mutant: m.id().into(),
+            failing: (i < 3)
+                .then(|| SweptPair { pair: ["acquire".into(), "release".into()], property: Some("P1".into()) })
+                .into_iter()
+                .collect(),
+        })
+        .collect();
+    let sweep = MatrixSweep { layer: "loom".into(), bound: Some(1), floor: 3, seconds: 4.0, rows };
+    Record::MatrixSweep(sweep).write_into(dir).unwrap();
 }
 
 fn run_gate(dir: &Path, outcomes: &[Outcome]) -> Report {
@@ -78,6 +91,22 @@ fn a_clean_run_passes_with_every_mutant_caught() {
     assert!(r.mutants.iter().all(|m| m.caught && m.reproduce.as_deref().is_some_and(|c| c.contains("mutant_"))));
     assert!(r.matrix.iter().all(|p| !p.cells.is_empty()));
     assert!(r.properties.iter().any(|p| p.id == "P1" && p.checked_by.contains(&"loom".to_string())));
+    let md = crate::report::markdown(&r);
+    let sweep_line = format!("finds **3 of {}** catalogue bugs", lockcore::Mutant::ALL.len());
+    assert!(md.contains(&sweep_line), "{md}");
+}
+
+#[test]
+fn a_loom_twin_run_without_the_matrix_sweep_result_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    clean_results(&results, None);
+    std::fs::remove_file(results.join("matrix-sweep/loom.json")).unwrap();
+    let outcomes: Vec<Outcome> =
+        ["loom", "shuttle", "proptest", "mutants-loom"].iter().map(|n| outcome(dir.path(), n, None)).collect();
+    let r = run_gate(dir.path(), &outcomes);
+    assert!(!r.ok);
+    assert!(r.failures.iter().any(|f| f.what.contains("mutant_matrix_sweep wrote no result")), "{:#?}", r.failures);
 }
 
 #[test]
