@@ -103,6 +103,10 @@ const OUTCOMES: &[&str] = &[
     "outcome-reclaimed-before-boot",
 ];
 
+/// The smallest budget whose run is a coverage proof. Measured with the fixed seed: every key has
+/// fired by 100 cases (at 64, `outcome-refused-directory` had not yet).
+const COVERAGE_MIN_CASES: u32 = 128;
+
 /// P1–P16 as far as a sequential history shows them: after every step the outcome, the
 /// directory (names and payload fields), every registry, every guard's `is_held()` and the
 /// model's invariants (P1, P3, P4, P9, deletion record) agree with the reference model. Also
@@ -139,6 +143,14 @@ fn state_machine_matches_reference_model() {
     .write_or_warn();
     if let Some(f) = &report.failure {
         panic!("{} violated\n{}\n{}", f.property, f.message, f.steps);
+    }
+    if cases < COVERAGE_MIN_CASES {
+        // A smaller budget (a quick local run) checks every step the same, but is not a
+        // coverage proof: the rarest outcomes first fire between 32 and 100 cases.
+        println!(
+            "coverage not judged at {cases} cases (it is a claim from {COVERAGE_MIN_CASES} cases; the gate runs 256+)"
+        );
+        return;
     }
     let missing: Vec<&str> = TRANSITIONS
         .iter()
