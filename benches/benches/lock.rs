@@ -355,6 +355,25 @@ mod real {
                 .max(1e-9)
     }
 
+    /// `holds` rounds of the bare floor (temp, link, unlink both) shared by one thread per
+    /// `(temp, lock)` pair: what the file system itself allows, to hold lockcore's scaling against.
+    fn floor_parallel_rate(pairs: &[(PathBuf, PathBuf)], holds: u64) -> f64 {
+        let bytes = own_payload();
+        let tickets = std::sync::atomic::AtomicU64::new(0);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for (tmp, lock) in pairs {
+                let (tickets, bytes) = (&tickets, &bytes);
+                s.spawn(move || {
+                    while tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < holds {
+                        floor_once(tmp, lock, bytes);
+                    }
+                });
+            }
+        });
+        holds as f64 / start.elapsed().as_secs_f64().max(1e-9)
+    }
+
     /// N threads of one manager, each locking its own session: how the manager scales when
     /// nothing contends for a lock. Prints each id's throughput as a ratio to `/1`, from fixed
     /// runs interleaved with `/1` runs (so both see the same load).
@@ -366,6 +385,18 @@ mod real {
         let sessions: Vec<PathBuf> = (0..8)
             .map(|i| dir.path().join(format!("s{i}.json")))
             .collect();
+        let floor_dir = tempdir();
+        let floor_pairs: Vec<(PathBuf, PathBuf)> = (0..8)
+            .map(|i| {
+                let d = floor_dir.path();
+                (d.join(format!("f{i}.tmp")), d.join(format!("f{i}.lock")))
+            })
+            .collect();
+        let own_dirs: Vec<tempfile::TempDir> = (0..8).map(|_| tempdir()).collect();
+        let own_dir_pairs: Vec<(PathBuf, PathBuf)> = own_dirs
+            .iter()
+            .map(|d| (d.path().join("f.tmp"), d.path().join("f.lock")))
+            .collect();
         for threads in [1usize, 2, 4, 8] {
             let mine = &sessions[..threads];
             let mut printed = false;
@@ -373,16 +404,23 @@ mod real {
                 if !printed {
                     printed = true;
                     let (mut one, mut n) = (0.0, 0.0);
+                    let (mut floor_one, mut floor_n, mut floor_dirs) = (0.0, 0.0, 0.0);
                     for _ in 0..3 {
                         one += parallel_rate(&mgr, &sessions[..1], 500);
                         n += parallel_rate(&mgr, mine, 500);
+                        floor_one += floor_parallel_rate(&floor_pairs[..1], 500);
+                        floor_n += floor_parallel_rate(&floor_pairs[..threads], 500);
+                        floor_dirs += floor_parallel_rate(&own_dir_pairs[..threads], 500);
                     }
                     println!(
                         "parallel_sessions/{threads}: {:.0} holds/s, {:.2}x parallel_sessions/1 \
-                         ({:.0} holds/s; 3 interleaved pairs of 500-hold runs)",
+                         ({:.0} holds/s); the bare floor with {threads} threads scales {:.2}x in one \
+                         directory, {:.2}x in one directory each (3 interleaved rounds of 500-hold runs)",
                         n / 3.0,
                         n / one.max(1e-9),
-                        one / 3.0
+                        one / 3.0,
+                        floor_n / floor_one.max(1e-9),
+                        floor_dirs / floor_one.max(1e-9)
                     );
                 }
                 b.iter_custom(|iters| parallel_sessions(&mgr, mine, iters))
