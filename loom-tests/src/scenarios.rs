@@ -865,6 +865,52 @@ fn contend_through(
     Ok(())
 }
 
+/// M15 — P1, P4: process 1's own sweep (`clean_stale`) ∥ its `release_all` of two held locks ∥
+/// process 2 trying each session. Targets the sweep judging a file of its own instance while
+/// `release_all` has it in its snapshot (its guard still holds, its file is on disk): a sweep
+/// that took it for a leftover of ours would delete it under that guard, and process 2 would
+/// take the lock while the guard still holds. Scale 2: process 2 retries, and a background
+/// process crashes and restarts beside them.
+pub fn m15_own_sweep_vs_release_all(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 2, 3]);
+    let m = manager(&world, 1, cfg);
+    for i in 1..=2 {
+        must_take(&ghost, "main", &m, i)?;
+    }
+    let mut hs = Vec::new();
+    {
+        let (ghost, m) = (ghost.clone(), m.clone());
+        hs.push(spawn(move || ghost.release_all(&m).map(drop)));
+    }
+    {
+        let (ghost, m) = (ghost.clone(), m.clone());
+        hs.push(spawn(move || match m.clean_stale(Path::new("/s"), false) {
+            Ok(r) if r.unreadable.is_empty() => Ok(()),
+            Ok(r) => Err(judge::unexpected_error().violation(
+                format!("own sweep: unreadable entries {:?}", r.unreadable),
+                ghost.world().trace(),
+            )),
+            Err(e) => Err(unexpected(ghost.world(), "own sweep", &e)),
+        }));
+    }
+    {
+        let (ghost, cfg) = (ghost.clone(), *cfg);
+        hs.push(spawn(move || {
+            let p2 = manager(ghost.world(), 2, &cfg);
+            for i in 1..=2 {
+                if let Some(id) = take(&ghost, "p2", &p2, i, true, cfg.tries - 1)? {
+                    release(&ghost, "p2", id)?;
+                }
+            }
+            Ok(())
+        }));
+    }
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 3));
+    }
+    conclude(&ghost, hs)
+}
+
 /// A scenario function.
 pub type Scenario = fn(&Cfg) -> Result<(), Violation>;
 

@@ -1,11 +1,12 @@
-//! loom models of `release_all`: M1 (P1, P3), M4 (P5), M5 (P4), M9 (P6), each with the twins of
+//! loom models of `release_all`: M1 (P1, P3), M4 (P5), M5 (P4), M9 (P6), M15 (P1, P4), each with the twins of
 //! the mutants it exposes. Budgets were measured with `--release` on 2 cores.
 #![cfg(feature = "loom")]
 
 use lockcore::Mutant;
 use loom_tests::harness::{loom_model, loom_twin};
 use loom_tests::scenarios::{
-    m1_release_all_vs_reclaim, m4_revoked_drop, m5_release_all_vs_other, m9_restart_leftover, Cfg,
+    m15_own_sweep_vs_release_all, m1_release_all_vs_reclaim, m4_revoked_drop,
+    m5_release_all_vs_other, m9_restart_leftover, Cfg,
 };
 
 /// M1: no preemption bound (exhaustive).
@@ -18,6 +19,8 @@ const M4_BOUND: Option<usize> = Some(4);
 const M5_BOUND: Option<usize> = Some(3);
 /// M9: bound 4.
 const M9_BOUND: Option<usize> = Some(4);
+/// M15 (three threads): bound 2.
+const M15_BOUND: Option<usize> = Some(2);
 
 fn m5_cfg() -> Cfg {
     Cfg {
@@ -73,6 +76,14 @@ fn m5_release_all_vs_other_path() {
 fn m9_restart_with_leftover() {
     let n = loom_model(M9_BOUND, m9_restart_leftover, Cfg::loom(None));
     println!("m9: {n} executions");
+}
+
+/// M15 — P1, P4: an instance's own sweep ∥ its `release_all` of two locks ∥ another process
+/// trying each session. Preemption bound 2 (measured below).
+#[test]
+fn m15_own_sweep_vs_release_all_vs_contender() {
+    let n = loom_model(M15_BOUND, m15_own_sweep_vs_release_all, Cfg::loom(None));
+    println!("m15: {n} executions");
 }
 
 /// Twin of M1: rotate-before-cleanup → P3 (the gate opens at the early rotation, the reclaiming

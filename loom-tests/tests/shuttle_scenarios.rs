@@ -64,6 +64,8 @@ scaled!(m13_pct, m13_random, m13_refresh_vs_lease_reclaim);
 // M14 — P16, P1, P9: release + mkfifo at the freed path ∥ a contender through a symlinked
 // directory ∥ a background process.
 scaled!(m14_pct, m14_random, m14_hostile_after_release);
+// M15 — P1, P4: an instance's own sweep ∥ its release_all ∥ another process's contender.
+scaled!(m15_pct, m15_random, m15_own_sweep_vs_release_all);
 
 /// The bug-bearing helper: M1 at shuttle size with rotate-before-cleanup, under a scheduler.
 fn rotate_before_cleanup_under(test: &str, run: impl FnOnce(Cfg)) {
