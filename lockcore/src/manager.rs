@@ -855,7 +855,8 @@ fn new_nonce(clock: &impl Clock) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{temp_path_for, Hold, InProgress, State};
+    use super::{new_nonce, temp_path_for, Hold, InProgress, State};
+    use crate::env::Clock;
     use crate::lease::Heartbeat;
     use crate::wait::HANDOFF_WINDOW;
     use crate::Payload;
@@ -980,5 +981,30 @@ mod tests {
             vec![Path::new("/d/c.lock")],
             "notes older than the window are forgotten"
         );
+    }
+
+    /// A clock whose random numbers count up from a start (time does not matter here).
+    struct Counting(std::sync::atomic::AtomicU64);
+
+    impl Clock for Counting {
+        fn now_wall_ms(&self) -> i64 {
+            0
+        }
+        fn now_mono(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn sleep(&self, _: Duration) {}
+        fn random_u64(&self) -> u64 {
+            self.0
+                .fetch_add(0x1111_1111_1111_1111, std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    // P8 (a nonce is unguessable: two instances of one pid never share one): the nonce carries
+    // both 64-bit random words, the first in its high half, as a version-4 UUID.
+    #[test]
+    fn a_nonce_is_both_random_words_as_a_uuid() {
+        let clock = Counting(std::sync::atomic::AtomicU64::new(0x1111_1111_1111_1111));
+        assert_eq!(new_nonce(&clock), "11111111-1111-4111-a222-222222222222");
     }
 }

@@ -677,12 +677,68 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
     assert_eq!(m.queued(&session), 0);
 }
 
-/// The real file system, except that linking the lock of a session named `slow…` stops until
-/// the test says go; after 30 s without it the link fails (a lock that serialised the sessions
-/// fails the test instead of hanging it).
+/// The real file system, except that one operation on the lock of a session named `slow…` (its
+/// link, or its unlink) stops until the test says go; after 30 s without it the call fails (a
+/// lock that serialised the sessions fails the test instead of hanging it).
 struct GatedFs {
     entered: Mutex<std::sync::mpsc::Sender<()>>,
     go: Mutex<std::sync::mpsc::Receiver<()>>,
+    on: Gated,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Gated {
+    Link,
+    Unlink,
+}
+
+impl GatedFs {
+    /// Stops here if `path` is the gated lock and `op` the gated operation.
+    fn gate(&self, op: Gated, path: &Path) -> std::io::Result<()> {
+        let name = path.to_string_lossy();
+        if op != self.on || !name.contains("slow") || !name.ends_with(".lock") {
+            return Ok(());
+        }
+        let _ = self.entered.lock().unwrap().send(());
+        let go = self
+            .go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        // Nobody said go: the test could not proceed while this call stalled.
+        go.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"))
+    }
+}
+
+/// A manager of pid 10 on the real clock over a [`GatedFs`], with the channels that say when
+/// the gated call has started and let it go on.
+fn gated_manager(
+    fx: &Fixture,
+    on: Gated,
+) -> (
+    LockManager<EnvParts<GatedFs, Table, OsClock>>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let env = EnvParts {
+        fs: GatedFs {
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+            on,
+        },
+        procs: Table {
+            me: ProcessIdentity {
+                pid: 10,
+                host: Some("host-a".into()),
+                start_time: Some(1),
+            },
+            others: fx.others.clone(),
+        },
+        clock: OsClock,
+    };
+    (LockManager::new(env, Policy::default()), entered, go)
 }
 
 impl lockcore::Fs for GatedFs {
@@ -694,18 +750,7 @@ impl lockcore::Fs for GatedFs {
         OsFs.write_existing(path, contents)
     }
     fn link(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
-        if dst.to_string_lossy().contains("slow") {
-            let _ = self.entered.lock().unwrap().send(());
-            let go = self
-                .go
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(30));
-            if go.is_err() {
-                // Nobody said go: the other session could not proceed while this one stalled.
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"));
-            }
-        }
+        self.gate(Gated::Link, dst)?;
         OsFs.link(src, dst)
     }
     fn rename(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
@@ -715,6 +760,7 @@ impl lockcore::Fs for GatedFs {
         OsFs.read(path, cap)
     }
     fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.gate(Gated::Unlink, path)?;
         OsFs.remove(path)
     }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -740,24 +786,7 @@ impl lockcore::Fs for GatedFs {
 #[test]
 fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
     let fx = Fixture::new();
-    let (entered_tx, entered) = std::sync::mpsc::channel();
-    let (go, go_rx) = std::sync::mpsc::channel();
-    let env = EnvParts {
-        fs: GatedFs {
-            entered: Mutex::new(entered_tx),
-            go: Mutex::new(go_rx),
-        },
-        procs: Table {
-            me: ProcessIdentity {
-                pid: 10,
-                host: Some("host-a".into()),
-                start_time: Some(1),
-            },
-            others: fx.others.clone(),
-        },
-        clock: OsClock,
-    };
-    let m = LockManager::new(env, Policy::default());
+    let (m, entered, go) = gated_manager(&fx, Gated::Link);
     let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
     let stalled = std::thread::spawn(move || m2.try_acquire(&slow).map(|g| g.how()));
     entered
@@ -787,24 +816,7 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
 #[test]
 fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
     let fx = Fixture::new();
-    let (entered_tx, entered) = std::sync::mpsc::channel();
-    let (go, go_rx) = std::sync::mpsc::channel();
-    let env = EnvParts {
-        fs: GatedFs {
-            entered: Mutex::new(entered_tx),
-            go: Mutex::new(go_rx),
-        },
-        procs: Table {
-            me: ProcessIdentity {
-                pid: 10,
-                host: Some("host-a".into()),
-                start_time: Some(1),
-            },
-            others: fx.others.clone(),
-        },
-        clock: OsClock,
-    };
-    let m = LockManager::new(env, Policy::default());
+    let (m, entered, go) = gated_manager(&fx, Gated::Link);
     let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
     let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
     entered
@@ -844,4 +856,40 @@ fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
     assert_ne!(report.new_nonce, old_nonce);
     assert_eq!(m.nonce(), report.new_nonce);
     assert!(fx.files().is_empty(), "{:?}", fx.files());
+}
+
+// P4/P5 (a guard of release_all's snapshot counts as held until its own file starts going, and
+// never after): release_all of `a-slow` and `b` is stalled inside the unlink of `a-slow`'s file.
+// Interleaving: release_all between its first removal and its second ∥ the guards' owner asking.
+#[test]
+fn a_guard_taken_by_release_all_is_held_until_its_own_file_starts_going() {
+    let fx = Fixture::new();
+    let (m, entered, go) = gated_manager(&fx, Gated::Unlink);
+    let first = m.try_acquire(&fx.session("a-slow.jsonl")).unwrap();
+    let second = m.try_acquire(&fx.session("b.jsonl")).unwrap();
+    let m2 = m.clone();
+    let closer = std::thread::spawn(move || m2.release_all());
+    entered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("release_all started removing a-slow's file");
+    assert!(!first.is_held(), "its file is going: no longer held");
+    assert!(second.is_held(), "not yet touched: still held");
+    go.send(()).unwrap();
+    let report = closer.join().expect("release_all does not panic");
+    assert_eq!(report.released.len(), 2, "{report:?}");
+    assert!(!first.is_held() && !second.is_held());
+    assert!(fx.files().is_empty(), "{:?}", fx.files());
+}
+
+// Debug output names the lock path and how it was taken (what a log line needs).
+#[test]
+fn a_guards_debug_output_names_its_lock() {
+    let fx = Fixture::new();
+    let m = fx.manager(10);
+    let g = m.try_acquire(&fx.session("s1.jsonl")).unwrap();
+    let text = format!("{g:?}");
+    assert!(
+        text.contains("s1.jsonl.lock") && text.contains("Fresh"),
+        "{text}"
+    );
 }
