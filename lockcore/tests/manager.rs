@@ -710,13 +710,16 @@ impl GatedFs {
     }
 }
 
+/// A manager over a [`GatedFs`] on the real clock.
+type GatedManager = LockManager<EnvParts<GatedFs, Table, OsClock>>;
+
 /// A manager of pid 10 on the real clock over a [`GatedFs`], with the channels that say when
 /// the gated call has started and let it go on.
 fn gated_manager(
     fx: &Fixture,
     on: Gated,
 ) -> (
-    LockManager<EnvParts<GatedFs, Table, OsClock>>,
+    GatedManager,
     std::sync::mpsc::Receiver<()>,
     std::sync::mpsc::Sender<()>,
 ) {
