@@ -450,6 +450,18 @@ mod tests {
         assert_eq!(bad(&huge), Malformed::TooLarge);
     }
 
+    // P10 (malformed input, at the boundary): a payload of exactly MAX_PAYLOAD_BYTES is read
+    // (a peer may pad its JSON); one byte more is TooLarge.
+    #[test]
+    fn a_payload_of_exactly_the_limit_parses() {
+        let json = r#"{"pid": 5, "createdAt": "2026-11-26T23:10:30.123Z"}"#;
+        let mut padded = json.as_bytes().to_vec();
+        padded.resize(MAX_PAYLOAD_BYTES, b' ');
+        assert_eq!(Payload::parse(&padded).map(|p| p.pid), Ok(5));
+        padded.push(b' ');
+        assert_eq!(bad(&padded), Malformed::TooLarge);
+    }
+
     #[test]
     fn a_future_created_at_parses() {
         let p = ok(r#"{"pid": 5, "createdAt": "2999-01-01T00:00:00.000Z"}"#);
