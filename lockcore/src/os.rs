@@ -20,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod watch;
 
+#[cfg(test)]
+mod tests;
+
 /// The real environment.
 pub type OsEnv = EnvParts<OsFs, OsProcs, OsClock>;
 
@@ -304,33 +307,7 @@ impl Fs for OsFs {
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<OsDirLock> {
-        let f = open_dir(dir)?;
-        // Legitimate holders keep it for one re-read and unlink (microseconds). A process that
-        // holds it for long (a bug, or `flock DIR cmd`) must not stall every release and the
-        // signal cleanup forever: give up with a typed error after DIR_LOCK_TIMEOUT.
-        let deadline = Instant::now() + DIR_LOCK_TIMEOUT;
-        let mut pause = Duration::from_micros(50);
-        loop {
-            match f.try_lock() {
-                Ok(()) => return Ok(OsDirLock(f)),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(10));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "the reclaim lock (flock) on {} was held by another process for {} s",
-                            dir.display(),
-                            DIR_LOCK_TIMEOUT.as_secs()
-                        ),
-                    ))
-                }
-                Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(std::fs::TryLockError::Error(e)) => return Err(e),
-            }
-        }
+        lock_dir_within(dir, DIR_LOCK_TIMEOUT, &OsClock)
     }
 
     fn wait_for_change(
@@ -367,6 +344,37 @@ impl Fs for OsFs {
                 Err(_) => WaitMechanism::Inotify,
             }
         })
+    }
+}
+
+/// Takes the reclaim lock (`flock` on the directory), waiting on `clock` for at most `timeout`.
+/// Legitimate holders keep it for one re-read and unlink (microseconds). A process that holds it
+/// for long (a bug, or `flock DIR cmd`) must not stall every release and the signal cleanup
+/// forever: past the timeout the caller gets a typed error.
+fn lock_dir_within(dir: &Path, timeout: Duration, clock: &impl Clock) -> io::Result<OsDirLock> {
+    let f = open_dir(dir)?;
+    let deadline = clock.now_mono() + timeout;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(OsDirLock(f)),
+            Err(std::fs::TryLockError::WouldBlock) if clock.now_mono() < deadline => {
+                clock.sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the reclaim lock (flock) on {} was held by another process for {} s",
+                        dir.display(),
+                        timeout.as_secs()
+                    ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 

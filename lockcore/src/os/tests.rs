@@ -1,0 +1,277 @@
+//! The platform contract of [`OsFs`] on a real directory: what each call returns for every kind
+//! of entry that can sit where a lock file or the lock directory should be, and the descriptor
+//! flags that keep such entries from blocking us or leaking into our children (P16, P11).
+// Test setup on a scratch directory: a failure there is the machine's, not lockcore's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::{kind_of, lock_dir_within, retry_eintr, OsFs};
+use crate::env::{Clock, FileKind, Fs};
+use std::cell::Cell;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a scratch directory")
+}
+
+fn fifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+/// A bound Unix socket at `path` (kept alive by the returned listener).
+fn socket(path: &Path) -> std::os::unix::net::UnixListener {
+    std::os::unix::net::UnixListener::bind(path).expect("bind a socket")
+}
+
+/// A path whose last component is longer than any file system allows (ENAMETOOLONG).
+fn too_long(dir: &Path) -> PathBuf {
+    dir.join("n".repeat(300))
+}
+
+fn is_not_regular(e: &io::Error, kind: FileKind) -> bool {
+    e.kind() == io::ErrorKind::InvalidInput && e.to_string().contains(kind.as_str())
+}
+
+// P12 (bounded retries): an interrupted call is retried 64 times, then its error returned — a
+// signal storm gives a typed error, never a spin.
+#[test]
+fn retry_eintr_retries_an_interrupted_call_64_times_then_gives_up() {
+    let calls = Cell::new(0u32);
+    let r: io::Result<()> = retry_eintr(|| {
+        calls.set(calls.get() + 1);
+        assert!(calls.get() <= 1000, "retried without bound");
+        Err(io::Error::from(io::ErrorKind::Interrupted))
+    });
+    assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::Interrupted));
+    assert_eq!(calls.get(), 65, "the first call and 64 retries");
+}
+
+// P12: only EINTR is retried; any other error and the first success return at once.
+#[test]
+fn retry_eintr_returns_other_errors_and_the_first_success_at_once() {
+    let calls = Cell::new(0u32);
+    let r: io::Result<()> = retry_eintr(|| {
+        calls.set(calls.get() + 1);
+        Err(io::Error::from(io::ErrorKind::NotFound))
+    });
+    assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::NotFound));
+    assert_eq!(calls.get(), 1);
+    calls.set(0);
+    let r = retry_eintr(|| {
+        calls.set(calls.get() + 1);
+        if calls.get() < 3 {
+            Err(io::Error::from(io::ErrorKind::Interrupted))
+        } else {
+            Ok(7)
+        }
+    });
+    assert_eq!(r.map_err(|e| e.kind()), Ok(7));
+    assert_eq!(calls.get(), 3);
+}
+
+// P16 (hostile paths are named for what they are): every kind of entry, seen without following
+// links.
+#[test]
+fn kind_of_names_every_kind_of_entry() {
+    let d = scratch();
+    let p = d.path();
+    std::fs::write(p.join("file"), b"x").unwrap();
+    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
+    fifo(&p.join("fifo"));
+    let _listener = socket(&p.join("sock"));
+    let kind = |path: &Path| kind_of(std::fs::symlink_metadata(path).unwrap().file_type());
+    assert_eq!(kind(&p.join("file")), FileKind::Regular);
+    assert_eq!(kind(p), FileKind::Directory);
+    assert_eq!(kind(&p.join("link")), FileKind::Symlink);
+    assert_eq!(kind(&p.join("fifo")), FileKind::Fifo);
+    assert_eq!(kind(&p.join("sock")), FileKind::Socket);
+    assert_eq!(kind(Path::new("/dev/null")), FileKind::Device);
+}
+
+// P16: reading a lock path never follows a link, never blocks on a FIFO, and names what it
+// found; a missing file is NotFound and any other failure keeps its own error (P12), so the
+// callers can tell "gone" from "hostile" from "broken".
+#[test]
+fn read_refuses_what_is_not_a_regular_file_and_keeps_other_errors() {
+    let d = scratch();
+    let p = d.path();
+    std::fs::write(p.join("file"), b"{}").unwrap();
+    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
+    fifo(&p.join("fifo"));
+    let _listener = socket(&p.join("sock"));
+    let read = |path: &Path| OsFs.read(path, 4096);
+    assert_eq!(read(&p.join("file")).unwrap(), b"{}");
+    let e = read(&p.join("link")).unwrap_err();
+    assert!(is_not_regular(&e, FileKind::Symlink), "{e}");
+    let e = read(p).unwrap_err();
+    assert!(is_not_regular(&e, FileKind::Directory), "{e}");
+    let e = read(&p.join("fifo")).unwrap_err();
+    assert!(is_not_regular(&e, FileKind::Fifo), "{e}");
+    let e = read(&p.join("sock")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    let e = read(&p.join("missing")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    let e = read(&too_long(p)).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
+}
+
+// P15/P12: a refresh that finds its file gone, or something else in its place, did not touch
+// it (Ok(false)); a failure to look is an error, never "not touched".
+#[test]
+fn touch_is_false_for_a_missing_or_foreign_entry_and_an_error_otherwise() {
+    let d = scratch();
+    let p = d.path();
+    std::fs::write(p.join("file"), b"ours").unwrap();
+    assert!(OsFs.touch(&p.join("file"), Some(b"ours")).unwrap());
+    assert!(!OsFs.touch(&p.join("file"), Some(b"theirs")).unwrap());
+    assert!(!OsFs.touch(&p.join("missing"), None).unwrap());
+    assert!(!OsFs.touch(p, None).unwrap());
+    let e = OsFs.touch(&too_long(p), None).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
+}
+
+// P16: a regular file (or a FIFO) where the lock directory should be is refused at once by the
+// listing and the reclaim lock: opened with O_DIRECTORY, it can neither block nor be locked.
+#[test]
+fn the_directory_calls_refuse_a_file_or_fifo_in_place_of_the_directory() {
+    let d = scratch();
+    let p = d.path();
+    std::fs::write(p.join("file"), b"x").unwrap();
+    fifo(&p.join("fifo"));
+    for not_dir in [p.join("file"), p.join("fifo")] {
+        let e = OsFs.lock_dir(&not_dir).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "{e}");
+        let e = OsFs.list(&not_dir).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "{e}");
+    }
+}
+
+// P11 (no state that outlives us): the reclaim lock's descriptor is close-on-exec — a child we
+// spawn while holding it must not keep the directory's flock after we die.
+#[test]
+fn the_reclaim_locks_descriptor_is_not_inherited() {
+    let d = scratch();
+    let lock = OsFs.lock_dir(d.path()).unwrap();
+    let flags = rustix::io::fcntl_getfd(&lock.0).unwrap();
+    assert!(flags.contains(rustix::io::FdFlags::CLOEXEC), "{flags:?}");
+}
+
+// The sweep's listing: every entry, each once, without `.` and `..`.
+#[test]
+fn list_names_every_entry_but_dot_and_dot_dot() {
+    let d = scratch();
+    let p = d.path();
+    for name in ["a", ".b", "..c"] {
+        std::fs::write(p.join(name), b"x").unwrap();
+    }
+    let mut names = OsFs.list(p).unwrap();
+    names.sort();
+    assert_eq!(names, vec![p.join("..c"), p.join(".b"), p.join("a")]);
+}
+
+// P13 (a lease is judged by the mtime its holder refreshes): the mtime in whole milliseconds,
+// seconds and nanoseconds both counted.
+#[test]
+fn metadata_gives_the_mtime_in_milliseconds() {
+    let d = scratch();
+    let f = d.path().join("file");
+    std::fs::write(&f, b"x").unwrap();
+    let at = rustix::fs::Timespec {
+        tv_sec: 1_700_000_000,
+        tv_nsec: 123_456_789,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: at,
+        last_modification: at,
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, &f, &times, rustix::fs::AtFlags::empty()).unwrap();
+    let meta = OsFs.metadata(&f).unwrap();
+    assert_eq!(meta.mtime_ms, 1_700_000_000_123);
+    assert_eq!((meta.kind, meta.len), (FileKind::Regular, 1));
+}
+
+/// A clock that moves one second at every look and records the sleeps asked of it (it never
+/// sleeps); past 1,000 looks or sleeps it panics, so an unbounded wait fails at once instead of
+/// hanging.
+#[derive(Default)]
+struct Stepping {
+    looks: Mutex<u64>,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl Clock for Stepping {
+    fn now_wall_ms(&self) -> i64 {
+        0
+    }
+    fn now_mono(&self) -> Duration {
+        let mut looks = self.looks.lock().unwrap();
+        assert!(
+            *looks < 1000,
+            "P11 violated: a bounded wait kept looking at the clock"
+        );
+        *looks += 1;
+        Duration::from_secs(*looks)
+    }
+    fn sleep(&self, d: Duration) {
+        let mut sleeps = self.sleeps.lock().unwrap();
+        assert!(
+            sleeps.len() < 1000,
+            "P11 violated: a bounded wait kept sleeping"
+        );
+        sleeps.push(d);
+    }
+    fn random_u64(&self) -> u64 {
+        0
+    }
+}
+
+// P11 (every wait is bounded): the reclaim lock held elsewhere for longer than the bound is
+// waited for with doubling pauses (capped at 10 ms) until the bound passes on the clock, then
+// given up with TimedOut — 30 s on a clock that moves 1 s per look is 29 pauses.
+#[test]
+fn the_reclaim_lock_wait_backs_off_until_its_bound_then_times_out() {
+    let d = scratch();
+    let other = std::fs::File::open(d.path()).unwrap();
+    other.try_lock().unwrap();
+    let clock = Stepping::default();
+    let e = lock_dir_within(d.path(), Duration::from_secs(30), &clock).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    let sleeps = clock.sleeps.lock().unwrap().clone();
+    assert_eq!(sleeps.len(), 29, "{sleeps:?}");
+    let micros: Vec<u128> = sleeps.iter().take(10).map(Duration::as_micros).collect();
+    assert_eq!(
+        micros,
+        [50, 100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]
+    );
+    drop(other);
+    assert!(lock_dir_within(d.path(), Duration::from_secs(30), &clock).is_ok());
+}
+
+// P11 (a waiter's mark shows to the holder's release): a file nobody looked at since it was
+// written is not wanted; after a waiter's mark it is, and the mark leaves the mtime (the
+// lease's clock) alone.
+#[test]
+fn a_waiters_mark_shows_on_the_next_read_and_keeps_the_mtime() {
+    let d = scratch();
+    let f = d.path().join("s.jsonl.lock");
+    std::fs::write(&f, b"{}").unwrap();
+    let mtime = OsFs.metadata(&f).unwrap().mtime_ms;
+    let (bytes, wanted) = OsFs.read_noting_waiters(&f, 4096).unwrap();
+    assert_eq!((bytes.as_slice(), wanted), (&b"{}"[..], false));
+    let g = d.path().join("t.jsonl.lock");
+    std::fs::write(&g, b"{}").unwrap();
+    let mtime_g = OsFs.metadata(&g).unwrap().mtime_ms;
+    OsFs.mark_wanted(&g);
+    assert!(OsFs.read_noting_waiters(&g, 4096).unwrap().1, "marked");
+    assert_eq!(OsFs.metadata(&g).unwrap().mtime_ms, mtime_g);
+    assert_eq!(OsFs.metadata(&f).unwrap().mtime_ms, mtime);
+}
