@@ -27,9 +27,17 @@ fn fifo(path: &Path) {
     .expect("mkfifo");
 }
 
-/// A bound Unix socket at `path` (kept alive by the returned listener).
-fn socket(path: &Path) -> std::os::unix::net::UnixListener {
-    std::os::unix::net::UnixListener::bind(path).expect("bind a socket")
+/// A bound Unix socket at `path` (kept alive by the returned listener); `None`, said on stdout,
+/// where the scratch directory's path is too long for a socket address (a deep `TMPDIR`).
+fn socket(path: &Path) -> Option<std::os::unix::net::UnixListener> {
+    if path.as_os_str().len() >= 100 {
+        println!(
+            "no socket case: {} is too long for a socket address",
+            path.display()
+        );
+        return None;
+    }
+    Some(std::os::unix::net::UnixListener::bind(path).expect("bind a socket"))
 }
 
 /// A path whose last component is longer than any file system allows (ENAMETOOLONG).
@@ -87,13 +95,15 @@ fn kind_of_names_every_kind_of_entry() {
     std::fs::write(p.join("file"), b"x").unwrap();
     std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
     fifo(&p.join("fifo"));
-    let _listener = socket(&p.join("sock"));
+    let listener = socket(&p.join("sock"));
     let kind = |path: &Path| kind_of(std::fs::symlink_metadata(path).unwrap().file_type());
     assert_eq!(kind(&p.join("file")), FileKind::Regular);
     assert_eq!(kind(p), FileKind::Directory);
     assert_eq!(kind(&p.join("link")), FileKind::Symlink);
     assert_eq!(kind(&p.join("fifo")), FileKind::Fifo);
-    assert_eq!(kind(&p.join("sock")), FileKind::Socket);
+    if listener.is_some() {
+        assert_eq!(kind(&p.join("sock")), FileKind::Socket);
+    }
     assert_eq!(kind(Path::new("/dev/null")), FileKind::Device);
 }
 
@@ -107,7 +117,7 @@ fn read_refuses_what_is_not_a_regular_file_and_keeps_other_errors() {
     std::fs::write(p.join("file"), b"{}").unwrap();
     std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
     fifo(&p.join("fifo"));
-    let _listener = socket(&p.join("sock"));
+    let listener = socket(&p.join("sock"));
     let read = |path: &Path| OsFs.read(path, 4096);
     assert_eq!(read(&p.join("file")).unwrap(), b"{}");
     let e = read(&p.join("link")).unwrap_err();
@@ -116,8 +126,10 @@ fn read_refuses_what_is_not_a_regular_file_and_keeps_other_errors() {
     assert!(is_not_regular(&e, FileKind::Directory), "{e}");
     let e = read(&p.join("fifo")).unwrap_err();
     assert!(is_not_regular(&e, FileKind::Fifo), "{e}");
-    let e = read(&p.join("sock")).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    if listener.is_some() {
+        let e = read(&p.join("sock")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    }
     let e = read(&p.join("missing")).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
     let e = read(&too_long(p)).unwrap_err();
