@@ -462,6 +462,35 @@ mod tests {
         assert_eq!(bad(&padded), Malformed::TooLarge);
     }
 
+    // P7/P10 (file ages are computed from createdAt): known instants both ways, at the edges the
+    // calendar arithmetic turns on — the epoch, leap days, century and 400-year era boundaries
+    // (era days 0 and 146,096), and the last four-digit year. Expected values from Python's
+    // datetime, not from this code.
+    #[test]
+    fn known_instants_format_and_parse_both_ways() {
+        let known = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (-11670955200000, "1600-02-29T12:00:00.000Z"),
+            (-11670912000000, "1600-03-01T00:00:00.000Z"),
+            (-2203891200001, "1900-02-28T23:59:59.999Z"),
+            (-2203891200000, "1900-03-01T00:00:00.000Z"),
+            (951782400001, "2000-02-29T00:00:00.001Z"),
+            (951868800000, "2000-03-01T00:00:00.000Z"),
+            (1709251199999, "2024-02-29T23:59:59.999Z"),
+            (1772236800000, "2026-02-28T00:00:00.000Z"),
+            (1772323200000, "2026-03-01T00:00:00.000Z"),
+            (4107456000000, "2100-02-28T00:00:00.000Z"),
+            (4107542400000, "2100-03-01T00:00:00.000Z"),
+            (13574563200000, "2400-02-29T00:00:00.000Z"),
+            (253402300799999, "9999-12-31T23:59:59.999Z"),
+        ];
+        for (ms, text) in known {
+            assert_eq!(format_rfc3339_ms(ms), text, "format {ms}");
+            assert_eq!(parse_rfc3339_ms(text), Some(ms), "parse {text}");
+        }
+    }
+
     #[test]
     fn a_future_created_at_parses() {
         let p = ok(r#"{"pid": 5, "createdAt": "2999-01-01T00:00:00.000Z"}"#);
