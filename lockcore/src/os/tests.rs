@@ -4,8 +4,11 @@
 // Test setup on a scratch directory: a failure there is the machine's, not lockcore's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::{kind_of, lock_dir_within, retry_eintr, OsFs};
-use crate::env::{Clock, FileKind, Fs};
+use super::{
+    dir_part, kind_of, lock_dir_within, read_boot_time_ms, read_start_time, retry_eintr, watch,
+    OsClock, OsFs,
+};
+use crate::env::{Clock, FileKind, Fs, WaitMechanism};
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -244,6 +247,9 @@ impl Clock for Stepping {
     fn random_u64(&self) -> u64 {
         0
     }
+    fn is_virtual(&self) -> bool {
+        true
+    }
 }
 
 // P11 (every wait is bounded): the reclaim lock held elsewhere for longer than the bound is
@@ -286,4 +292,57 @@ fn a_waiters_mark_shows_on_the_next_read_and_keeps_the_mtime() {
     assert!(OsFs.read_noting_waiters(&g, 4096).unwrap().1, "marked");
     assert_eq!(OsFs.metadata(&g).unwrap().mtime_ms, mtime_g);
     assert_eq!(OsFs.metadata(&f).unwrap().mtime_ms, mtime);
+}
+
+// P11 (waiters say how they wake, truthfully): on the real clock the mechanism is a watch where
+// inotify works here and backoff where it does not; on a virtual clock always backoff.
+#[test]
+fn the_wait_mechanism_follows_what_this_machine_offers() {
+    let real = OsFs.wait_mechanism(&OsClock);
+    assert_eq!(
+        real == WaitMechanism::Backoff,
+        !watch::inotify_available(),
+        "{real:?}"
+    );
+    assert_eq!(
+        OsFs.wait_mechanism(&Stepping::default()),
+        WaitMechanism::Backoff
+    );
+}
+
+// The directory a waiter watches: the lock path's parent, `.` for a bare name (a session in the
+// working directory), never the empty path.
+#[test]
+fn dir_part_of_a_bare_name_is_the_working_directory() {
+    assert_eq!(dir_part(Path::new("s.jsonl.lock")), Path::new("."));
+    assert_eq!(dir_part(Path::new("d/s.jsonl.lock")), Path::new("d"));
+    assert_eq!(dir_part(Path::new("/s.jsonl.lock")), Path::new("/"));
+}
+
+// P11 (a file older than the boot has no live writer): the boot time is read, in whole seconds,
+// and lies between 2000 and now.
+#[test]
+fn the_boot_time_is_read_in_whole_seconds_before_now() {
+    let boot = read_boot_time_ms().expect("/proc/stat has btime");
+    assert_eq!(boot % 1000, 0, "{boot}");
+    assert!(
+        boot > 946_684_800_000 && boot <= OsClock.now_wall_ms(),
+        "{boot}"
+    );
+}
+
+// P8/P11 (a recycled pid is told apart by its start time): a child's start time is read, and
+// is no earlier than ours; a pid that does not exist has none.
+#[test]
+fn start_times_are_read_and_ordered() {
+    let me = read_start_time(std::process::id()).expect("our own start time");
+    let mut child = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cat");
+    let theirs = read_start_time(child.id()).expect("the child's start time");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(theirs >= me && me > 1, "ours {me}, the child's {theirs}");
+    assert_eq!(read_start_time(u32::MAX), None);
 }
