@@ -328,3 +328,21 @@ where
         &self.clock
     }
 }
+
+/// A clock for unit tests whose random numbers are one fixed value (time stands still).
+#[cfg(test)]
+pub(crate) struct FixedRandom(pub(crate) u64);
+
+#[cfg(test)]
+impl Clock for FixedRandom {
+    fn now_wall_ms(&self) -> i64 {
+        0
+    }
+    fn now_mono(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn sleep(&self, _: Duration) {}
+    fn random_u64(&self) -> u64 {
+        self.0
+    }
+}

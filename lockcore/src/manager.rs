@@ -856,7 +856,7 @@ fn new_nonce(clock: &impl Clock) -> String {
 #[cfg(test)]
 mod tests {
     use super::{new_nonce, temp_path_for, Hold, InProgress, State};
-    use crate::env::Clock;
+    use crate::env::FixedRandom as Fixed;
     use crate::lease::Heartbeat;
     use crate::wait::HANDOFF_WINDOW;
     use crate::Payload;
@@ -981,22 +981,6 @@ mod tests {
             vec![Path::new("/d/c.lock")],
             "notes older than the window are forgotten"
         );
-    }
-
-    /// A clock whose random numbers are one fixed value (time does not matter here).
-    struct Fixed(u64);
-
-    impl Clock for Fixed {
-        fn now_wall_ms(&self) -> i64 {
-            0
-        }
-        fn now_mono(&self) -> Duration {
-            Duration::ZERO
-        }
-        fn sleep(&self, _: Duration) {}
-        fn random_u64(&self) -> u64 {
-            self.0
-        }
     }
 
     // P8 (a nonce is unguessable: two instances of one pid never share one): the nonce carries

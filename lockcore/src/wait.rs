@@ -250,24 +250,8 @@ pub(crate) fn jitter(clock: &impl Clock, d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::jitter;
-    use crate::env::Clock;
+    use crate::env::FixedRandom as Fixed;
     use std::time::Duration;
-
-    /// A clock whose random numbers are one fixed value (time does not matter here).
-    struct Fixed(u64);
-
-    impl Clock for Fixed {
-        fn now_wall_ms(&self) -> i64 {
-            0
-        }
-        fn now_mono(&self) -> Duration {
-            Duration::ZERO
-        }
-        fn sleep(&self, _: Duration) {}
-        fn random_u64(&self) -> u64 {
-            self.0
-        }
-    }
 
     // P11 (bounded backoff): the jitter scales a sleep by a factor in [0.5, 1.5) over the whole
     // range of random numbers — never more, never an overflow at the ends.
