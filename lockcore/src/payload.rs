@@ -506,6 +506,21 @@ mod tests {
             Some(123)
         );
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.Z"), None);
+        // P10: every separator is checked on its own, a time without a zone is refused (not
+        // read past its end), and so is anything not ASCII.
+        for bad in [
+            "1970x01-01T00:00:00Z",
+            "1970-01x01T00:00:00Z",
+            "1970-01-01x00:00:00Z",
+            "1970-01-01T00x00:00Z",
+            "1970-01-01T00:00x00Z",
+            "1970-01-01T00:00:00",
+            "1970-01-01T00:00:00\u{e9}",
+            "1970-01-01T00:00:00.5\u{ff3a}",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+        assert_eq!(parse_rfc3339_ms("1970-01-01t00:00:00z"), Some(0));
         assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
         for ms in [0i64, 951_782_400_000, 1_764_198_630_123, 4_102_444_800_000] {
             assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));

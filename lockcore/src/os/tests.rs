@@ -6,9 +6,9 @@
 
 use super::{
     dir_part, kind_of, lock_dir_within, read_boot_time_ms, read_start_time, retry_eintr, watch,
-    OsClock, OsFs,
+    OsClock, OsFs, OsProcs,
 };
-use crate::env::{Clock, FileKind, Fs, WaitMechanism};
+use crate::env::{Clock, FileKind, Fs, Procs, WaitMechanism};
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -345,4 +345,15 @@ fn start_times_are_read_and_ordered() {
     child.wait().unwrap();
     assert!(theirs >= me && me > 1, "ours {me}, the child's {theirs}");
     assert_eq!(read_start_time(u32::MAX), None);
+}
+
+// P8/P11: the process table answers with what /proc says (a start time for a live pid, the
+// boot time read once).
+#[test]
+fn the_process_table_answers_from_proc() {
+    let procs = OsProcs::current();
+    let me = procs.identity().pid;
+    assert_eq!(procs.start_time(me), read_start_time(me));
+    assert!(procs.start_time(me).is_some());
+    assert_eq!(procs.boot_time_ms(), read_boot_time_ms());
 }
