@@ -491,6 +491,43 @@ mod tests {
         }
     }
 
+    // P10 (a malformed createdAt is a typed error, never a wrong age or a panic): the calendar,
+    // the clock fields, the fraction and the offset are each bounded on their own. Expected
+    // values from Python's datetime.
+    #[test]
+    fn rfc3339_fields_are_bounded_one_by_one() {
+        let parses = [
+            ("2024-02-29T00:00:00Z", Some(1_709_164_800_000)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400_000)),
+            ("2023-02-29T00:00:00Z", None),
+            ("1900-02-29T00:00:00Z", None),
+            ("2100-02-29T00:00:00Z", None),
+            ("2023-04-31T00:00:00Z", None),
+            ("2023-00-10T00:00:00Z", None),
+            ("2023-01-00T00:00:00Z", None),
+            ("1970-01-01T23:59:60Z", Some(86_400_000)),
+            ("1970-01-01T24:00:00Z", None),
+            ("1970-01-01T23:60:00Z", None),
+            ("1970-01-01T23:59:61Z", None),
+            ("1970-01-01T00:00:00.123", None),
+            ("1970-01-01T00:00:00.1x", None),
+            ("1970-01-01T01:30:00+01:30", Some(0)),
+            ("1969-12-31T22:30:00-01:30", Some(0)),
+            ("1970-01-01T00:00:00-01:00", Some(3_600_000)),
+            ("1970-01-01T00:00:00+23:59", Some(-86_340_000)),
+            ("1970-01-01T00:00:00+24:00", None),
+            ("1970-01-01T00:00:00+23:60", None),
+            ("1970-01-01T00:00:00*01:00", None),
+            ("1970-01-01T00:00:00+01x00", None),
+            ("1970-01-01T00:00:00+01:00:00", None),
+            ("1970-01-01T00:00:00+1:00", None),
+            ("1970-01-01T00:00:00ZZ", None),
+        ];
+        for (text, want) in parses {
+            assert_eq!(parse_rfc3339_ms(text), want, "{text}");
+        }
+    }
+
     #[test]
     fn a_future_created_at_parses() {
         let p = ok(r#"{"pid": 5, "createdAt": "2999-01-01T00:00:00.000Z"}"#);
