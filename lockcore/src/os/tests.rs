@@ -357,3 +357,14 @@ fn the_process_table_answers_from_proc() {
     assert!(procs.start_time(me).is_some());
     assert_eq!(procs.boot_time_ms(), read_boot_time_ms());
 }
+
+// P8 (nonces and tokens are unguessable): the real clock's random words are unbiased — over
+// 256 words (16,384 bits) the share of set bits is within 0.45–0.55. An unbiased source lands
+// outside that band with probability below 1e-30; a source that ORs or ANDs two random words
+// sits at 0.75 or 0.25.
+#[test]
+fn the_real_clocks_random_words_are_unbiased() {
+    let ones: u32 = (0..256).map(|_| OsClock.random_u64().count_ones()).sum();
+    let share = f64::from(ones) / (256.0 * 64.0);
+    assert!((0.45..=0.55).contains(&share), "{share}");
+}
