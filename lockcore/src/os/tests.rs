@@ -43,6 +43,16 @@ fn socket(path: &Path) -> Option<std::os::unix::net::UnixListener> {
     Some(std::os::unix::net::UnixListener::bind(path).expect("bind a socket"))
 }
 
+/// Every kind of entry a hostile lock path can hold, in `p`: `file` (holding `{}`), `link` (to
+/// it), `dangling` (a link to nothing), `fifo` and `sock` (with its listener, where it fits).
+fn plant_every_kind(p: &Path) -> Option<std::os::unix::net::UnixListener> {
+    std::fs::write(p.join("file"), b"{}").unwrap();
+    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
+    std::os::unix::fs::symlink(p.join("nowhere"), p.join("dangling")).unwrap();
+    fifo(&p.join("fifo"));
+    socket(&p.join("sock"))
+}
+
 /// A path whose last component is longer than any file system allows (ENAMETOOLONG).
 fn too_long(dir: &Path) -> PathBuf {
     dir.join("n".repeat(300))
@@ -95,14 +105,12 @@ fn retry_eintr_returns_other_errors_and_the_first_success_at_once() {
 fn kind_of_names_every_kind_of_entry() {
     let d = scratch();
     let p = d.path();
-    std::fs::write(p.join("file"), b"x").unwrap();
-    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
-    fifo(&p.join("fifo"));
-    let listener = socket(&p.join("sock"));
+    let listener = plant_every_kind(p);
     let kind = |path: &Path| kind_of(std::fs::symlink_metadata(path).unwrap().file_type());
     assert_eq!(kind(&p.join("file")), FileKind::Regular);
     assert_eq!(kind(p), FileKind::Directory);
     assert_eq!(kind(&p.join("link")), FileKind::Symlink);
+    assert_eq!(kind(&p.join("dangling")), FileKind::Symlink);
     assert_eq!(kind(&p.join("fifo")), FileKind::Fifo);
     if listener.is_some() {
         assert_eq!(kind(&p.join("sock")), FileKind::Socket);
@@ -117,14 +125,13 @@ fn kind_of_names_every_kind_of_entry() {
 fn read_refuses_what_is_not_a_regular_file_and_keeps_other_errors() {
     let d = scratch();
     let p = d.path();
-    std::fs::write(p.join("file"), b"{}").unwrap();
-    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
-    fifo(&p.join("fifo"));
-    let listener = socket(&p.join("sock"));
+    let listener = plant_every_kind(p);
     let read = |path: &Path| OsFs.read(path, 4096);
     assert_eq!(read(&p.join("file")).unwrap(), b"{}");
-    let e = read(&p.join("link")).unwrap_err();
-    assert!(is_not_regular(&e, FileKind::Symlink), "{e}");
+    for link in ["link", "dangling"] {
+        let e = read(&p.join(link)).unwrap_err();
+        assert!(is_not_regular(&e, FileKind::Symlink), "{link}: {e}");
+    }
     let e = read(p).unwrap_err();
     assert!(is_not_regular(&e, FileKind::Directory), "{e}");
     let e = read(&p.join("fifo")).unwrap_err();
@@ -150,6 +157,9 @@ fn touch_is_false_for_a_missing_or_foreign_entry_and_an_error_otherwise() {
     assert!(!OsFs.touch(&p.join("file"), Some(b"theirs")).unwrap());
     assert!(!OsFs.touch(&p.join("missing"), None).unwrap());
     assert!(!OsFs.touch(p, None).unwrap());
+    std::os::unix::fs::symlink(p.join("nowhere"), p.join("dangling")).unwrap();
+    assert!(!OsFs.touch(&p.join("dangling"), None).unwrap());
+    assert!(p.join("dangling").symlink_metadata().is_ok() && !p.join("nowhere").exists());
     let e = OsFs.touch(&too_long(p), None).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
 }
@@ -180,7 +190,8 @@ fn the_reclaim_locks_descriptor_is_not_inherited() {
     assert!(flags.contains(rustix::io::FdFlags::CLOEXEC), "{flags:?}");
 }
 
-// The sweep's listing: every entry, each once, without `.` and `..`.
+// P11 (the sweep finds every leftover temp and lock file): the listing names every entry, each
+// once, without `.` and `..`.
 #[test]
 fn list_names_every_entry_but_dot_and_dot_dot() {
     let d = scratch();
