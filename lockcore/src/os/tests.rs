@@ -164,6 +164,33 @@ fn touch_is_false_for_a_missing_or_foreign_entry_and_an_error_otherwise() {
     assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
 }
 
+// P10 (the catalogue's `empty-window` and `rename-*` bugs reproduce on the real OS): write_existing
+// truncates and rewrites an existing file, never creates one and never follows a symlink; rename
+// replaces its destination whole.
+#[test]
+fn write_existing_rewrites_in_place_and_rename_replaces_the_destination() {
+    let d = scratch();
+    let p = d.path();
+    std::fs::write(p.join("file"), b"a longer old payload").unwrap();
+    OsFs.write_existing(&p.join("file"), b"new").unwrap();
+    assert_eq!(std::fs::read(p.join("file")).unwrap(), b"new");
+    let e = OsFs.write_existing(&p.join("missing"), b"x").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    std::os::unix::fs::symlink(p.join("file"), p.join("link")).unwrap();
+    let e = OsFs
+        .write_existing(&p.join("link"), b"through")
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+    assert_eq!(std::fs::read(p.join("file")).unwrap(), b"new");
+
+    std::fs::write(p.join("tmp"), b"taker").unwrap();
+    OsFs.rename(&p.join("tmp"), &p.join("file")).unwrap();
+    assert_eq!(std::fs::read(p.join("file")).unwrap(), b"taker");
+    assert!(!p.join("tmp").exists());
+    let e = OsFs.rename(&p.join("tmp"), &p.join("file")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+}
+
 // P16: a regular file (or a FIFO) where the lock directory should be is refused at once by the
 // listing and the reclaim lock: opened with O_DIRECTORY, it can neither block nor be locked.
 #[test]
