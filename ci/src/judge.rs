@@ -72,14 +72,40 @@ pub fn judge(outcomes: &[Outcome], results: &Path, root: &Path, ctx: &Context) -
     judge_matrix(&mut r, &records, outcomes);
     judge_matrix_sweep(&mut r, &records, outcomes);
     if let Some(c) = outcomes.iter().find_map(|o| match &o.step.kind {
-        Kind::CargoMutants { out } => Some(root.join(out)),
+        Kind::CargoMutants { out, .. } => Some(root.join(out)),
         _ => None,
     }) {
-        r.cargo_mutants = crate::report::CargoMutants::read(&c);
+        judge_cargo_mutants(&mut r, &c, root);
     }
     r.properties = properties(&r, &records, root);
     r.ok = r.failures.is_empty() && !r.partial;
     r
+}
+
+/// cargo-mutants' lists; a missed mutant that `ci/mutants/equivalent.txt` does not explain fails
+/// the gate (the surviving mutant is the counterexample: its test is missing).
+fn judge_cargo_mutants(r: &mut Report, out: &Path, root: &Path) {
+    let Some(mut c) = crate::report::CargoMutants::read(out) else {
+        r.failures.push(Failure {
+            what: format!("cargo-mutants wrote no outcomes under {}", out.display()),
+            ..Failure::default()
+        });
+        return;
+    };
+    let equivalent = root.join("ci/mutants/equivalent.txt");
+    c.explain(&std::fs::read_to_string(&equivalent).unwrap_or_default());
+    for m in &c.unexplained {
+        r.failures.push(Failure {
+            what: format!("cargo-mutants: `{m}` survived every pass and is not in ci/mutants/equivalent.txt"),
+            trace: Some(format!(
+                "{}/mutants.out/diff/ has its diff; add a test that kills it, or a line saying why it is equivalent",
+                out.display()
+            )),
+            reproduce: Some(format!("cargo mutants -p lockcore --re '^{}$'", crate::run::escape_regex(m))),
+            ..Failure::default()
+        });
+    }
+    r.cargo_mutants = Some(c);
 }
 
 fn twins(records: &[Record]) -> impl Iterator<Item = &TestResult> {

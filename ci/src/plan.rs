@@ -11,8 +11,10 @@ pub enum Kind {
     Check,
     /// A `cargo nextest run`: its JUnit file must show at least one test.
     Tests,
-    /// A cargo-mutants run writing `<out>/mutants.out`.
-    CargoMutants { out: String },
+    /// A cargo-mutants run writing `<out>/mutants.out`. A retest pass retests only what the
+    /// passes before it missed (`--iterate` and `--re` over their `missed.txt`), and is skipped
+    /// when they missed nothing.
+    CargoMutants { out: String, retest: bool },
 }
 
 /// One step of the gate.
@@ -188,34 +190,74 @@ fn all_steps(o: &Options) -> Vec<Step> {
     steps
 }
 
-/// cargo-mutants over the lockcore package, three runs into one output directory: default
-/// features, then `--features loom` and `--features shuttle` with `--iterate`, which retest only
-/// what the earlier runs did not catch. Each mutant runs the workspace's tests at the quick budget.
+/// cargo-mutants over the lockcore package, three passes into one output directory: the
+/// default-features tests (lockcore, testkit, models, proptests), then loom-tests with `--features
+/// loom` and with `--features shuttle`, each retesting only what the passes before it missed. The
+/// model checkers' features live on loom-tests (lockcore-for-models builds the same sources), so
+/// the later passes mutate lockcore's files and test that package.
 fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
     let out = "target/gate/cargo-mutants".to_string();
-    let runs =
-        [("cargo-mutants", None), ("cargo-mutants-loom", Some("loom")), ("cargo-mutants-shuttle", Some("shuttle"))];
-    runs.iter()
-        .map(|(name, features)| {
-            let mut a =
-                words(&["mutants", "-p", "lockcore", "--test-workspace=true", "--timeout", "180", "--no-shuffle"]);
+    let default_tests =
+        ["--test-package", "lockcore", "--test-package", "lockcore-testkit", "--test-package", "models"];
+    let passes: [(&'static str, Option<&str>, Vec<(&str, &str)>); 3] = [
+        ("cargo-mutants", None, vec![("PROPTEST_CASES", "256")]),
+        ("cargo-mutants-loom", Some("loom"), vec![("LOCKCORE_MATRIX_BOUND", "2")]),
+        ("cargo-mutants-shuttle", Some("shuttle"), vec![("LOCKCORE_SHUTTLE_ITERATIONS", "100")]),
+    ];
+    passes
+        .into_iter()
+        .map(|(name, features, env)| {
+            let mut a = words(&["mutants", "-p", "lockcore", "--test-tool", "nextest", "--no-shuffle"]);
             a.extend(["--output".to_string(), out.clone()]);
-            if let Some(f) = features {
-                a.extend(words(&["--features", f, "--iterate"]));
-            }
-            if let Some(s) = &o.mutants_shard {
-                a.extend(["--shard".to_string(), s.clone()]);
+            match features {
+                None => {
+                    a.extend(words(&default_tests));
+                    a.extend(words(&["--test-package", "proptests", "--timeout", "240"]));
+                    // Only the first pass takes a shard: a retest pass retests what it missed.
+                    if let Some(s) = &o.mutants_shard {
+                        a.extend(["--shard".to_string(), s.clone()]);
+                    }
+                }
+                Some(f) => a.extend(words(&[
+                    "--features",
+                    f,
+                    "--iterate",
+                    "--baseline",
+                    "skip",
+                    "--profile",
+                    "release",
+                    "--test-package",
+                    "loom-tests",
+                    "--timeout",
+                    "300",
+                ])),
             }
             if let Some(j) = o.mutants_jobs {
                 a.extend(["--jobs".to_string(), j.to_string()]);
             }
-            let env = vec![
-                ("PROPTEST_CASES".to_string(), "256".to_string()),
-                ("LOCKCORE_SHUTTLE_ITERATIONS".to_string(), "100".to_string()),
-            ];
+            let env = env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             let timeout_secs = o.step_timeout.unwrap_or(4 * 3600);
-            let kind = Kind::CargoMutants { out: out.clone() };
+            let kind = Kind::CargoMutants { out: out.clone(), retest: features.is_some() };
             Step { name, program: "cargo", kind, args: a, env, timeout_secs }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_cargo_mutants_pass_takes_the_shard_and_the_model_passes_test_loom_tests() {
+        let o = Options { mutants: true, mutants_shard: Some("3/16".into()), ..Options::default() };
+        let all = steps(&o).unwrap();
+        let pass = |n: &str| all.iter().find(|s| s.name == n).unwrap().command_line();
+        let first = pass("cargo-mutants");
+        assert!(first.contains("--shard 3/16") && first.contains("--test-package proptests"), "{first}");
+        for (name, feature) in [("cargo-mutants-loom", "loom"), ("cargo-mutants-shuttle", "shuttle")] {
+            let c = pass(name);
+            assert!(!c.contains("--shard") && c.contains("--iterate"), "{c}");
+            assert!(c.contains(&format!("--features {feature}")) && c.contains("--test-package loom-tests"), "{c}");
+        }
+    }
 }

@@ -88,7 +88,11 @@ pub fn markdown(r: &Report) -> String {
             "## cargo-mutants\n\n{} caught, {} missed, {} unviable, {} timeout\n",
             c.caught, c.missed, c.unviable, c.timeout
         );
-        c.missed_mutants.iter().for_each(|m| md.push_str(&format!("- missed: `{m}`\n")));
+        let _ = writeln!(md, "{} of the missed are not in ci/mutants/equivalent.txt\n", c.unexplained.len());
+        for m in &c.missed_mutants {
+            let why = if c.unexplained.contains(m) { "unexplained" } else { "equivalent (listed)" };
+            let _ = writeln!(md, "- missed, {why}: `{m}`");
+        }
     }
     traces_md(r, &mut md);
     md

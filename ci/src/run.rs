@@ -34,8 +34,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Exit 0; for cargo-mutants also 2 (missed mutants) and 3 (timeouts), which the judge
+    /// weighs against `ci/mutants/equivalent.txt` instead.
     pub fn ok_exit(&self) -> bool {
-        self.exit == Exit::Code(0)
+        match (&self.step.kind, &self.exit) {
+            (Kind::CargoMutants { .. }, Exit::Code(2 | 3)) => true,
+            (_, exit) => *exit == Exit::Code(0),
+        }
     }
 
     /// `exit 101`, `killed by signal 9`, `timed out after 600 s`, …
@@ -80,9 +85,18 @@ pub fn step(step: &Step, root: &Path, gate_dir: &Path, stop: &AtomicBool) -> Out
 }
 
 fn spawn_and_wait(step: &Step, root: &Path, gate_dir: &Path, log: &Path, stop: &AtomicBool) -> std::io::Result<Exit> {
-    let file = File::create(log)?;
+    let mut file = File::create(log)?;
+    let mut args = step.args.clone();
+    if let Kind::CargoMutants { out, retest: true } = &step.kind {
+        let Some(re) = retest_filter(&root.join(out))? else {
+            use std::io::Write;
+            writeln!(file, "nothing to retest: the passes before this one missed no mutant")?;
+            return Ok(Exit::Code(0));
+        };
+        args.extend(["--re".to_string(), re]);
+    }
     let mut cmd = Command::new(step.program);
-    cmd.args(&step.args)
+    cmd.args(&args)
         .current_dir(root)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
         .env(lockcore_results::RESULTS_DIR_VAR, gate_dir.join("results"))
@@ -108,6 +122,42 @@ fn spawn_and_wait(step: &Step, root: &Path, gate_dir: &Path, log: &Path, stop: &
         std::thread::sleep(Duration::from_millis(100));
     };
     Ok(exit)
+}
+
+/// A retest pass of cargo-mutants: the regex naming exactly what the passes before it missed
+/// (`None`: nothing), after carrying their unviable and timeout lists into `<out>/carried/` —
+/// `--iterate` keeps only what they caught.
+fn retest_filter(out: &Path) -> std::io::Result<Option<String>> {
+    let dir = out.join("mutants.out");
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f)).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(String::new()),
+            _ => Err(e),
+        })
+    };
+    let carried = out.join(lockcore_results::report::CARRIED_DIR);
+    std::fs::create_dir_all(&carried)?;
+    for f in ["unviable.txt", "timeout.txt"] {
+        let mut kept = std::fs::read_to_string(carried.join(f)).unwrap_or_default();
+        kept.push_str(&read(f)?);
+        std::fs::write(carried.join(f), kept)?;
+    }
+    let missed = read("missed.txt")?;
+    let names: Vec<String> =
+        missed.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("^{}$", escape_regex(l))).collect();
+    Ok((!names.is_empty()).then(|| names.join("|")))
+}
+
+/// `s` as a literal in cargo-mutants' regex syntax (the regex crate's meta characters escaped).
+pub fn escape_regex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// nextest writes `<target>/nextest/gate/junit.xml` on every run; keep this step's beside its log.
@@ -168,5 +218,19 @@ mod tests {
         let stop = AtomicBool::new(false);
         let o = step(&sh("overran", "sleep 600; sleep 600", 0), &root, dir.path(), &stop);
         assert_eq!(o.exit, Exit::TimedOut, "{}", o.exit_text());
+    }
+
+    #[test]
+    fn a_retest_pass_names_exactly_the_missed_and_carries_the_other_lists() {
+        let out = tempfile::tempdir().unwrap();
+        assert_eq!(retest_filter(out.path()).unwrap(), None, "no earlier pass: nothing to retest");
+        let lists = out.path().join("mutants.out");
+        std::fs::create_dir_all(&lists).unwrap();
+        std::fs::write(lists.join("missed.txt"), "a.rs:1:2: replace f -> u8 with 0 in <impl X<E>>::g\nb\n").unwrap();
+        std::fs::write(lists.join("unviable.txt"), "u\n").unwrap();
+        let re = retest_filter(out.path()).unwrap().unwrap();
+        assert_eq!(re, r"^a\.rs:1:2: replace f \-> u8 with 0 in <impl X<E>>::g$|^b$");
+        let carried = out.path().join(lockcore_results::report::CARRIED_DIR);
+        assert_eq!(std::fs::read_to_string(carried.join("unviable.txt")).unwrap(), "u\n");
     }
 }

@@ -26,6 +26,10 @@ pub struct CargoMutants {
     pub timeout: u64,
     pub missed_mutants: Vec<String>,
     pub timeout_mutants: Vec<String>,
+    /// Missed mutants that `ci/mutants/equivalent.txt` does not list (matched by file and
+    /// description, whatever their line): a surviving mutant nobody has explained.
+    #[serde(default)]
+    pub unexplained: Vec<String>,
 }
 
 /// The whole report.
@@ -146,26 +150,65 @@ impl CargoMutants {
     }
 
     /// Reads cargo-mutants' `<out>/mutants.out`: `--iterate` moves what earlier runs caught into
-    /// `previously_caught.txt`, so caught is both files and missed is the last run's. `None` when no
-    /// run wrote anything (an error: the step's log says why).
+    /// `previously_caught.txt`, so caught is both files and missed is the last run's. A retest pass
+    /// only retests what was missed, so the gate carries the earlier passes' unviable and timeout
+    /// lists into `<out>/carried/` first; they count too. `None` when no run wrote anything (an
+    /// error: the step's log says why).
     pub fn read(out: &Path) -> Option<CargoMutants> {
         let dir = out.join("mutants.out");
         if !dir.join("outcomes.json").is_file() {
             return None;
         }
+        let carried = out.join(CARRIED_DIR);
+        let both = |file: &str| {
+            let mut l = Self::lines(&carried, file);
+            l.extend(Self::lines(&dir, file));
+            l.sort();
+            l.dedup();
+            l
+        };
         let missed = Self::lines(&dir, "missed.txt");
-        let timeout = Self::lines(&dir, "timeout.txt");
+        let timeout = both("timeout.txt");
         let caught = Self::lines(&dir, "caught.txt").len()
             + Self::lines(&dir, "previously_caught.txt").len();
         Some(CargoMutants {
             caught: caught as u64,
             missed: missed.len() as u64,
-            unviable: Self::lines(&dir, "unviable.txt").len() as u64,
+            unviable: both("unviable.txt").len() as u64,
             timeout: timeout.len() as u64,
             missed_mutants: missed,
             timeout_mutants: timeout,
+            unexplained: Vec::new(),
         })
     }
+
+    /// Marks every missed mutant that `equivalent` (the text of `ci/mutants/equivalent.txt`)
+    /// does not list as unexplained.
+    pub fn explain(&mut self, equivalent: &str) {
+        let listed: std::collections::BTreeSet<(String, String)> = equivalent
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| mutant_key(l.split(" — ").next().unwrap_or(l)))
+            .collect();
+        self.unexplained = self
+            .missed_mutants
+            .iter()
+            .filter(|m| mutant_key(m).is_none_or(|k| !listed.contains(&k)))
+            .cloned()
+            .collect();
+    }
+}
+
+/// Where the gate keeps the earlier cargo-mutants passes' unviable and timeout lists.
+pub const CARRIED_DIR: &str = "carried";
+
+/// `lockcore/src/os.rs:93:63: replace | with ^ in f` → (`lockcore/src/os.rs`, `replace | with ^ in
+/// f`): a mutant's name without its line and column, which move with every edit above it.
+pub fn mutant_key(name: &str) -> Option<(String, String)> {
+    let mut parts = name.trim().splitn(4, ':');
+    let (file, line, col, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (numeric(line) && numeric(col)).then(|| (file.to_string(), rest.trim().to_string()))
 }
 
 #[cfg(test)]
@@ -189,5 +232,34 @@ mod tests {
         let s = CargoMutants::read(out.path()).unwrap();
         assert_eq!((s.caught, s.missed, s.unviable, s.timeout), (3, 1, 0, 0));
         assert_eq!(s.missed_mutants, vec!["lockcore/src/os.rs:1:1: replace x"]);
+
+        let carried = out.path().join(CARRIED_DIR);
+        std::fs::create_dir_all(&carried).unwrap();
+        std::fs::write(carried.join("unviable.txt"), "u\nv\n").unwrap();
+        std::fs::write(carried.join("timeout.txt"), "t\n").unwrap();
+        std::fs::write(dir.join("unviable.txt"), "v\n").unwrap();
+        let s = CargoMutants::read(out.path()).unwrap();
+        assert_eq!(
+            (s.unviable, s.timeout),
+            (2, 1),
+            "carried lists count, once each"
+        );
+    }
+
+    #[test]
+    fn a_missed_mutant_is_explained_by_its_file_and_description_at_any_line() {
+        let mut c = CargoMutants {
+            missed_mutants: vec![
+                "lockcore/src/os.rs:95:63: replace | with ^ in open".to_string(),
+                "lockcore/src/os.rs:95:63: replace | with & in open".to_string(),
+                "lockcore/src/wait.rs:1:1: replace | with ^ in open".to_string(),
+                "not a mutant name".to_string(),
+            ],
+            ..CargoMutants::default()
+        };
+        c.explain("# header\nlockcore/src/os.rs:93:63: replace | with ^ in open — disjoint bits\n");
+        assert_eq!(c.unexplained, c.missed_mutants[1..].to_vec());
+        assert_eq!(mutant_key("a:1:2: x: y"), Some(("a".into(), "x: y".into())));
+        assert_eq!(mutant_key("a:b:2: x"), None);
     }
 }

@@ -147,3 +147,45 @@ fn properties_are_found_as_words() {
     assert_eq!(property_ids("P1, (P16) P17 xP2 P3a P12."), vec![1, 16, 12]);
     assert_eq!(first_property("thread panicked: P11 violated"), Some("P11".into()));
 }
+
+/// A `--mutants` run's last pass: exit 2 (missed mutants) with its lists under `dir/out`.
+fn cargo_mutants_outcome(dir: &Path, missed: &str) -> Outcome {
+    let o = crate::options::Options { quick: true, mutants: true, ..crate::options::Options::default() };
+    let step = steps(&o).unwrap().into_iter().find(|s| s.name == "cargo-mutants-shuttle").unwrap();
+    let Kind::CargoMutants { out, retest: true } = &step.kind else { panic!("{:?}", step.kind) };
+    let lists = dir.join(out).join("mutants.out");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(lists.join("outcomes.json"), "{}").unwrap();
+    std::fs::write(lists.join("previously_caught.txt"), "a\nb\n").unwrap();
+    std::fs::write(lists.join("missed.txt"), missed).unwrap();
+    Outcome { step, exit: Exit::Code(2), seconds: 1.0, log: dir.join("cm.log"), junit: None }
+}
+
+#[test]
+fn a_surviving_mutant_fails_the_gate_unless_equivalent_txt_explains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    clean_results(&dir.path().join("results"), None);
+    let mut outcomes: Vec<Outcome> =
+        ["loom", "shuttle", "proptest", "mutants-loom"].iter().map(|n| outcome(dir.path(), n, None)).collect();
+    let listed = "lockcore/src/os.rs:93:63: replace | with ^ in open";
+    let new = "lockcore/src/os.rs:7:1: replace f -> bool with true";
+    outcomes.push(cargo_mutants_outcome(dir.path(), &format!("{listed}\n{new}\n")));
+    std::fs::create_dir_all(dir.path().join("ci/mutants")).unwrap();
+    let equivalent = "lockcore/src/os.rs:90:63: replace | with ^ in open — disjoint bits\n";
+    std::fs::write(dir.path().join("ci/mutants/equivalent.txt"), equivalent).unwrap();
+
+    let r = run_gate(dir.path(), &outcomes);
+    assert!(!r.ok);
+    assert_eq!(r.failures.len(), 1, "{:#?}", r.failures);
+    assert!(r.failures[0].what.contains(new), "{:#?}", r.failures);
+    assert!(r.failures[0].reproduce.as_deref().is_some_and(|c| c.contains("--re '^lockcore/src/os\\.rs:7:1")));
+    let c = r.cargo_mutants.as_ref().unwrap();
+    assert_eq!((c.caught, c.missed, c.unexplained.len()), (2, 2, 1));
+    assert!(r.layers.iter().all(|l| l.ok), "exit 2 of cargo-mutants is not a failed step");
+
+    outcomes.pop();
+    outcomes.push(cargo_mutants_outcome(dir.path(), &format!("{listed}\n")));
+    let r = run_gate(dir.path(), &outcomes);
+    assert!(r.ok, "{:#?}", r.failures);
+    assert!(crate::report::markdown(&r).contains("missed, equivalent (listed)"));
+}
