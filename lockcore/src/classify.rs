@@ -31,6 +31,12 @@ pub struct Policy {
     /// Most reentrant holds of one lock; one more is `LockError::ReentryOverflow` (default
     /// `u32::MAX`). The models set it small so the boundary is explored, not just argued.
     pub max_reentry: u32,
+    /// The longest a thread blocked on another thread of this instance (a waiter for a lock
+    /// held here, or a `release_all` waiting for an acquisition in progress) sleeps without
+    /// being notified before it looks again on its own: what a lost wake-up could cost
+    /// (default 100 ms). Real time only; [`crate::LockManager::instance_waits`] counts the waits
+    /// that ran it out.
+    pub instance_recheck: Duration,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -47,6 +53,7 @@ impl Default for Policy {
             refresh_every: Duration::from_secs(10),
             max_hold: None,
             max_reentry: u32::MAX,
+            instance_recheck: Duration::from_millis(100),
             #[cfg(feature = "mutants")]
             mutant: None,
         }

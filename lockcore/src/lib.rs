@@ -47,3 +47,4 @@ pub use mutants::Mutant;
 pub use os::OsEnv;
 pub use payload::{Lease, Malformed, Payload};
 pub use sweep::{CleanOptions, CleanReport, Inspection, LockInfo};
+pub use wait::InstanceWaits;

@@ -28,7 +28,7 @@ use crate::env::{Clock, Env, FileId, FileMeta, Fs, ProcessIdentity, Procs};
 use crate::error::{FsOp, LockError, Owner};
 use crate::payload::{Malformed, Payload};
 use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
-use crate::wait::{Waiter, BACKOFF_START, HANDOFF_WAIT_MAX};
+use crate::wait::{Waiter, BACKOFF_START};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
@@ -152,8 +152,9 @@ pub(crate) struct State {
     /// per path. `release_all` waits until none is left before it takes its snapshot.
     pub(crate) in_progress: BTreeMap<PathBuf, InProgress>,
     next_hold_id: u64,
-    /// Threads blocked on the condition variable; releases notify only when there are any.
-    pub(crate) waiters: usize,
+    /// Threads blocked on the condition variable (releases notify only when there are any), and
+    /// how their waits ended.
+    pub(crate) waits: crate::wait::InstanceWaits,
     /// Bumped by every notify: a waiter that found the lock busy at generation g blocks only
     /// while it is still g, so a release between its look and its wait is never slept through.
     pub(crate) generation: u64,
@@ -190,7 +191,7 @@ impl State {
             releasing: BTreeMap::new(),
             in_progress: BTreeMap::new(),
             next_hold_id: 1,
-            waiters: 0,
+            waits: crate::wait::InstanceWaits::default(),
             generation: 0,
             heartbeat,
             on_compromised: None,
@@ -642,7 +643,7 @@ impl<E: Env> LockManager<E> {
     /// wasted), and bumps the generation, so that a waiter about to block sees the change.
     pub(crate) fn notify(&self, st: &mut State) {
         st.generation = st.generation.wrapping_add(1);
-        if st.waiters > 0 {
+        if st.waits.blocked_now > 0 {
             self.inner.changed.notify_all();
         }
     }
@@ -653,13 +654,10 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Waits (registry lock released) until the registry changes, for `release_all`'s loops.
-    fn wait_registry_change<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    fn wait_registry_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let clock = self.inner.env.clock();
         if !clock.is_virtual() && !sync::MODEL_CHECKED {
-            st.waiters += 1;
-            let mut st = sync::wait_timeout(&self.inner.changed, st, HANDOFF_WAIT_MAX);
-            st.waiters -= 1;
-            st
+            self.block_on_registry(st, self.inner.policy.instance_recheck)
         } else {
             drop(st);
             clock.sleep(BACKOFF_START);

@@ -218,23 +218,24 @@ pub fn model_yield() {
     }
 }
 
-/// Waits on `cv` for at most `dur` of real time (spurious wakeups allowed). Under a model
-/// checker this returns at once: lockcore waits through the virtual clock there instead.
+/// Waits on `cv` for at most `dur` of real time (spurious wakeups allowed), and says whether
+/// the time ran out. Under a model checker this returns at once, as timed out: lockcore waits
+/// through the virtual clock there instead.
 pub fn wait_timeout<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
     dur: std::time::Duration,
-) -> MutexGuard<'a, T> {
+) -> (MutexGuard<'a, T>, bool) {
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]
     {
         match cv.wait_timeout(guard, dur) {
-            Ok((g, _)) => g,
-            Err(poisoned) => poisoned.into_inner().0,
+            Ok(woken) => woken,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     {
         let _ = (cv, dur);
-        guard
+        (guard, true)
     }
 }

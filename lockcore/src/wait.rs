@@ -30,8 +30,6 @@ use std::time::Duration;
 pub(crate) const BACKOFF_START: Duration = Duration::from_millis(1);
 /// The longest a cross-process wait blocks before it looks again (watch or backoff).
 pub const BACKOFF_MAX: Duration = Duration::from_millis(50);
-/// Longest real-time wait on the in-instance condition variable before re-checking.
-pub(crate) const HANDOFF_WAIT_MAX: Duration = Duration::from_millis(100);
 /// The longest a waiter for another process's lock sleeps without looking again: the backoff
 /// cap with its jitter (a watched wait is capped at [`BACKOFF_MAX`]). The models check that a
 /// waiter takes a freed lock within this much (virtual) time of its release.
@@ -44,6 +42,17 @@ pub(crate) const HANDOFF_WINDOW: Duration = Duration::from_millis(10);
 /// as soon as a lock file appears). 1 ms: with 8 processes on 2 cores, 0.5 ms let the woken
 /// waiter in less often and 2 ms left the lock idle longer, for no fewer long waits.
 pub(crate) const HANDOFF_GRACE: Duration = Duration::from_millis(1);
+
+/// How an instance's threads have waited for each other: see [`LockManager::instance_waits`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceWaits {
+    /// Threads blocked on the registry's condition variable right now.
+    pub blocked_now: usize,
+    /// Waits a notification ended (or a spurious wake-up: either way, not the bound).
+    pub woken: u64,
+    /// Waits that ran out `Policy::instance_recheck` unnotified.
+    pub timed_out: u64,
+}
 
 /// One acquisition's place in its path's queue, and its backoff.
 #[derive(Debug)]
@@ -147,13 +156,37 @@ impl<E: Env> LockManager<E> {
     /// the registry changes from `generation`, at most `dur` of real time. On a virtual clock
     /// or under a model checker this only yields (the sleep is the caller's).
     pub(crate) fn wait_in_instance(&self, generation: u64, dur: Duration) {
-        let mut st = sync::lock(&self.inner.state);
+        let st = sync::lock(&self.inner.state);
         if st.generation != generation {
             return;
         }
-        st.waiters += 1;
-        let mut st = sync::wait_timeout(&self.inner.changed, st, dur);
-        st.waiters -= 1;
+        drop(self.block_on_registry(st, dur));
+    }
+
+    /// Blocks on the registry's condition variable for at most `dur` of real time, counted as
+    /// blocked (a release notifies only when someone is) and, after, as woken or timed out.
+    pub(crate) fn block_on_registry<'a>(
+        &'a self,
+        mut st: sync::MutexGuard<'a, State>,
+        dur: Duration,
+    ) -> sync::MutexGuard<'a, State> {
+        st.waits.blocked_now += 1;
+        let (mut st, timed_out) = sync::wait_timeout(&self.inner.changed, st, dur);
+        st.waits.blocked_now -= 1;
+        if timed_out {
+            st.waits.timed_out += 1;
+        } else {
+            st.waits.woken += 1;
+        }
+        st
+    }
+
+    /// How this instance's threads have waited for each other on the real clock (the
+    /// in-instance, notification-driven path): who is blocked now, and how many waits a
+    /// notification ended against how many ran out [`crate::Policy::instance_recheck`]. A
+    /// timed-out wait means a release did not wake its waiter (or came later than the bound).
+    pub fn instance_waits(&self) -> InstanceWaits {
+        sync::lock(&self.inner.state).waits
     }
 
     /// A short wait for another thread's file I/O on the path (even `try_acquire` makes it).
@@ -161,7 +194,7 @@ impl<E: Env> LockManager<E> {
         if self.inner.env.clock().is_virtual() || sync::MODEL_CHECKED {
             sync::thread::yield_now();
         } else {
-            self.wait_in_instance(generation, HANDOFF_WAIT_MAX);
+            self.wait_in_instance(generation, self.inner.policy.instance_recheck);
         }
     }
 
@@ -180,7 +213,8 @@ impl<E: Env> LockManager<E> {
             WaitOn::Instance { in_progress: true } => self.wait_for_progress(busy.generation),
             // The holder is in this instance: its release notifies us, no polling.
             WaitOn::Instance { .. } if real => {
-                self.wait_in_instance(busy.generation, remaining.min(HANDOFF_WAIT_MAX))
+                let recheck = self.inner.policy.instance_recheck;
+                self.wait_in_instance(busy.generation, remaining.min(recheck))
             }
             WaitOn::Process {
                 seen: Some(seen),

@@ -5,8 +5,8 @@
 
 use lockcore::os::{OsClock, OsFs};
 use lockcore::{
-    AcquireOptions, Acquired, EnvParts, LiveReason, Liveness, LockError, LockManager, Owner,
-    Payload, Policy, ProcessIdentity, Procs, Released, StaleReason, Verdict,
+    AcquireOptions, Acquired, EnvParts, InstanceWaits, LiveReason, Liveness, LockError,
+    LockManager, Owner, Payload, Policy, ProcessIdentity, Procs, Released, StaleReason, Verdict,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -117,6 +117,19 @@ impl Fixture {
     }
 }
 
+/// Looks at `cond` until it holds, at most 10 million times (each look yields first): a bound
+/// that turns "never" into a failed assertion instead of a hang.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    (0..10_000_000).any(|_| {
+        std::thread::yield_now();
+        cond()
+    })
+}
+
+/// A recheck bound no healthy wait in these tests comes near: a wait that runs it out was not
+/// woken by the notification it waited for.
+const RECHECK: Duration = Duration::from_secs(20);
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -221,6 +234,26 @@ fn non_reentrant_acquire_is_busy_in_the_same_instance() {
         }) => {}
         other => panic!("expected busy(this instance), got {other:?}"),
     }
+}
+
+// P11 (no phantom waiters): an attempt that does not wait — try_acquire, of this instance's own
+// hold or another process's — takes no place in the path's queue; a ticket left behind would
+// make every later waiter wait behind an acquisition that has already given up.
+#[test]
+fn a_try_acquire_that_finds_the_lock_busy_leaves_no_place_in_the_queue() {
+    let fx = Fixture::new();
+    let (a, b) = (fx.manager(10), fx.manager(11));
+    let s = fx.session("s1.jsonl");
+    let held = a.try_acquire(&s).unwrap();
+    let no_reentry = AcquireOptions {
+        reentrant: false,
+        timeout: None,
+    };
+    assert!(a.try_acquire_with(&s, no_reentry).unwrap_err().is_busy());
+    assert!(b.try_acquire(&s).unwrap_err().is_busy());
+    assert_eq!((a.queued(&s), b.queued(&s)), (0, 0));
+    drop(held);
+    assert_eq!(b.try_acquire(&s).unwrap().how(), Acquired::Fresh);
 }
 
 // P4, P5, P3: release_all removes every file, reports them, revokes the guards, and only then
@@ -677,6 +710,47 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
     assert_eq!(m.queued(&session), 0);
 }
 
+// P11 (issue #15: a waiter is woken by the release itself): a thread waiting for a hold of its
+// own instance blocks on the condition variable (no spinning) and the release's notification
+// wakes it — never its recheck bound (20 s here: a lost notification shows as a timed-out wait).
+// Interleaving: the waiter blocked ∥ the holder's release.
+#[test]
+fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
+    let fx = Fixture::new();
+    let policy = Policy {
+        instance_recheck: RECHECK,
+        ..Policy::default()
+    };
+    let m = fx.manager_with(10, policy);
+    let session = fx.session("s1.jsonl");
+    let held = m.try_acquire(&session).unwrap();
+    let (mw, s) = (m.clone(), session.clone());
+    let waiter = std::thread::spawn(move || {
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(3 * RECHECK),
+        };
+        mw.acquire_with(&s, wait).map(|g| g.how())
+    });
+    assert!(
+        eventually(|| m.instance_waits().blocked_now == 1),
+        "the waiter blocks instead of spinning: {:?}",
+        m.instance_waits()
+    );
+    assert_eq!(held.release().unwrap(), Released::Removed);
+    assert_eq!(waiter.join().unwrap().unwrap(), Acquired::Fresh);
+    let waits = m.instance_waits();
+    assert!(
+        waits.blocked_now == 0 && waits.woken >= 1 && waits.timed_out == 0,
+        "woken by the release, not by its {RECHECK:?} bound: {waits:?}"
+    );
+    assert_eq!(
+        InstanceWaits::default(),
+        fx.manager(11).instance_waits(),
+        "a new instance has waited for nothing"
+    );
+}
+
 /// The real file system, except that one operation on the lock of a session named `slow…` (its
 /// link, or its unlink) stops until the test says go; after 30 s without it the call fails (a
 /// lock that serialised the sessions fails the test instead of hanging it).
@@ -741,7 +815,11 @@ fn gated_manager(
         },
         clock: OsClock,
     };
-    (LockManager::new(env, Policy::default()), entered, go)
+    let policy = Policy {
+        instance_recheck: RECHECK,
+        ..Policy::default()
+    };
+    (LockManager::new(env, policy), entered, go)
 }
 
 impl lockcore::Fs for GatedFs {
@@ -844,6 +922,11 @@ fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
         }
     });
     assert!(turned_away, "release_all closed the gate");
+    assert!(
+        eventually(|| m.instance_waits().blocked_now == 1),
+        "release_all blocks on the condition variable: {:?}",
+        m.instance_waits()
+    );
     go.send(()).unwrap();
     let guard = stalled
         .join()
@@ -859,6 +942,11 @@ fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
     assert_ne!(report.new_nonce, old_nonce);
     assert_eq!(m.nonce(), report.new_nonce);
     assert!(fx.files().is_empty(), "{:?}", fx.files());
+    let waits = m.instance_waits();
+    assert!(
+        waits.blocked_now == 0 && waits.woken >= 1 && waits.timed_out == 0,
+        "the registration woke release_all, not its {RECHECK:?} bound: {waits:?}"
+    );
 }
 
 // P4/P5 (a guard of release_all's snapshot counts as held until its own file starts going, and
