@@ -8,7 +8,7 @@ use super::{
     dir_part, kind_of, lock_dir_within, read_boot_time_ms, read_start_time, retry_eintr, watch,
     OsClock, OsFs, OsProcs,
 };
-use crate::env::{Clock, FileKind, Fs, Procs, WaitMechanism};
+use crate::env::{Clock, FileKind, Fs, Procs, WaitMechanism, Wake};
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -346,6 +346,72 @@ fn the_wait_mechanism_follows_what_this_machine_offers() {
         OsFs.wait_mechanism(&Stepping::default()),
         WaitMechanism::Backoff
     );
+}
+
+// P11 (waiters say how they wake, truthfully): where this process can make an inotify instance,
+// inotify is reported available (and waiters watch); where it cannot, the test says so.
+#[test]
+fn inotify_is_available_where_an_instance_can_be_made() {
+    use rustix::fs::inotify::{init, CreateFlags};
+    match init(CreateFlags::CLOEXEC) {
+        Ok(_instance) => assert!(watch::inotify_available()),
+        Err(e) => println!("skipped: no inotify instance can be made here ({e})"),
+    }
+}
+
+/// What a test does to the watched directory `d` (holding `tmp`, and `s.lock` if planted).
+type Change = fn(&Path);
+
+// P11 (issue #15: a waiter wakes on the event itself, not on its bound): a watch for the lock
+// file going wakes on every way it can go — unlinked, renamed away, renamed over, its directory
+// removed (with nothing of ours in it: the directory's own event) or moved — and a watch for
+// it appearing on a create, a link and a rename onto it. The event is queued before the wait,
+// so a watch blind to it shows as a wait that ran out its bound.
+#[test]
+fn a_watch_wakes_on_every_way_the_lock_file_can_go_or_appear() {
+    use watch::Watch::{Appearing, Going};
+    let cases: [(watch::Watch, &str, bool, Change); 8] = [
+        (Going, "unlinked", true, |d| {
+            std::fs::remove_file(d.join("s.lock")).unwrap()
+        }),
+        (Going, "renamed away", true, |d| {
+            std::fs::rename(d.join("s.lock"), d.join("x")).unwrap()
+        }),
+        (Going, "renamed over", true, |d| {
+            std::fs::rename(d.join("tmp"), d.join("s.lock")).unwrap()
+        }),
+        (Going, "directory removed", false, |d| {
+            std::fs::remove_dir_all(d).unwrap()
+        }),
+        (Going, "directory moved", true, |d| {
+            std::fs::rename(d, d.with_extension("moved")).unwrap()
+        }),
+        (Appearing, "created", false, |d| {
+            std::fs::write(d.join("s.lock"), b"{}").unwrap()
+        }),
+        (Appearing, "linked", false, |d| {
+            std::fs::hard_link(d.join("tmp"), d.join("s.lock")).unwrap()
+        }),
+        (Appearing, "renamed onto", false, |d| {
+            std::fs::rename(d.join("tmp"), d.join("s.lock")).unwrap()
+        }),
+    ];
+    for (what, how, plant_lock, change) in cases {
+        let scratch = scratch();
+        let d = scratch.path().join("locks");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("tmp"), b"{}").unwrap();
+        if plant_lock {
+            std::fs::write(d.join("s.lock"), b"{}").unwrap();
+        }
+        let Some(w) = watch::DirWatch::arm(&d, what) else {
+            println!("skipped: no inotify watch here");
+            return;
+        };
+        change(&d);
+        let woke = w.block(None, std::ffi::OsStr::new("s.lock"), Duration::from_secs(5));
+        assert_eq!(woke, Some(Wake::Changed), "{what:?}, {how}");
+    }
 }
 
 // The directory a waiter watches: the lock path's parent, `.` for a bare name (a session in the

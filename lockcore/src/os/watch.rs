@@ -196,3 +196,26 @@ pub(super) fn open_pidfd(pid: u32) -> Option<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A resource bound (no property): returned instances beyond the pool's cap are closed, so
+    // a burst of waiters leaves at most POOL_MAX idle descriptors behind. Other tests may take
+    // and return instances meanwhile, never past the cap.
+    #[test]
+    fn the_pool_keeps_at_most_its_cap_of_idle_instances() {
+        let burst: Vec<OwnedFd> = (0..POOL_MAX + 4).filter_map(|_| take_instance()).collect();
+        if burst.len() < POOL_MAX + 1 {
+            println!(
+                "skipped: only {} inotify instances could be made",
+                burst.len()
+            );
+            return;
+        }
+        burst.into_iter().for_each(put_instance);
+        let idle = POOL.lock().map(|p| p.idle.len()).unwrap_or(usize::MAX);
+        assert!(idle <= POOL_MAX, "{idle} idle instances kept");
+    }
+}
