@@ -199,14 +199,15 @@ fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
     let out = "target/gate/cargo-mutants".to_string();
     let default_tests =
         ["--test-package", "lockcore", "--test-package", "lockcore-testkit", "--test-package", "models"];
-    let passes: [(&'static str, Option<&str>, Vec<(&str, &str)>); 3] = [
-        ("cargo-mutants", None, vec![("PROPTEST_CASES", "256")]),
-        ("cargo-mutants-loom", Some("loom"), vec![("LOCKCORE_MATRIX_BOUND", "2")]),
-        ("cargo-mutants-shuttle", Some("shuttle"), vec![("LOCKCORE_SHUTTLE_ITERATIONS", "100")]),
+    // Name, the model checker's feature (none: the first pass), and the budget it runs at.
+    let passes = [
+        ("cargo-mutants", None, ("PROPTEST_CASES", "256")),
+        ("cargo-mutants-loom", Some("loom"), ("LOCKCORE_MATRIX_BOUND", "2")),
+        ("cargo-mutants-shuttle", Some("shuttle"), ("LOCKCORE_SHUTTLE_ITERATIONS", "100")),
     ];
     passes
         .into_iter()
-        .map(|(name, features, env)| {
+        .map(|(name, features, (var, value))| {
             let mut a = words(&["mutants", "-p", "lockcore", "--test-tool", "nextest", "--no-shuffle"]);
             a.extend(["--output".to_string(), out.clone()]);
             match features {
@@ -235,7 +236,7 @@ fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
             if let Some(j) = o.mutants_jobs {
                 a.extend(["--jobs".to_string(), j.to_string()]);
             }
-            let env = env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let env = vec![(var.to_string(), value.to_string())];
             let timeout_secs = o.step_timeout.unwrap_or(4 * 3600);
             let kind = Kind::CargoMutants { out: out.clone(), retest: features.is_some() };
             Step { name, program: "cargo", kind, args: a, env, timeout_secs }

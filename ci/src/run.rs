@@ -99,7 +99,7 @@ fn spawn_and_wait(step: &Step, root: &Path, gate_dir: &Path, log: &Path, stop: &
     cmd.args(&args)
         .current_dir(root)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
-        .env(lockcore_results::RESULTS_DIR_VAR, gate_dir.join("results"))
+        .env(lockcore_results::RESULTS_DIR_VAR, results_dir(step, root, gate_dir))
         .env("CARGO_TERM_COLOR", "never")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
@@ -122,6 +122,16 @@ fn spawn_and_wait(step: &Step, root: &Path, gate_dir: &Path, log: &Path, stop: &
         std::thread::sleep(Duration::from_millis(100));
     };
     Ok(exit)
+}
+
+/// Where a step's tests write their result files: the gate's results, except for cargo-mutants,
+/// whose mutated runs write twins of a broken catalogue (a mutated `Mutant::id`, say) that must
+/// not count as the gate's own.
+fn results_dir(step: &Step, root: &Path, gate_dir: &Path) -> PathBuf {
+    match &step.kind {
+        Kind::CargoMutants { out, .. } => root.join(out).join("results-of-mutants"),
+        _ => gate_dir.join("results"),
+    }
 }
 
 /// A retest pass of cargo-mutants: the regex naming exactly what the passes before it missed
@@ -232,5 +242,17 @@ mod tests {
         assert_eq!(re, r"^a\.rs:1:2: replace f \-> u8 with 0 in <impl X<E>>::g$|^b$");
         let carried = out.path().join(lockcore_results::report::CARRIED_DIR);
         assert_eq!(std::fs::read_to_string(carried.join("unviable.txt")).unwrap(), "u\n");
+
+        let gate_dir = out.path().join("gate");
+        let pass = Step {
+            name: "m",
+            program: "cargo",
+            kind: Kind::CargoMutants { out: "cm".into(), retest: false },
+            args: vec![],
+            env: vec![],
+            timeout_secs: 1,
+        };
+        assert_eq!(results_dir(&pass, out.path(), &gate_dir), out.path().join("cm/results-of-mutants"));
+        assert_eq!(results_dir(&sh("t", "true", 1), out.path(), &gate_dir), gate_dir.join("results"));
     }
 }
