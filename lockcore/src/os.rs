@@ -116,6 +116,18 @@ fn open_regular_with_meta(path: &Path) -> io::Result<(File, fs::Metadata)> {
     Ok((f, meta))
 }
 
+/// Reads the file whose fstat said `size`: that many bytes, but never more than `cap + 1` (more
+/// than `cap` tells the caller it is too large). A lock file is written once, before it is
+/// linked in, so this is one `read` and no second one to find the end; bytes written after the
+/// fstat are not read, and a file cut short after it reads short.
+fn read_sized(f: File, size: u64, cap: usize) -> io::Result<Vec<u8>> {
+    let limit = cap.saturating_add(1);
+    let want = usize::try_from(size).map_or(limit, |s| s.min(limit));
+    let mut buf = Vec::with_capacity(want.min(64 * 1024));
+    f.take(want as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Opens a directory for listing or `flock`: `O_DIRECTORY`, so a FIFO or device named like the
 /// directory fails at once and never blocks.
 fn open_dir(dir: &Path) -> io::Result<File> {
@@ -177,10 +189,7 @@ impl Fs for OsFs {
         // first read after a change) or a waiter's mark. Our own read below comes after the
         // fstat, and a refresh sets the mtime after its read, so neither counts.
         let wanted = (meta.atime(), meta.atime_nsec()) > (meta.mtime(), meta.mtime_nsec());
-        // Sized up front: a lock file is read in one or two read calls, not five.
-        let mut buf = Vec::with_capacity(cap.saturating_add(1).min(64 * 1024));
-        f.take(cap as u64 + 1).read_to_end(&mut buf)?;
-        Ok((buf, wanted))
+        Ok((read_sized(f, meta.len(), cap)?, wanted))
     }
 
     fn mark_wanted(&self, path: &Path) {

@@ -118,6 +118,28 @@ fn kind_of_names_every_kind_of_entry() {
     assert_eq!(kind(Path::new("/dev/null")), FileKind::Device);
 }
 
+// P10 (nothing read from disk is trusted, not even its size): a file is read whole up to the cap,
+// and one byte past it shows it is too large — at, one over and far over the cap.
+#[test]
+fn read_returns_the_whole_file_up_to_the_cap_and_one_byte_more_past_it() {
+    let d = scratch();
+    for (len, want) in [
+        (0, 0),
+        (1, 1),
+        (63, 63),
+        (64, 64),
+        (65, 65),
+        (66, 65),
+        (70_000, 65),
+    ] {
+        let f = d.path().join(format!("f{len}"));
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&f, &bytes).unwrap();
+        let (got, _) = OsFs.read_noting_waiters(&f, 64).unwrap();
+        assert_eq!(got, bytes[..want], "a {len}-byte file with a cap of 64");
+    }
+}
+
 // P16: reading a lock path never follows a link, never blocks on a FIFO, and names what it
 // found; a missing file is NotFound and any other failure keeps its own error (P12), so the
 // callers can tell "gone" from "hostile" from "broken".
