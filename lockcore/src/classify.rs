@@ -34,8 +34,8 @@ pub struct Policy {
     /// The longest a thread blocked on another thread of this instance (a waiter for a lock
     /// held here, or a `release_all` waiting for an acquisition in progress) sleeps without
     /// being notified before it looks again on its own: what a lost wake-up could cost
-    /// (default 100 ms). Real time only; [`crate::LockManager::instance_waits`] counts the waits
-    /// that ran it out.
+    /// (default 100 ms; zero makes such waiters poll). Real time only;
+    /// [`crate::LockManager::instance_waits`] counts the waits that ran it out.
     pub instance_recheck: Duration,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
