@@ -39,21 +39,39 @@ impl Procs for Table {
 
 type TestEnv = EnvParts<OsFs, Table, OsClock>;
 
-/// A virtual clock: `sleep` advances it, so waiting costs no real time.
+/// A virtual clock: `sleep` advances it, so waiting costs no real time. A wait that never
+/// sleeps would spin here forever; reading the clock [`SPIN_BUDGET`] times without time passing
+/// is that liveness failure, named (P11), instead of a hang.
 #[derive(Default)]
 struct VirtualClock {
-    mono_ms: Mutex<u64>,
+    /// Nanoseconds since start, and reads since it last moved.
+    state: Mutex<(u128, u64)>,
 }
+
+/// Reads of a [`VirtualClock`] with no time passing that no healthy test comes near: each look
+/// of a waiting acquisition reads it a few times and sleeps between looks, and the tests that
+/// use it make a handful of acquisitions.
+const SPIN_BUDGET: u64 = 20_000;
 
 impl lockcore::Clock for VirtualClock {
     fn now_wall_ms(&self) -> i64 {
         now_ms()
     }
     fn now_mono(&self) -> Duration {
-        Duration::from_millis(*self.mono_ms.lock().unwrap())
+        let mut st = self.state.lock().unwrap();
+        st.1 += 1;
+        assert!(
+            st.1 < SPIN_BUDGET,
+            "P11 violated: liveness: the virtual clock was read {SPIN_BUDGET} times without time \
+             passing: a wait that never sleeps"
+        );
+        Duration::from_nanos(u64::try_from(st.0).unwrap_or(u64::MAX))
     }
     fn sleep(&self, d: Duration) {
-        *self.mono_ms.lock().unwrap() += d.as_millis() as u64;
+        let mut st = self.state.lock().unwrap();
+        if !d.is_zero() {
+            *st = (st.0 + d.as_nanos(), 0);
+        }
     }
     fn random_u64(&self) -> u64 {
         4 // deterministic: jitter and tokens need no entropy here
@@ -117,14 +135,22 @@ impl Fixture {
     }
 }
 
-/// Looks at `cond` until it holds, at most 10 million times (each look yields first): a bound
-/// that turns "never" into a failed assertion instead of a hang.
+/// Looks at `cond` until it holds (each look yields first), for at most [`WATCHDOG`] of real
+/// time: a bound that turns "never" into a failed assertion instead of a hang. What it waits for
+/// takes microseconds.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    (0..10_000_000).any(|_| {
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    while std::time::Instant::now() < deadline {
         std::thread::yield_now();
-        cond()
-    })
+        if cond() {
+            return true;
+        }
+    }
+    false
 }
+
+/// How long a test waits for something that takes microseconds before it calls it never.
+const WATCHDOG: Duration = Duration::from_secs(20);
 
 /// A recheck bound no healthy wait in these tests comes near: a wait that runs it out was not
 /// woken by the notification it waited for.
@@ -686,12 +712,11 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
             tx.send(name).unwrap();
             drop(g);
         }));
-        // The next waiter arrives only once this one is queued (bounded; each look yields).
-        let queued = (0..10_000_000).any(|_| {
-            std::thread::yield_now();
-            m.queued(&session) == i + 1
-        });
-        assert!(queued, "{name} is queued");
+        // The next waiter arrives only once this one is queued.
+        assert!(
+            eventually(|| m.queued(&session) == i + 1),
+            "{name} is queued"
+        );
     }
     drop(first);
     // The releasing thread asks again at once: it is served after the two queued waiters.
@@ -907,13 +932,12 @@ fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
     let m3 = m.clone();
     let closer = std::thread::spawn(move || m3.release_all());
     // Once a newcomer is turned away, release_all has closed the gate, and (holding the
-    // registry lock from there) has gone to wait for the stalled publish. Bounded; each look
-    // takes and releases `fast` or is turned away.
+    // registry lock from there) has gone to wait for the stalled publish. Each look takes and
+    // releases `fast` or is turned away.
     let fast = fx.session("fast.jsonl");
-    let turned_away = (0..1_000_000).any(|_| match m.try_acquire(&fast) {
+    let turned_away = eventually(|| match m.try_acquire(&fast) {
         Ok(g) => {
             drop(g);
-            std::thread::yield_now();
             false
         }
         Err(e) => {
