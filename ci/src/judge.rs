@@ -18,6 +18,8 @@ pub struct Context {
     pub budget: Budget,
     /// Steps a `cargo test` run just before the gate covered (`--cargo-test-passed`).
     pub passed_by_cargo_test: Vec<String>,
+    /// `--mutants-only`: the cargo-mutants passes alone, judged on their own.
+    pub mutants_only: bool,
 }
 
 /// The layers whose twins the mutant matrix shows.
@@ -67,10 +69,12 @@ pub fn judge(outcomes: &[Outcome], results: &Path, root: &Path, ctx: &Context) -
     }
     r.mutant_results = twins(&records).cloned().collect();
     r.mutants = mutants(&r.mutant_results, outcomes);
-    judge_mutants(&mut r);
-    judge_coverage(&mut r, &records, outcomes);
-    judge_matrix(&mut r, &records, outcomes);
-    judge_matrix_sweep(&mut r, &records, outcomes);
+    if !ctx.mutants_only {
+        judge_mutants(&mut r);
+        judge_coverage(&mut r, &records, outcomes);
+        judge_matrix(&mut r, &records, outcomes);
+        judge_matrix_sweep(&mut r, &records, outcomes);
+    }
     if let Some(c) = outcomes.iter().find_map(|o| match &o.step.kind {
         Kind::CargoMutants { out, .. } => Some(root.join(out)),
         _ => None,

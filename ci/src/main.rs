@@ -58,7 +58,14 @@ fn gate(opts: &Options) -> Result<ExitCode, String> {
     let started = Instant::now();
     let outcomes = run_steps(&steps, opts, &root, &stop);
     let ctx = judge::Context {
-        mode: if opts.quick { "quick" } else { "full" }.to_string(),
+        mode: if opts.mutants_only {
+            "mutants-only"
+        } else if opts.quick {
+            "quick"
+        } else {
+            "full"
+        }
+        .to_string(),
         partial: !opts.only.is_empty() || !opts.skip.is_empty() || outcomes.len() < steps.len(),
         commit: commit(&root),
         seconds: started.elapsed().as_secs_f64(),
@@ -68,6 +75,7 @@ fn gate(opts: &Options) -> Result<ExitCode, String> {
             .filter(|_| opts.cargo_test_passed)
             .map(|s| s.to_string())
             .collect(),
+        mutants_only: opts.mutants_only,
     };
     let r = judge::judge(&outcomes, &gate_dir.join("results"), &root, &ctx);
     let (md, json) = (gate_dir.join("report.md"), gate_dir.join("report.json"));

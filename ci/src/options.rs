@@ -19,6 +19,10 @@ pub struct Options {
     /// Also run cargo-mutants over lockcore (installed if missing).
     #[arg(long)]
     pub mutants: bool,
+    /// Run only the cargo-mutants passes (the nightly job): the verdict is theirs alone — every
+    /// surviving mutant explained in ci/mutants/equivalent.txt — not a merge verdict.
+    #[arg(long)]
+    pub mutants_only: bool,
     /// cargo-mutants: only shard K of N (0-based).
     #[arg(long, value_name = "K/N")]
     pub mutants_shard: Option<String>,

@@ -105,6 +105,7 @@ pub fn steps(o: &Options) -> Result<Vec<Step>, String> {
     }
     Ok(all
         .into_iter()
+        .filter(|s| !o.mutants_only || s.name == "install-cargo-mutants" || matches!(s.kind, Kind::CargoMutants { .. }))
         .filter(|s| o.only.is_empty() || o.only.iter().any(|n| n == s.name))
         .filter(|s| !o.skip.iter().any(|n| n == s.name))
         .filter(|s| !(o.cargo_test_passed && RUN_BY_CARGO_TEST.contains(&s.name)))
@@ -181,7 +182,7 @@ fn all_steps(o: &Options) -> Vec<Step> {
         step("mutants-shuttle", Kind::Tests, nextest(&shuttle, true, twins.clone()), &[]),
         step("mutants-proptest", Kind::Tests, nextest(&["-p", "proptests"], true, twins), &[]),
     ];
-    if o.mutants {
+    if o.mutants || o.mutants_only {
         // A no-op when it is installed already.
         let install = words(&["install", "cargo-mutants", "--locked"]);
         steps.push(Step { timeout_secs: 1800, ..step("install-cargo-mutants", Kind::Check, install, &[]) });

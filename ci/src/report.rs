@@ -21,13 +21,23 @@ fn cell(s: &str) -> String {
 /// The lines printed at the end of the run.
 pub fn summary(r: &Report) -> String {
     let caught = r.mutants.iter().filter(|m| m.caught).count();
+    let what = match &r.cargo_mutants {
+        Some(c) if r.mode == "mutants-only" => format!(
+            "cargo-mutants: {} caught, {} missed ({} not explained), {} unviable, {} timeout",
+            c.caught,
+            c.missed,
+            c.unexplained.len(),
+            c.unviable,
+            c.timeout
+        ),
+        _ => format!("{caught} of {} catalogue mutants caught", r.mutants.len()),
+    };
     let mut s = format!(
-        "gate: {}{} — {} of {} steps passed, {caught} of {} catalogue mutants caught, {}\n",
+        "gate: {}{} — {} of {} steps passed, {what}, {}\n",
         if r.ok { "PASS" } else { "FAIL" },
         if r.partial { " (partial run: not a merge verdict)" } else { "" },
         r.layers.iter().filter(|l| l.ok).count(),
         r.layers.len(),
-        r.mutants.len(),
         dur(r.seconds)
     );
     for f in &r.failures {

@@ -189,3 +189,25 @@ fn a_surviving_mutant_fails_the_gate_unless_equivalent_txt_explains_it() {
     assert!(r.ok, "{:#?}", r.failures);
     assert!(crate::report::markdown(&r).contains("missed, equivalent (listed)"));
 }
+
+#[test]
+fn a_mutants_only_run_is_judged_on_its_mutants_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("results")).unwrap();
+    std::fs::create_dir_all(dir.path().join("ci/mutants")).unwrap();
+    let listed = "lockcore/src/os.rs:93:63: replace | with ^ in open";
+    std::fs::write(dir.path().join("ci/mutants/equivalent.txt"), format!("{listed} — disjoint bits\n")).unwrap();
+    let outcomes = vec![cargo_mutants_outcome(dir.path(), &format!("{listed}\n"))];
+    let ctx = Context { mode: "mutants-only".into(), mutants_only: true, ..Context::default() };
+    let r = judge(&outcomes, &dir.path().join("results"), dir.path(), &ctx);
+    assert!(r.ok, "no twins, coverage or matrix are asked of it: {:#?}", r.failures);
+    assert!(crate::report::summary(&r).contains("cargo-mutants: 2 caught, 1 missed (0 not explained)"));
+
+    let outcomes = vec![cargo_mutants_outcome(dir.path(), "lockcore/src/x.rs:1:1: replace f with ()\n")];
+    let r = judge(&outcomes, &dir.path().join("results"), dir.path(), &ctx);
+    assert!(!r.ok && r.failures.len() == 1, "{:#?}", r.failures);
+
+    let o = crate::options::Options { mutants_only: true, ..crate::options::Options::default() };
+    let names: Vec<&str> = steps(&o).unwrap().iter().map(|s| s.name).collect();
+    assert_eq!(names, ["install-cargo-mutants", "cargo-mutants", "cargo-mutants-loom", "cargo-mutants-shuttle"]);
+}
