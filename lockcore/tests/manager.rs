@@ -776,6 +776,37 @@ fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
     );
 }
 
+// P11 (what a lost wake-up would cost is counted): a waiter whose holder does not release runs
+// out its recheck bound (1 ms here) again and again, each wait counted as timed out — the
+// counter the tests above assert stays at zero when a release does wake its waiter.
+#[test]
+fn a_wait_that_runs_out_its_recheck_bound_is_counted_as_timed_out() {
+    let fx = Fixture::new();
+    let policy = Policy {
+        instance_recheck: Duration::from_millis(1),
+        ..Policy::default()
+    };
+    let m = fx.manager_with(10, policy);
+    let session = fx.session("s1.jsonl");
+    let held = m.try_acquire(&session).unwrap();
+    let (mw, s) = (m.clone(), session.clone());
+    let waiter = std::thread::spawn(move || {
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(2 * WATCHDOG),
+        };
+        mw.acquire_with(&s, wait).map(|g| g.how())
+    });
+    assert!(
+        eventually(|| m.instance_waits().timed_out >= 2),
+        "{:?}",
+        m.instance_waits()
+    );
+    drop(held);
+    assert_eq!(waiter.join().unwrap().unwrap(), Acquired::Fresh);
+    assert_eq!(m.instance_waits().blocked_now, 0);
+}
+
 /// The real file system, except that one operation on the lock of a session named `slow…` (its
 /// link, or its unlink) stops until the test says go; after 30 s without it the call fails (a
 /// lock that serialised the sessions fails the test instead of hanging it).
@@ -913,6 +944,37 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
         "{:?}",
         fx.files()
     );
+}
+
+// P11 (issue #15: no spinning): a try_acquire of a path whose publish by another thread of the
+// instance is inside the file system blocks until that publish is done — woken by it, not by
+// its recheck bound — and then re-enters the new hold.
+// Interleaving: publish of `slow` stalled ∥ a try_acquire of the same path.
+#[test]
+fn a_try_acquire_waits_for_another_threads_publish_without_spinning() {
+    let fx = Fixture::new();
+    let (m, entered, go) = gated_manager(&fx, Gated::Link);
+    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
+    let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
+    entered
+        .recv_timeout(WATCHDOG)
+        .expect("the slow publish started");
+    let (m3, slow) = (m.clone(), fx.session("slow.jsonl"));
+    let second = std::thread::spawn(move || m3.try_acquire(&slow).map(|g| g.how()));
+    assert!(
+        eventually(|| m.instance_waits().blocked_now == 1),
+        "the try_acquire blocks: {:?}",
+        m.instance_waits()
+    );
+    go.send(()).unwrap();
+    let first = stalled.join().unwrap().expect("the publish completes");
+    assert_eq!(second.join().unwrap().unwrap(), Acquired::Reentered);
+    let waits = m.instance_waits();
+    assert!(
+        waits.blocked_now == 0 && waits.woken >= 1 && waits.timed_out == 0,
+        "woken by the publish: {waits:?}"
+    );
+    drop(first);
 }
 
 // P3/P4 (the release_all gate, on the real clock): a release_all that starts while an
