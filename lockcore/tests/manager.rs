@@ -738,6 +738,34 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
     assert_eq!(m.queued(&session), 0);
 }
 
+/// A manager with `recheck` as its instance recheck bound, holding `s1.jsonl`, and a thread of
+/// it waiting (non-reentrant, at most 3 × [`WATCHDOG`]) to take the same lock.
+fn held_with_a_waiter(
+    fx: &Fixture,
+    recheck: Duration,
+) -> (
+    LockManager<TestEnv>,
+    lockcore::LockGuard<TestEnv>,
+    std::thread::JoinHandle<Result<Acquired, LockError>>,
+) {
+    let policy = Policy {
+        instance_recheck: recheck,
+        ..Policy::default()
+    };
+    let m = fx.manager_with(10, policy);
+    let session = fx.session("s1.jsonl");
+    let held = m.try_acquire(&session).unwrap();
+    let (mw, s) = (m.clone(), session);
+    let waiter = std::thread::spawn(move || {
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(3 * WATCHDOG),
+        };
+        mw.acquire_with(&s, wait).map(|g| g.how())
+    });
+    (m, held, waiter)
+}
+
 // P11 (issue #15: a waiter is woken by the release itself): a thread waiting for a hold of its
 // own instance blocks on the condition variable (no spinning) and the release's notification
 // wakes it — never its recheck bound (20 s here: a lost notification shows as a timed-out wait).
@@ -745,21 +773,7 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
 #[test]
 fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
     let fx = Fixture::new();
-    let policy = Policy {
-        instance_recheck: RECHECK,
-        ..Policy::default()
-    };
-    let m = fx.manager_with(10, policy);
-    let session = fx.session("s1.jsonl");
-    let held = m.try_acquire(&session).unwrap();
-    let (mw, s) = (m.clone(), session.clone());
-    let waiter = std::thread::spawn(move || {
-        let wait = AcquireOptions {
-            reentrant: false,
-            timeout: Some(3 * RECHECK),
-        };
-        mw.acquire_with(&s, wait).map(|g| g.how())
-    });
+    let (m, held, waiter) = held_with_a_waiter(&fx, RECHECK);
     assert!(
         eventually(|| m.instance_waits().blocked_now == 1),
         "the waiter blocks instead of spinning: {:?}",
@@ -785,21 +799,7 @@ fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
 #[test]
 fn a_wait_that_runs_out_its_recheck_bound_is_counted_as_timed_out() {
     let fx = Fixture::new();
-    let policy = Policy {
-        instance_recheck: Duration::from_millis(1),
-        ..Policy::default()
-    };
-    let m = fx.manager_with(10, policy);
-    let session = fx.session("s1.jsonl");
-    let held = m.try_acquire(&session).unwrap();
-    let (mw, s) = (m.clone(), session.clone());
-    let waiter = std::thread::spawn(move || {
-        let wait = AcquireOptions {
-            reentrant: false,
-            timeout: Some(2 * WATCHDOG),
-        };
-        mw.acquire_with(&s, wait).map(|g| g.how())
-    });
+    let (m, held, waiter) = held_with_a_waiter(&fx, Duration::from_millis(1));
     assert!(
         eventually(|| m.instance_waits().timed_out >= 2),
         "{:?}",
