@@ -87,13 +87,23 @@ pub fn step(step: &Step, root: &Path, gate_dir: &Path, stop: &AtomicBool) -> Out
 fn spawn_and_wait(step: &Step, root: &Path, gate_dir: &Path, log: &Path, stop: &AtomicBool) -> std::io::Result<Exit> {
     let mut file = File::create(log)?;
     let mut args = step.args.clone();
-    if let Kind::CargoMutants { out, retest: true } = &step.kind {
-        let Some(re) = retest_filter(&root.join(out))? else {
-            use std::io::Write;
-            writeln!(file, "nothing to retest: the passes before this one missed no mutant")?;
-            return Ok(Exit::Code(0));
-        };
-        args.extend(["--re".to_string(), re]);
+    match &step.kind {
+        // A first pass starts a new run: lists carried from an earlier gate run must not count.
+        Kind::CargoMutants { out, retest: false } => {
+            match std::fs::remove_dir_all(root.join(out).join(lockcore_results::report::CARRIED_DIR)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Kind::CargoMutants { out, retest: true } => {
+            let Some(re) = retest_filter(&root.join(out))? else {
+                use std::io::Write;
+                writeln!(file, "nothing to retest: the passes before this one missed no mutant")?;
+                return Ok(Exit::Code(0));
+            };
+            args.extend(["--re".to_string(), re]);
+        }
+        _ => {}
     }
     let mut cmd = Command::new(step.program);
     cmd.args(&args)
@@ -242,6 +252,20 @@ mod tests {
         assert_eq!(re, r"^a\.rs:1:2: replace f \-> u8 with 0 in <impl X<E>>::g$|^b$");
         let carried = out.path().join(lockcore_results::report::CARRIED_DIR);
         assert_eq!(std::fs::read_to_string(carried.join("unviable.txt")).unwrap(), "u\n");
+
+        // A first pass of a new run (here `true` stands in for cargo-mutants) drops them.
+        let first = Step {
+            name: "first",
+            program: "true",
+            kind: Kind::CargoMutants { out: ".".into(), retest: false },
+            args: vec![],
+            env: vec![],
+            timeout_secs: 60,
+        };
+        std::fs::create_dir_all(out.path().join("logs")).unwrap();
+        let stop = AtomicBool::new(false);
+        assert_eq!(step(&first, out.path(), out.path(), &stop).exit, Exit::Code(0));
+        assert!(!carried.exists(), "an earlier run's carried lists are gone");
 
         let gate_dir = out.path().join("gate");
         let pass = Step {
