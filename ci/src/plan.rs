@@ -198,8 +198,18 @@ fn all_steps(o: &Options) -> Vec<Step> {
 /// the later passes mutate lockcore's files and test that package.
 fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
     let out = "target/gate/cargo-mutants".to_string();
-    let default_tests =
-        ["--test-package", "lockcore", "--test-package", "lockcore-testkit", "--test-package", "models"];
+    let default_tests = [
+        "--test-package",
+        "lockcore",
+        "--test-package",
+        "lockcore-testkit",
+        "--test-package",
+        "models",
+        "--test-package",
+        "proptests",
+        "--timeout",
+        "240",
+    ];
     // Name, the model checker's feature (none: the first pass), and the budget it runs at.
     let passes = [
         ("cargo-mutants", None, ("PROPTEST_CASES", "256")),
@@ -214,7 +224,6 @@ fn cargo_mutants_steps(o: &Options) -> Vec<Step> {
             match features {
                 None => {
                     a.extend(words(&default_tests));
-                    a.extend(words(&["--test-package", "proptests", "--timeout", "240"]));
                     // Only the first pass takes a shard: a retest pass retests what it missed.
                     if let Some(s) = &o.mutants_shard {
                         a.extend(["--shard".to_string(), s.clone()]);
