@@ -48,7 +48,7 @@ impl<E: Env> Drop for ClaimMark<'_, E> {
         if self.armed {
             let mut st = sync::lock(&self.mgr.inner.state);
             st.in_progress.remove(self.lock_path);
-            self.mgr.notify(&mut st);
+            self.mgr.notify_path(&mut st, self.lock_path);
         }
     }
 }
@@ -79,20 +79,20 @@ impl<E: Env> LockManager<E> {
         match outcome {
             Ok(how) => {
                 let guard = self.register(&mut st, lock_path, bytes, payload, how);
-                self.notify(&mut st);
+                self.notify_path(&mut st, lock_path);
                 Ok(guard)
             }
             Err(Blocked::Busy(mut busy)) => {
                 // Our own notify must not wake us: keep the generation current if nothing else
                 // changed since the busy verdict.
                 let quiet = st.generation == busy.generation;
-                self.notify(&mut st);
+                self.notify_path(&mut st, lock_path);
                 busy.generation = if quiet { st.generation } else { 0 };
                 self.take_ticket(&mut st, lock_path, waiter);
                 Err(Blocked::Busy(busy))
             }
             Err(fatal) => {
-                self.notify(&mut st);
+                self.notify_path(&mut st, lock_path);
                 Err(fatal)
             }
         }

@@ -27,7 +27,7 @@ use crate::classify::{mutant, Policy, StaleReason};
 use crate::env::{Clock, Env, FileId, FileMeta, Fs, ProcessIdentity, Procs};
 use crate::error::{FsOp, LockError, Owner};
 use crate::payload::{Malformed, Payload};
-use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{self, Arc, Mutex, MutexGuard};
 use crate::wait::{Waiter, BACKOFF_START};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -152,8 +152,10 @@ pub(crate) struct State {
     /// per path. `release_all` waits until none is left before it takes its snapshot.
     pub(crate) in_progress: BTreeMap<PathBuf, InProgress>,
     next_hold_id: u64,
-    /// Threads blocked on the condition variable (releases notify only when there are any), and
-    /// how their waits ended.
+    /// Threads blocked on the registry, each on its own condition variable (a notification
+    /// wakes only those it concerns), and how their waits ended (`waits.blocked_now` unused).
+    pub(crate) sleepers: Vec<crate::wait::Sleeper>,
+    pub(crate) next_sleeper: u64,
     pub(crate) waits: crate::wait::InstanceWaits,
     /// Bumped by every notify: a waiter that found the lock busy at generation g blocks only
     /// while it is still g, so a release between its look and its wait is never slept through.
@@ -191,6 +193,8 @@ impl State {
             releasing: BTreeMap::new(),
             in_progress: BTreeMap::new(),
             next_hold_id: 1,
+            sleepers: Vec::new(),
+            next_sleeper: 1,
             waits: crate::wait::InstanceWaits::default(),
             generation: 0,
             heartbeat,
@@ -246,7 +250,6 @@ pub(crate) struct Inner<E: Env> {
     /// This machine's boot time, read once (a proof of death across pid namespaces).
     pub(crate) boot_ms: Option<i64>,
     pub(crate) state: Mutex<State>,
-    pub(crate) changed: Condvar,
     /// Stops the heartbeat thread when the last handle to this manager goes.
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]
     pub(crate) heartbeat_stop: std::sync::Arc<crate::heartbeat::Stop>,
@@ -363,7 +366,6 @@ impl<E: Env> LockManager<E> {
                 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
                 heartbeat_stop: Default::default(),
                 state: Mutex::new(State::new(nonce, heartbeat)),
-                changed: Condvar::new(),
             }),
         }
     }
@@ -439,7 +441,7 @@ impl<E: Env> LockManager<E> {
                     wait: WaitOn::Instance { in_progress: true },
                     generation,
                     ..
-                })) => self.wait_for_progress(generation),
+                })) => self.wait_for_progress(&lock_path, None, generation),
                 Err(Blocked::Busy(busy)) => {
                     return Err(LockError::Busy {
                         owner: busy.owner,
@@ -639,15 +641,6 @@ impl<E: Env> LockManager<E> {
         report
     }
 
-    /// Wakes in-instance waiters, if there are any (a notify is a system call otherwise
-    /// wasted), and bumps the generation, so that a waiter about to block sees the change.
-    pub(crate) fn notify(&self, st: &mut State) {
-        st.generation = st.generation.wrapping_add(1);
-        if st.waits.blocked_now > 0 {
-            self.inner.changed.notify_all();
-        }
-    }
-
     fn rotate(&self, st: &mut State) {
         st.nonce = new_nonce(self.inner.env.clock());
         st.epoch += 1;
@@ -657,7 +650,7 @@ impl<E: Env> LockManager<E> {
     fn wait_registry_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let clock = self.inner.env.clock();
         if !clock.is_virtual() && !sync::MODEL_CHECKED {
-            self.block_on_registry(st, self.inner.policy.instance_recheck)
+            self.block_on_registry(st, self.inner.policy.instance_recheck, None)
         } else {
             drop(st);
             clock.sleep(BACKOFF_START);
@@ -732,11 +725,11 @@ impl<E: Env> LockManager<E> {
         };
         if hold.compromised {
             // A refresh found the file gone or replaced: it is someone else's (P15).
-            self.notify(&mut st);
+            self.notify_path(&mut st, lock_path);
             return Ok(Released::NotOurs);
         }
         if mutant!(policy, RegistryBeforeUnlink) {
-            self.notify(&mut st);
+            self.notify_path(&mut st, lock_path);
             drop(st);
             sync::model_yield();
             return match self.inner.env.fs().remove(lock_path) {
@@ -758,7 +751,7 @@ impl<E: Env> LockManager<E> {
             let now = self.inner.env.clock().now_mono();
             st.note_wanted(lock_path, now);
         }
-        self.notify(&mut st);
+        self.notify_path(&mut st, lock_path);
         result.map(|(released, _)| released)
     }
 

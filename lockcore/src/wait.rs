@@ -3,7 +3,9 @@
 //! - **Inside an instance** waiters queue per lock path (tickets): only the oldest may publish,
 //!   and it is woken by the release's notify. A waiter records the registry's generation when
 //!   it found the lock busy and blocks only while it is unchanged, so a notify between its look
-//!   and its wait is never lost.
+//!   and its wait is never lost. Each blocked thread has its own condition variable, and a
+//!   change to one lock path wakes only the threads that can act on it (the oldest waiter, and
+//!   waiters that hold no place in the queue): a release with seven waiters wakes one, not seven.
 //! - **Across processes** the oldest waiter watches the lock file ([`Fs::wait_for_change`]:
 //!   inotify on the directory) and, when the owner lives in our pid namespace, the owner's exit
 //!   (a pidfd): it wakes when the file is removed or renamed, or its owner dies. It arms the
@@ -22,8 +24,8 @@
 use crate::classify::mutant;
 use crate::env::{Clock, Env, FileId, Fs, Liveness, Procs, WaitFor};
 use crate::manager::{LockManager, State};
-use crate::sync;
-use std::path::Path;
+use crate::sync::{self, Arc, Condvar};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// First and largest backoff between attempts on a file held by another process.
@@ -46,12 +48,40 @@ pub(crate) const HANDOFF_GRACE: Duration = Duration::from_millis(1);
 /// How an instance's threads have waited for each other: see [`LockManager::instance_waits`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceWaits {
-    /// Threads blocked on the registry's condition variable right now.
+    /// Threads blocked on the registry right now.
     pub blocked_now: usize,
     /// Waits a notification ended (or a spurious wake-up: either way, not the bound).
     pub woken: u64,
     /// Waits that ran out `Policy::instance_recheck` unnotified.
     pub timed_out: u64,
+    /// Notifications sent to blocked threads. A change to one lock path notifies only the
+    /// threads that can act on it: a release notifies the oldest waiter of its path, not every
+    /// thread queued behind it.
+    pub notified: u64,
+}
+
+/// A thread of this instance blocked on the registry, with its own condition variable.
+pub(crate) struct Sleeper {
+    id: u64,
+    /// The lock path it waits for, with its place in that path's queue (`None`: it holds none);
+    /// `None` for a wait on any change (`release_all`'s).
+    waits_for: Option<(PathBuf, Option<u64>)>,
+    cv: Arc<Condvar>,
+    notified: bool,
+}
+
+impl Sleeper {
+    /// Whether a change to `changed` (`None`: to anything) can let this thread through, when
+    /// `front` is first in that path's queue. A queued waiter behind the front cannot publish
+    /// before the front leaves the queue, and leaving it is itself a change to the path.
+    fn acts_on(&self, changed: Option<&Path>, front: Option<u64>) -> bool {
+        match (changed, &self.waits_for) {
+            (Some(path), Some((mine, ticket))) => {
+                mine == path && (ticket.is_none() || *ticket == front)
+            }
+            _ => true,
+        }
+    }
 }
 
 /// One acquisition's place in its path's queue, and its backoff.
@@ -132,7 +162,40 @@ impl<E: Env> LockManager<E> {
                 st.queues.remove(lock_path);
             }
         }
-        self.notify(&mut st);
+        self.notify_path(&mut st, lock_path);
+    }
+
+    /// A change to anything (`release_all`, a lease): wakes every blocked thread. See
+    /// [`LockManager::notify_path`].
+    pub(crate) fn notify(&self, st: &mut State) {
+        self.wake(st, None);
+    }
+
+    /// A change to `lock_path` (released, taken, its file I/O done, a waiter gone): wakes the
+    /// blocked threads that can act on it (see [`Sleeper::acts_on`]), and bumps the generation,
+    /// so that any waiter about to block sees the change.
+    pub(crate) fn notify_path(&self, st: &mut State, lock_path: &Path) {
+        self.wake(st, Some(lock_path));
+    }
+
+    fn wake(&self, st: &mut State, changed: Option<&Path>) {
+        st.generation = st.generation.wrapping_add(1);
+        if st.sleepers.is_empty() {
+            return;
+        }
+        let front = changed
+            .and_then(|path| st.queues.get(path))
+            .and_then(|q| q.front().copied());
+        let State {
+            sleepers, waits, ..
+        } = st;
+        for s in sleepers.iter_mut() {
+            if s.acts_on(changed, front) {
+                s.notified = true;
+                s.cv.notify_one();
+                waits.notified += 1;
+            }
+        }
     }
 
     /// Acquisitions of this instance waiting for `session_file`'s lock (for tests and tools).
@@ -152,28 +215,46 @@ impl<E: Env> LockManager<E> {
         self.inner.env.fs().wait_mechanism(self.inner.env.clock())
     }
 
-    /// Waits for another thread of this instance (holding, taking or releasing the lock) until
-    /// the registry changes from `generation`, at most `dur` of real time. On a virtual clock
-    /// or under a model checker this only yields (the sleep is the caller's).
-    pub(crate) fn wait_in_instance(&self, generation: u64, dur: Duration) {
+    /// Waits for another thread of this instance (holding, taking or releasing `lock_path`)
+    /// until the registry changes from `generation`, at most `dur` of real time. `ticket`: the
+    /// waiter's place in the path's queue, if it holds one.
+    pub(crate) fn wait_in_instance(
+        &self,
+        lock_path: &Path,
+        ticket: Option<u64>,
+        generation: u64,
+        dur: Duration,
+    ) {
         let st = sync::lock(&self.inner.state);
         if st.generation != generation {
             return;
         }
-        drop(self.block_on_registry(st, dur));
+        let waits_for = Some((lock_path.to_path_buf(), ticket));
+        drop(self.block_on_registry(st, dur, waits_for));
     }
 
-    /// Blocks on the registry's condition variable for at most `dur` of real time, counted as
-    /// blocked (a release notifies only when someone is) and, after, as woken or timed out.
+    /// Blocks for at most `dur` of real time until a notification for `waits_for` (`None`: any
+    /// change), counted as blocked (a release notifies only who is) and, after, as woken or
+    /// timed out.
     pub(crate) fn block_on_registry<'a>(
         &'a self,
         mut st: sync::MutexGuard<'a, State>,
         dur: Duration,
+        waits_for: Option<(PathBuf, Option<u64>)>,
     ) -> sync::MutexGuard<'a, State> {
-        st.waits.blocked_now += 1;
-        let (mut st, timed_out) = sync::wait_timeout(&self.inner.changed, st, dur);
-        st.waits.blocked_now -= 1;
-        if timed_out {
+        let id = st.next_sleeper;
+        st.next_sleeper += 1;
+        let cv = Arc::new(Condvar::new());
+        st.sleepers.push(Sleeper {
+            id,
+            waits_for,
+            cv: Arc::clone(&cv),
+            notified: false,
+        });
+        let (mut st, timed_out) = sync::wait_timeout(&cv, st, dur);
+        let me = st.sleepers.iter().position(|s| s.id == id);
+        let notified = me.is_some_and(|i| st.sleepers.swap_remove(i).notified);
+        if timed_out && !notified {
             st.waits.timed_out += 1;
         } else {
             st.waits.woken += 1;
@@ -182,19 +263,25 @@ impl<E: Env> LockManager<E> {
     }
 
     /// How this instance's threads have waited for each other on the real clock (the
-    /// in-instance, notification-driven path): who is blocked now, and how many waits a
-    /// notification ended against how many ran out [`crate::Policy::instance_recheck`]. A
-    /// timed-out wait means a release did not wake its waiter (or came later than the bound).
+    /// in-instance, notification-driven path): who is blocked now, how many notifications were
+    /// sent, and how many waits a notification ended against how many ran out
+    /// [`crate::Policy::instance_recheck`]. A timed-out wait means a release did not wake its
+    /// waiter (or came later than the bound).
     pub fn instance_waits(&self) -> InstanceWaits {
-        sync::lock(&self.inner.state).waits
+        let st = sync::lock(&self.inner.state);
+        InstanceWaits {
+            blocked_now: st.sleepers.len(),
+            ..st.waits
+        }
     }
 
     /// A short wait for another thread's file I/O on the path (even `try_acquire` makes it).
-    pub(crate) fn wait_for_progress(&self, generation: u64) {
+    pub(crate) fn wait_for_progress(&self, lock_path: &Path, ticket: Option<u64>, generation: u64) {
         if self.inner.env.clock().is_virtual() || sync::MODEL_CHECKED {
             sync::thread::yield_now();
         } else {
-            self.wait_in_instance(generation, self.inner.policy.instance_recheck);
+            let recheck = self.inner.policy.instance_recheck;
+            self.wait_in_instance(lock_path, ticket, generation, recheck);
         }
     }
 
@@ -210,11 +297,13 @@ impl<E: Env> LockManager<E> {
         let clock = self.inner.env.clock();
         let real = !clock.is_virtual() && !sync::MODEL_CHECKED;
         match busy.wait {
-            WaitOn::Instance { in_progress: true } => self.wait_for_progress(busy.generation),
+            WaitOn::Instance { in_progress: true } => {
+                self.wait_for_progress(lock_path, waiter.ticket, busy.generation)
+            }
             // The holder is in this instance: its release notifies us, no polling.
             WaitOn::Instance { .. } if real => {
-                let recheck = self.inner.policy.instance_recheck;
-                self.wait_in_instance(busy.generation, remaining.min(recheck))
+                let recheck = self.inner.policy.instance_recheck.min(remaining);
+                self.wait_in_instance(lock_path, waiter.ticket, busy.generation, recheck)
             }
             WaitOn::Process {
                 seen: Some(seen),

@@ -738,6 +738,85 @@ fn waiters_in_one_instance_are_served_in_arrival_order() {
     assert_eq!(m.queued(&session), 0);
 }
 
+// P11 (issue #15: a release wakes its next owner, not the whole queue): with three threads of
+// one instance queued for a lock, a change to another session notifies none of them, and a
+// release notifies only the oldest; its leaving the queue notifies the next, which finds the
+// lock held and blocks again. Counted by the notifier (`notified`), so a spurious wake-up can
+// only lower the count. Interleaving: three waiters blocked ∥ an unrelated release ∥ the release.
+#[test]
+fn a_release_notifies_only_the_oldest_waiter_of_its_session() {
+    let fx = Fixture::new();
+    let policy = Policy {
+        instance_recheck: RECHECK,
+        ..Policy::default()
+    };
+    let m = fx.manager_with(10, policy);
+    let (session, other) = (fx.session("s1.jsonl"), fx.session("other.jsonl"));
+    let held = m.try_acquire(&session).unwrap();
+    let (served_tx, served) = std::sync::mpsc::channel();
+    let mut waiters = Vec::new();
+    for (i, name) in ["w1", "w2", "w3"].into_iter().enumerate() {
+        let (mw, s, served_tx) = (m.clone(), session.clone(), served_tx.clone());
+        let (go_tx, go) = std::sync::mpsc::channel::<()>();
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(3 * WATCHDOG),
+        };
+        let t = std::thread::spawn(move || {
+            let g = mw.acquire_with(&s, wait).expect(name);
+            served_tx.send(name).unwrap();
+            go.recv_timeout(WATCHDOG).expect("told to release");
+            drop(g);
+        });
+        waiters.push((t, go_tx));
+        assert!(
+            eventually(|| m.queued(&session) == i + 1 && m.instance_waits().blocked_now == i + 1),
+            "{name} is queued and blocked: {:?}",
+            m.instance_waits()
+        );
+    }
+    let before = m.instance_waits().notified;
+    drop(m.try_acquire(&other).unwrap());
+    assert_eq!(
+        m.instance_waits().notified,
+        before,
+        "taking and releasing another session notifies none of s1's waiters"
+    );
+    drop(held);
+    assert_eq!(
+        served.recv_timeout(WATCHDOG),
+        Ok("w1"),
+        "the oldest is served"
+    );
+    assert!(
+        eventually(|| m.instance_waits().blocked_now == 2),
+        "w2 and w3 wait on: {:?}",
+        m.instance_waits()
+    );
+    let sent = m.instance_waits().notified - before;
+    assert!(
+        (1..=2).contains(&sent),
+        "the release notified w1 and w1's leaving notified w2, nobody else: {sent} notifications"
+    );
+    for (want, (t, go)) in ["w2", "w3"]
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .zip(waiters)
+    {
+        go.send(()).unwrap();
+        t.join().unwrap();
+        if let Some(want) = want {
+            assert_eq!(served.recv_timeout(WATCHDOG), Ok(want), "arrival order");
+        }
+    }
+    let waits = m.instance_waits();
+    assert!(
+        waits.blocked_now == 0 && waits.timed_out == 0,
+        "every wait ended by a notification, none by its {RECHECK:?} bound: {waits:?}"
+    );
+}
+
 /// A manager with `recheck` as its instance recheck bound, holding `s1.jsonl`, and a thread of
 /// it waiting (non-reentrant, at most 3 × [`WATCHDOG`]) to take the same lock.
 fn held_with_a_waiter(
