@@ -649,7 +649,7 @@ impl<E: Env> LockManager<E> {
     /// Waits (registry lock released) until the registry changes, for `release_all`'s loops.
     fn wait_registry_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let clock = self.inner.env.clock();
-        if !clock.is_virtual() && !sync::MODEL_CHECKED {
+        if self.blocks_in_instance() {
             self.block_on_registry(st, self.inner.policy.instance_recheck, None)
         } else {
             drop(st);

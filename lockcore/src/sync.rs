@@ -201,6 +201,11 @@ pub use imp::*;
 /// it rather than block on real time.
 pub const MODEL_CHECKED: bool = cfg!(any(feature = "loom", feature = "shuttle"));
 
+/// True under loom: a wait on a condition variable blocks there until it is notified (loom
+/// models no timeouts), so lockcore's in-instance waits block as they do in production, and a
+/// notification that never comes is a deadlock loom reports. Shuttle sleeps on the clock.
+pub const NOTIFY_CHECKED: bool = cfg!(all(feature = "loom", not(feature = "shuttle")));
+
 /// Locks a mutex, ignoring poisoning: lockcore's critical sections leave the state consistent at
 /// every early return, so a panic elsewhere does not make it unusable.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -219,8 +224,9 @@ pub fn model_yield() {
 }
 
 /// Waits on `cv` for at most `dur` of real time (spurious wakeups allowed), and says whether
-/// the time ran out. Under a model checker this returns at once, as timed out: lockcore waits
-/// through the virtual clock there instead.
+/// the time ran out. Under loom it waits until notified, never timing out (see
+/// [`NOTIFY_CHECKED`]); under shuttle it returns at once, as timed out: lockcore waits through
+/// the virtual clock there instead.
 pub fn wait_timeout<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
@@ -233,7 +239,15 @@ pub fn wait_timeout<'a, T>(
             Err(poisoned) => poisoned.into_inner(),
         }
     }
-    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[cfg(all(feature = "loom", not(feature = "shuttle")))]
+    {
+        let (g, t) = match cv.wait_timeout(guard, dur) {
+            Ok(woken) => woken,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (g, t.timed_out())
+    }
+    #[cfg(feature = "shuttle")]
     {
         let _ = (cv, dur);
         (guard, true)

@@ -6,6 +6,7 @@
 //!   and its wait is never lost. Each blocked thread has its own condition variable, and a
 //!   change to one lock path wakes only the threads that can act on it (the oldest waiter, and
 //!   waiters that hold no place in the queue): a release with seven waiters wakes one, not seven.
+//!   Under loom these waits block too, never timing out: a lost notification is a deadlock.
 //! - **Across processes** the oldest waiter watches the lock file ([`Fs::wait_for_change`]:
 //!   inotify on the directory) and, when the owner lives in our pid namespace, the owner's exit
 //!   (a pidfd): it wakes when the file is removed or renamed, or its owner dies. It arms the
@@ -275,9 +276,16 @@ impl<E: Env> LockManager<E> {
         }
     }
 
+    /// Whether this instance's threads wait for each other by blocking on the registry until
+    /// notified: on the real clock, and under loom (which then checks every such wait is
+    /// notified). Elsewhere (a virtual clock, shuttle) they sleep on the clock or yield.
+    pub(crate) fn blocks_in_instance(&self) -> bool {
+        sync::NOTIFY_CHECKED || (!self.inner.env.clock().is_virtual() && !sync::MODEL_CHECKED)
+    }
+
     /// A short wait for another thread's file I/O on the path (even `try_acquire` makes it).
     pub(crate) fn wait_for_progress(&self, lock_path: &Path, ticket: Option<u64>, generation: u64) {
-        if self.inner.env.clock().is_virtual() || sync::MODEL_CHECKED {
+        if !self.blocks_in_instance() {
             sync::thread::yield_now();
         } else {
             let recheck = self.inner.policy.instance_recheck;
@@ -301,7 +309,7 @@ impl<E: Env> LockManager<E> {
                 self.wait_for_progress(lock_path, waiter.ticket, busy.generation)
             }
             // The holder is in this instance: its release notifies us, no polling.
-            WaitOn::Instance { .. } if real => {
+            WaitOn::Instance { .. } if self.blocks_in_instance() => {
                 let recheck = self.inner.policy.instance_recheck.min(remaining);
                 self.wait_in_instance(lock_path, waiter.ticket, busy.generation, recheck)
             }

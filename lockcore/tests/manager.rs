@@ -817,6 +817,54 @@ fn a_release_notifies_only_the_oldest_waiter_of_its_session() {
     );
 }
 
+// P11 (issue #15: a waiter that gives up does not strand the one behind it): two threads of
+// one instance queue for a lock another process holds; the oldest times out, and its leaving
+// the queue notifies the next, which goes on to watch the file itself — not after its recheck
+// bound (longer than the watchdog here). Interleaving: the front waiter's timeout ∥ a waiter
+// blocked behind it.
+#[test]
+fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
+    let fx = Fixture::new();
+    let policy = Policy {
+        instance_recheck: 3 * WATCHDOG,
+        ..Policy::default()
+    };
+    let m = fx.manager_with(10, policy);
+    fx.set(11, Liveness::Alive);
+    let session = fx.session("s1.jsonl");
+    let held = fx.manager(11).try_acquire(&session).unwrap();
+    let waiting = |mw: &LockManager<TestEnv>, timeout| {
+        let (mw, s) = (mw.clone(), session.clone());
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(timeout),
+        };
+        std::thread::spawn(move || mw.acquire_with(&s, wait).map(|g| g.how()))
+    };
+    // Long enough for the second to queue behind it first (checked below).
+    let first = waiting(&m, Duration::from_secs(5));
+    assert!(eventually(|| m.queued(&session) == 1), "the first queues");
+    let second = waiting(&m, 3 * WATCHDOG);
+    assert!(
+        eventually(|| m.queued(&session) == 2 && m.instance_waits().blocked_now == 1),
+        "the second queues behind the first and blocks: {:?}",
+        m.instance_waits()
+    );
+    assert!(
+        first.join().unwrap().is_err_and(|e| e.is_busy()),
+        "the first gives up"
+    );
+    assert!(
+        eventually(|| m.instance_waits().blocked_now == 0),
+        "the second was notified and watches the file now: {:?}",
+        m.instance_waits()
+    );
+    assert_eq!(m.queued(&session), 1);
+    drop(held);
+    assert_eq!(second.join().unwrap().unwrap(), Acquired::Fresh);
+    assert_eq!(m.instance_waits().timed_out, 0);
+}
+
 /// A manager with `recheck` as its instance recheck bound, holding `s1.jsonl`, and a thread of
 /// it waiting (non-reentrant, at most 3 × [`WATCHDOG`]) to take the same lock.
 fn held_with_a_waiter(

@@ -1,13 +1,13 @@
 //! loom models of waiting (issue #15): W1 (P11, release ∥ wake ∥ timeout), W1b (the same on
-//! the backoff fallback), W2 (P11, wake on the owner's death) and W3 (P3, P4, P9: two sessions
-//! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`), with
-//! their twins. Budgets were measured with `--release` on 2 cores.
+//! the backoff fallback), W2 (P11, wake on the owner's death), W3 (P3, P4, P9: two sessions
+//! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`) and S1
+//! (P11, P1: queued waiters of one instance blocked until notified), with their twins. Budgets were measured with `--release` on 2 cores.
 #![cfg(feature = "loom")]
 
 use lockcore::Mutant;
 use loom_tests::harness::{expect_caught, loom_model, loom_twin};
 use loom_tests::scenarios::{
-    w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all, Cfg,
+    s1_fifo_waiters, w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all, Cfg,
 };
 
 /// W1 and W1b: bound 4 (bound 5: 71k executions, 10 s; unbounded: over 5 million).
@@ -16,6 +16,9 @@ const W1_BOUND: Option<usize> = Some(4);
 const W2_BOUND: Option<usize> = None;
 /// W3: three threads; bound 2.
 const W3_BOUND: Option<usize> = Some(2);
+/// S1 at loom size with blocking waits (`s1_queued_waiters_...`): bound 3 (~22k executions,
+/// 7 s; bound 2: ~1k).
+const S1_BLOCKING_BOUND: Option<usize> = Some(3);
 /// S1 at loom size (two waiters and the releasing thread asking again), for its twin; bound 1.
 const S1_BOUND: Option<usize> = Some(1);
 
@@ -67,6 +70,18 @@ fn w2_death_vs_watching_waiter() {
 fn w3_two_sessions_vs_release_all() {
     let n = loom_model(W3_BOUND, w3_sessions_vs_release_all, Cfg::loom(None));
     println!("w3: {n} executions");
+}
+
+/// S1 at loom size — P11 (first come, first served; no lost notification), P1: two threads
+/// queued behind the holder, which releases and at once asks again. Under loom an in-instance
+/// wait blocks until it is notified (loom models no timeouts), so a release or a waiter leaving
+/// the queue that fails to notify the thread it let through is a deadlock here, and a
+/// notification to the wrong waiter leaves the oldest asleep. Preemption bound 3: ~22k
+/// executions, ~7 s.
+#[test]
+fn s1_queued_waiters_are_notified_in_arrival_order() {
+    let n = loom_model(S1_BLOCKING_BOUND, s1_fifo_waiters, s1_cfg());
+    println!("s1: {n} executions");
 }
 
 /// Twin of S1: barging → P11 (the releasing thread, asking again, publishes ahead of the two
