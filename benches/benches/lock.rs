@@ -313,7 +313,17 @@ mod real {
                 if !printed {
                     printed = true;
                     let id = format!("contended_in_process/{threads}");
+                    let before = managers[0].instance_waits();
                     print_contention(&id, &managers, &session, 2000);
+                    let after = managers[0].instance_waits();
+                    // Wake-ups per hold: a release that notified every waiter (not just the
+                    // oldest) shows here whatever the disk's speed.
+                    println!(
+                        "  in-instance waits over 2000 holds: {} notifications, {} woken, {} timed out",
+                        after.notified - before.notified,
+                        after.woken - before.woken,
+                        after.timed_out - before.timed_out
+                    );
                 }
                 b.iter_custom(|iters| contend(&managers, &session, iters, false).0)
             });

@@ -60,10 +60,9 @@ impl<E: Env> LockManager<E> {
     pub(crate) fn attempt(
         &self,
         lock_path: &Path,
-        reentrant: bool,
         waiter: &mut Waiter,
     ) -> Result<LockGuard<E>, Blocked> {
-        let (payload, bytes) = match self.claim(lock_path, reentrant, waiter)? {
+        let (payload, bytes) = match self.claim(lock_path, waiter)? {
             Claimed::Reentered(guard) => return Ok(guard),
             Claimed::Publish(payload, bytes) => (payload, bytes),
         };
@@ -99,14 +98,9 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Step 1, under the registry lock.
-    fn claim(
-        &self,
-        lock_path: &Path,
-        reentrant: bool,
-        waiter: &mut Waiter,
-    ) -> Result<Claimed<E>, Blocked> {
+    fn claim(&self, lock_path: &Path, waiter: &mut Waiter) -> Result<Claimed<E>, Blocked> {
         let policy = &self.inner.policy;
-        let ticket = waiter.ticket;
+        let (ticket, reentrant) = (waiter.ticket, waiter.reentrant);
         let mut st = sync::lock(&self.inner.state);
         self.ensure_heartbeat(&mut st);
         let mut busy_here = |st: &mut State, in_progress: bool| {

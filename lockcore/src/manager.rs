@@ -433,15 +433,16 @@ impl<E: Env> LockManager<E> {
         opts: AcquireOptions,
     ) -> Result<LockGuard<E>, LockError> {
         let lock_path = self.resolve(session_file)?;
+        let mut waiter = Waiter::once(opts.reentrant);
         loop {
-            match self.attempt(&lock_path, opts.reentrant, &mut Waiter::once()) {
+            match self.attempt(&lock_path, &mut waiter) {
                 Ok(g) => return Ok(g),
                 Err(Blocked::Fatal(e)) => return Err(e),
                 Err(Blocked::Busy(Busy {
                     wait: WaitOn::Instance { in_progress: true },
                     generation,
                     ..
-                })) => self.wait_for_progress(&lock_path, None, generation),
+                })) => self.wait_for_progress(&lock_path, &waiter, generation),
                 Err(Blocked::Busy(busy)) => {
                     return Err(LockError::Busy {
                         owner: busy.owner,
@@ -473,10 +474,10 @@ impl<E: Env> LockManager<E> {
         let timeout = opts.timeout.unwrap_or(self.inner.policy.acquire_timeout);
         let start = clock.now_mono();
         // Takes a place in the queue at the first busy verdict, in the step that saw it.
-        let mut waiter = Waiter::queued();
+        let mut waiter = Waiter::queued(opts.reentrant);
         self.let_waiter_in(&lock_path);
         let result = loop {
-            let busy = match self.attempt(&lock_path, opts.reentrant, &mut waiter) {
+            let busy = match self.attempt(&lock_path, &mut waiter) {
                 Ok(g) => break Ok(g),
                 Err(Blocked::Fatal(e)) => break Err(e),
                 Err(Blocked::Busy(busy)) => busy,

@@ -64,24 +64,39 @@ pub struct InstanceWaits {
 /// A thread of this instance blocked on the registry, with its own condition variable.
 pub(crate) struct Sleeper {
     id: u64,
-    /// The lock path it waits for, with its place in that path's queue (`None`: it holds none);
-    /// `None` for a wait on any change (`release_all`'s).
-    waits_for: Option<(PathBuf, Option<u64>)>,
+    /// The acquisition it waits in; `None` for a wait on any change (`release_all`'s).
+    waits_for: Option<WaitsFor>,
     cv: Arc<Condvar>,
     notified: bool,
 }
 
+/// What a blocked acquisition waits for.
+pub(crate) struct WaitsFor {
+    lock_path: PathBuf,
+    /// Its place in the path's queue (`None`: `try_acquire`, which holds none).
+    ticket: Option<u64>,
+    reentrant: bool,
+}
+
+/// The state of one lock path after a change to it, as a blocked acquisition would find it.
+struct PathNow {
+    /// First in the path's queue.
+    front: Option<u64>,
+    /// This instance holds it (an acquisition that may not re-enter finds it busy).
+    held_here: bool,
+}
+
 impl Sleeper {
-    /// Whether a change to `changed` (`None`: to anything) can let this thread through, when
-    /// `front` is first in that path's queue. A queued waiter behind the front cannot publish
-    /// before the front leaves the queue, and leaving it is itself a change to the path.
-    fn acts_on(&self, changed: Option<&Path>, front: Option<u64>) -> bool {
-        match (changed, &self.waits_for) {
-            (Some(path), Some((mine, ticket))) => {
-                mine == path && (ticket.is_none() || *ticket == front)
-            }
-            _ => true,
-        }
+    /// Whether a change to `changed` (`None`: to anything), leaving it as `now`, can let this
+    /// thread through. A queued waiter behind the front cannot publish before the front leaves
+    /// the queue, and leaving it is itself a change to the path; the front cannot either while
+    /// this instance holds the path, unless it may re-enter (the release is a change too).
+    fn acts_on(&self, changed: Option<&Path>, now: &PathNow) -> bool {
+        let (Some(path), Some(w)) = (changed, &self.waits_for) else {
+            return true;
+        };
+        let can_take = w.ticket == now.front && (w.reentrant || !now.held_here);
+        w.lock_path == path && (w.ticket.is_none() || can_take)
     }
 }
 
@@ -90,6 +105,8 @@ impl Sleeper {
 pub(crate) struct Waiter {
     /// Taken at the first busy verdict of a waiting acquisition; `None` until then.
     pub(crate) ticket: Option<u64>,
+    /// It may re-enter a hold of another thread of this instance.
+    pub(crate) reentrant: bool,
     /// `try_acquire` does not queue.
     queues: bool,
     backoff: Duration,
@@ -97,19 +114,20 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     /// A waiting acquisition: it takes a ticket when it first finds the lock busy.
-    pub(crate) fn queued() -> Self {
+    pub(crate) fn queued(reentrant: bool) -> Self {
         Waiter {
             ticket: None,
+            reentrant,
             queues: true,
             backoff: BACKOFF_START,
         }
     }
 
     /// One attempt (`try_acquire`): no place in the queue.
-    pub(crate) fn once() -> Self {
+    pub(crate) fn once(reentrant: bool) -> Self {
         Waiter {
             queues: false,
-            ..Waiter::queued()
+            ..Waiter::queued(reentrant)
         }
     }
 }
@@ -184,14 +202,18 @@ impl<E: Env> LockManager<E> {
         if st.sleepers.is_empty() {
             return;
         }
-        let front = changed
-            .and_then(|path| st.queues.get(path))
-            .and_then(|q| q.front().copied());
+        let now = PathNow {
+            front: changed
+                .and_then(|path| st.queues.get(path))
+                .and_then(|q| q.front().copied()),
+            // A hold a refresh found lost counts too: that finding notified everyone already.
+            held_here: changed.is_some_and(|path| st.holds.contains_key(path)),
+        };
         let State {
             sleepers, waits, ..
         } = st;
         for s in sleepers.iter_mut() {
-            if s.acts_on(changed, front) {
+            if s.acts_on(changed, &now) {
                 s.notified = true;
                 s.cv.notify_one();
                 waits.notified += 1;
@@ -222,7 +244,7 @@ impl<E: Env> LockManager<E> {
     pub(crate) fn wait_in_instance(
         &self,
         lock_path: &Path,
-        ticket: Option<u64>,
+        waiter: &Waiter,
         generation: u64,
         dur: Duration,
     ) {
@@ -230,8 +252,12 @@ impl<E: Env> LockManager<E> {
         if st.generation != generation {
             return;
         }
-        let waits_for = Some((lock_path.to_path_buf(), ticket));
-        drop(self.block_on_registry(st, dur, waits_for));
+        let waits_for = WaitsFor {
+            lock_path: lock_path.to_path_buf(),
+            ticket: waiter.ticket,
+            reentrant: waiter.reentrant,
+        };
+        drop(self.block_on_registry(st, dur, Some(waits_for)));
     }
 
     /// Blocks for at most `dur` of real time until a notification for `waits_for` (`None`: any
@@ -241,7 +267,7 @@ impl<E: Env> LockManager<E> {
         &'a self,
         mut st: sync::MutexGuard<'a, State>,
         dur: Duration,
-        waits_for: Option<(PathBuf, Option<u64>)>,
+        waits_for: Option<WaitsFor>,
     ) -> sync::MutexGuard<'a, State> {
         let id = st.next_sleeper;
         st.next_sleeper += 1;
@@ -284,12 +310,12 @@ impl<E: Env> LockManager<E> {
     }
 
     /// A short wait for another thread's file I/O on the path (even `try_acquire` makes it).
-    pub(crate) fn wait_for_progress(&self, lock_path: &Path, ticket: Option<u64>, generation: u64) {
+    pub(crate) fn wait_for_progress(&self, lock_path: &Path, waiter: &Waiter, generation: u64) {
         if !self.blocks_in_instance() {
             sync::thread::yield_now();
         } else {
             let recheck = self.inner.policy.instance_recheck;
-            self.wait_in_instance(lock_path, ticket, generation, recheck);
+            self.wait_in_instance(lock_path, waiter, generation, recheck);
         }
     }
 
@@ -306,12 +332,12 @@ impl<E: Env> LockManager<E> {
         let real = !clock.is_virtual() && !sync::MODEL_CHECKED;
         match busy.wait {
             WaitOn::Instance { in_progress: true } => {
-                self.wait_for_progress(lock_path, waiter.ticket, busy.generation)
+                self.wait_for_progress(lock_path, waiter, busy.generation)
             }
             // The holder is in this instance: its release notifies us, no polling.
             WaitOn::Instance { .. } if self.blocks_in_instance() => {
                 let recheck = self.inner.policy.instance_recheck.min(remaining);
-                self.wait_in_instance(lock_path, waiter.ticket, busy.generation, recheck)
+                self.wait_in_instance(lock_path, waiter, busy.generation, recheck)
             }
             WaitOn::Process {
                 seen: Some(seen),
