@@ -51,9 +51,10 @@ pub(crate) const HANDOFF_GRACE: Duration = Duration::from_millis(1);
 pub struct InstanceWaits {
     /// Threads blocked on the registry right now.
     pub blocked_now: usize,
-    /// Waits a notification ended (or a spurious wake-up: either way, not the bound).
+    /// Waits a notification ended.
     pub woken: u64,
-    /// Waits that ran out `Policy::instance_recheck` unnotified.
+    /// Waits that ended unnotified: they ran out `Policy::instance_recheck` (or woke
+    /// spuriously, which a Linux futex wait does only on a signal).
     pub timed_out: u64,
     /// Notifications sent to blocked threads. A change to one lock path notifies only the
     /// threads that can act on it: a release notifies the oldest waiter of its path, not every
@@ -261,8 +262,8 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Blocks for at most `dur` of real time until a notification for `waits_for` (`None`: any
-    /// change), counted as blocked (a release notifies only who is) and, after, as woken or
-    /// timed out.
+    /// change), counted as blocked (a release notifies only who is) and, after, as woken (it
+    /// was notified) or timed out.
     pub(crate) fn block_on_registry<'a>(
         &'a self,
         mut st: sync::MutexGuard<'a, State>,
@@ -278,13 +279,12 @@ impl<E: Env> LockManager<E> {
             cv: Arc::clone(&cv),
             notified: false,
         });
-        let (mut st, timed_out) = sync::wait_timeout(&cv, st, dur);
+        let (mut st, _) = sync::wait_timeout(&cv, st, dur);
         let me = st.sleepers.iter().position(|s| s.id == id);
-        let notified = me.is_some_and(|i| st.sleepers.swap_remove(i).notified);
-        if timed_out && !notified {
-            st.waits.timed_out += 1;
-        } else {
+        if me.is_some_and(|i| st.sleepers.swap_remove(i).notified) {
             st.waits.woken += 1;
+        } else {
+            st.waits.timed_out += 1;
         }
         st
     }

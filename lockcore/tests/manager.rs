@@ -153,8 +153,9 @@ fn eventually(mut cond: impl FnMut() -> bool) -> bool {
 const WATCHDOG: Duration = Duration::from_secs(20);
 
 /// A recheck bound no healthy wait in these tests comes near: a wait that runs it out was not
-/// woken by the notification it waited for.
-const RECHECK: Duration = Duration::from_secs(20);
+/// woken by the notification it waited for. Longer than [`WATCHDOG`], so that a lost
+/// notification fails the watchdog's look instead of being rescued by the bound.
+const RECHECK: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -827,7 +828,7 @@ fn a_release_notifies_only_the_oldest_waiter_of_its_session() {
 fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
     let fx = Fixture::new();
     let policy = Policy {
-        instance_recheck: 3 * WATCHDOG,
+        instance_recheck: RECHECK,
         ..Policy::default()
     };
     let m = fx.manager_with(10, policy);
@@ -875,7 +876,7 @@ fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
 fn a_reentrant_waiter_behind_the_front_re_enters_once_the_front_holds() {
     let fx = Fixture::new();
     let policy = Policy {
-        instance_recheck: 3 * WATCHDOG,
+        instance_recheck: RECHECK,
         ..Policy::default()
     };
     let m = fx.manager_with(10, policy);
@@ -970,9 +971,11 @@ fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
     );
     assert_eq!(held.release().unwrap(), Released::Removed);
     assert_eq!(waiter.join().unwrap().unwrap(), Acquired::Fresh);
+    // The waiter was blocked when the release came (a futex wait returns only when woken, when
+    // it times out, or on a signal): the release notified it.
     let waits = m.instance_waits();
     assert!(
-        waits.blocked_now == 0 && waits.woken >= 1 && waits.timed_out == 0,
+        waits.blocked_now == 0 && waits.woken >= 1 && waits.notified >= 1 && waits.timed_out == 0,
         "woken by the release, not by its {RECHECK:?} bound: {waits:?}"
     );
     assert_eq!(
@@ -980,6 +983,56 @@ fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
         fx.manager(11).instance_waits(),
         "a new instance has waited for nothing"
     );
+}
+
+// P11 (waits run on the caller's clock): on a virtual clock a thread waiting for a hold of its
+// own instance sleeps through that clock, so its timeout passes in virtual time — it does not
+// block on the real clock, where a virtual timeout would never come.
+// Interleaving: a hold never released ∥ a waiter of the same instance running out its timeout.
+#[test]
+fn an_in_instance_wait_on_a_virtual_clock_times_out_in_virtual_time() {
+    let fx = Fixture::new();
+    let procs = Table {
+        me: ProcessIdentity {
+            pid: 10,
+            host: Some("host-a".into()),
+            start_time: Some(1),
+        },
+        others: fx.others.clone(),
+    };
+    let clock = VirtualClock::default();
+    let m = LockManager::new(
+        EnvParts {
+            fs: OsFs,
+            procs,
+            clock,
+        },
+        Policy::default(),
+    );
+    let session = fx.session("s1.jsonl");
+    let held = m.try_acquire(&session).unwrap();
+    let (tx, done) = std::sync::mpsc::channel();
+    let (mw, s) = (m.clone(), session.clone());
+    std::thread::spawn(move || {
+        let wait = AcquireOptions {
+            reentrant: false,
+            timeout: Some(Duration::from_secs(10)),
+        };
+        tx.send(mw.acquire_with(&s, wait).map(|g| g.how())).unwrap();
+    });
+    match done.recv_timeout(WATCHDOG).expect("the wait ends") {
+        Err(LockError::Busy { waited, owner, .. }) => {
+            assert!(waited >= Duration::from_secs(10), "{waited:?}");
+            assert_eq!(owner, Owner::ThisInstance);
+        }
+        other => panic!("expected busy after 10 virtual seconds, got {other:?}"),
+    }
+    assert_eq!(
+        m.instance_waits(),
+        InstanceWaits::default(),
+        "nothing blocked"
+    );
+    drop(held);
 }
 
 // P11 (what a lost wake-up would cost is counted): a waiter whose holder does not release runs
