@@ -819,14 +819,11 @@ fn a_release_notifies_only_the_oldest_waiter_of_its_session() {
     );
 }
 
-// P11 (issue #15: a waiter that gives up does not strand the one behind it): two threads of
-// one instance queue for a lock another process holds; the oldest times out, and its leaving
-// the queue notifies the next, which goes on to watch the file itself — not after its recheck
-// bound (longer than the watchdog here). Interleaving: the front waiter's timeout ∥ a waiter
-// blocked behind it.
-#[test]
-fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
-    let fx = Fixture::new();
+/// A manager (pid 10, recheck bound [`RECHECK`]) and `s1.jsonl`, which another live process
+/// (pid 11) holds.
+fn held_by_another_process(
+    fx: &Fixture,
+) -> (LockManager<TestEnv>, PathBuf, lockcore::LockGuard<TestEnv>) {
     let policy = Policy {
         instance_recheck: RECHECK,
         ..Policy::default()
@@ -835,6 +832,18 @@ fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
     fx.set(11, Liveness::Alive);
     let session = fx.session("s1.jsonl");
     let held = fx.manager(11).try_acquire(&session).unwrap();
+    (m, session, held)
+}
+
+// P11 (issue #15: a waiter that gives up does not strand the one behind it): two threads of
+// one instance queue for a lock another process holds; the oldest times out, and its leaving
+// the queue notifies the next, which goes on to watch the file itself — not after its recheck
+// bound (longer than the watchdog here). Interleaving: the front waiter's timeout ∥ a waiter
+// blocked behind it.
+#[test]
+fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
+    let fx = Fixture::new();
+    let (m, session, held) = held_by_another_process(&fx);
     let waiting = |mw: &LockManager<TestEnv>, timeout| {
         let (mw, s) = (mw.clone(), session.clone());
         let wait = AcquireOptions {
@@ -875,14 +884,7 @@ fn a_waiter_that_gives_up_notifies_the_next_in_the_queue() {
 #[test]
 fn a_reentrant_waiter_behind_the_front_re_enters_once_the_front_holds() {
     let fx = Fixture::new();
-    let policy = Policy {
-        instance_recheck: RECHECK,
-        ..Policy::default()
-    };
-    let m = fx.manager_with(10, policy);
-    fx.set(11, Liveness::Alive);
-    let session = fx.session("s1.jsonl");
-    let held = fx.manager(11).try_acquire(&session).unwrap();
+    let (m, session, held) = held_by_another_process(&fx);
     let (tx, front_holds) = std::sync::mpsc::channel();
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
     let (mf, s) = (m.clone(), session.clone());
