@@ -223,33 +223,25 @@ pub fn model_yield() {
     }
 }
 
-/// Waits on `cv` for at most `dur` of real time (spurious wakeups allowed), and says whether
-/// the time ran out. Under loom it waits until notified, never timing out (see
-/// [`NOTIFY_CHECKED`]); under shuttle it returns at once, as timed out: lockcore waits through
-/// the virtual clock there instead.
+/// Waits on `cv` for at most `dur` of real time (spurious wakeups allowed); the caller tells a
+/// notification from the time running out by its own state. Under loom it waits until
+/// notified, never timing out (see [`NOTIFY_CHECKED`]); under shuttle it returns at once:
+/// lockcore waits through the virtual clock there instead.
 pub fn wait_timeout<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
     dur: std::time::Duration,
-) -> (MutexGuard<'a, T>, bool) {
-    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+) -> MutexGuard<'a, T> {
+    #[cfg(not(feature = "shuttle"))]
     {
         match cv.wait_timeout(guard, dur) {
-            Ok(woken) => woken,
-            Err(poisoned) => poisoned.into_inner(),
+            Ok((g, _)) => g,
+            Err(poisoned) => poisoned.into_inner().0,
         }
-    }
-    #[cfg(all(feature = "loom", not(feature = "shuttle")))]
-    {
-        let (g, t) = match cv.wait_timeout(guard, dur) {
-            Ok(woken) => woken,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        (g, t.timed_out())
     }
     #[cfg(feature = "shuttle")]
     {
         let _ = (cv, dur);
-        (guard, true)
+        guard
     }
 }

@@ -279,7 +279,7 @@ impl<E: Env> LockManager<E> {
             cv: Arc::clone(&cv),
             notified: false,
         });
-        let (mut st, _) = sync::wait_timeout(&cv, st, dur);
+        let mut st = sync::wait_timeout(&cv, st, dur);
         let me = st.sleepers.iter().position(|s| s.id == id);
         if me.is_some_and(|i| st.sleepers.swap_remove(i).notified) {
             st.waits.woken += 1;
