@@ -101,6 +101,8 @@ mod imp {
         rounds: u64,
         dir: Option<PathBuf>,
         machine: bool,
+        /// Every hold, one line each, for an analysis of the tail (who waited through what).
+        holds_to: Option<PathBuf>,
     }
 
     fn parse_options(args: &[String]) -> Result<Options> {
@@ -109,6 +111,7 @@ mod imp {
             rounds: 200,
             dir: None,
             machine: false,
+            holds_to: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -130,9 +133,11 @@ mod imp {
                 }
                 "--dir" => o.dir = Some(PathBuf::from(value("--dir")?)),
                 "--machine" => o.machine = true,
+                "--holds" => o.holds_to = Some(PathBuf::from(value("--holds")?)),
                 "-h" | "--help" => {
                     return Err(
-                        "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine]".into(),
+                        "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE]"
+                            .into(),
                     )
                 }
                 other => return Err(format!("unknown argument `{other}` (try --help)")),
@@ -284,6 +289,23 @@ mod imp {
         println!("  row: {}", r.row(&id, r.per_second()));
     }
 
+    /// `who asked acquired released done` per hold (nanoseconds, unix wall clock), tab-separated.
+    fn write_holds(path: &Path, holds: &[HoldRecord]) -> Result<()> {
+        let mut text = String::from("who\tasked\tacquired\treleased\tdone\n");
+        for h in holds {
+            let ns = |d: Duration| d.as_nanos();
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                h.who,
+                ns(h.asked),
+                ns(h.acquired),
+                ns(h.released),
+                ns(h.done)
+            ));
+        }
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     fn parent(args: &[String]) -> Result<()> {
         let o = parse_options(args)?;
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
@@ -299,7 +321,11 @@ mod imp {
             }
         };
         let session = dir.join("session.json");
-        let r = analyse(run_children(&exe, &session, o.procs, o.rounds)?);
+        let holds = run_children(&exe, &session, o.procs, o.rounds)?;
+        if let Some(path) = &o.holds_to {
+            write_holds(path, &holds)?;
+        }
+        let r = analyse(holds);
         if o.machine {
             print_machine(o.procs, &r);
         } else {
