@@ -3,9 +3,10 @@
 //! per second and the wait distribution.
 //!
 //! ```text
-//! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine]
+//! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE]
 //! ```
-//! `--machine` prints one `key=value` line (read by the `multiprocess` criterion bench).
+//! `--machine` prints one `key=value` line (read by the `multiprocess` criterion bench);
+//! `--holds FILE` also writes every hold, one tab-separated line each, for an analysis of the tail.
 //! Children are started as `multiproc child <session file> <rounds>`: each sets up its
 //! `LockManager`, says `ready`, waits for the parent to close its stdin (so all start together),
 //! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
