@@ -1,0 +1,107 @@
+//! A file system whose link or unlink of one session's lock stops until the test says go: to
+//! show what runs, and what waits, while another thread is inside a file operation.
+
+use super::*;
+
+/// The real file system, except that one operation on the lock of a session named `slow…` (its
+/// link, or its unlink) stops until the test says go; after 30 s without it the call fails (a
+/// lock that serialised the sessions fails the test instead of hanging it).
+pub(crate) struct GatedFs {
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+    on: Gated,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Gated {
+    Link,
+    Unlink,
+}
+
+impl GatedFs {
+    /// Stops here if `path` is the gated lock and `op` the gated operation.
+    fn gate(&self, op: Gated, path: &Path) -> std::io::Result<()> {
+        let name = path.to_string_lossy();
+        if op != self.on || !name.contains("slow") || !name.ends_with(".lock") {
+            return Ok(());
+        }
+        let _ = self.entered.lock().unwrap().send(());
+        let go = self
+            .go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        // Nobody said go: the test could not proceed while this call stalled.
+        go.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"))
+    }
+}
+
+/// A manager over a [`GatedFs`] on the real clock.
+pub(crate) type GatedManager = LockManager<EnvParts<GatedFs, Table, OsClock>>;
+
+/// A manager of pid 10 on the real clock over a [`GatedFs`], with the channels that say when
+/// the gated call has started and let it go on.
+pub(crate) fn gated_manager(
+    fx: &Fixture,
+    on: Gated,
+) -> (
+    GatedManager,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let env = EnvParts {
+        fs: GatedFs {
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+            on,
+        },
+        procs: fx.procs(10),
+        clock: OsClock,
+    };
+    let policy = Policy {
+        instance_recheck: RECHECK,
+        ..Policy::default()
+    };
+    (LockManager::new(env, policy), entered, go)
+}
+
+impl lockcore::Fs for GatedFs {
+    type DirLock = lockcore::os::OsDirLock;
+    fn create_new(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        OsFs.create_new(path, contents)
+    }
+    fn write_existing(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        OsFs.write_existing(path, contents)
+    }
+    fn link(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        self.gate(Gated::Link, dst)?;
+        OsFs.link(src, dst)
+    }
+    fn rename(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        OsFs.rename(src, dst)
+    }
+    fn read(&self, path: &Path, cap: usize) -> std::io::Result<Vec<u8>> {
+        OsFs.read(path, cap)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.gate(Gated::Unlink, path)?;
+        OsFs.remove(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        OsFs.list(dir)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<lockcore::FileMeta> {
+        OsFs.metadata(path)
+    }
+    fn touch(&self, path: &Path, expect: Option<&[u8]>) -> std::io::Result<bool> {
+        OsFs.touch(path, expect)
+    }
+    fn canonical_dir(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        OsFs.canonical_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> std::io::Result<Self::DirLock> {
+        OsFs.lock_dir(dir)
+    }
+}
