@@ -4,8 +4,9 @@
 //!   and it is woken by the release's notify. A waiter records the registry's generation when
 //!   it found the lock busy and blocks only while it is unchanged, so a notify between its look
 //!   and its wait is never lost. Each blocked thread has its own condition variable, and a
-//!   change to one lock path wakes only the threads that can act on it (the oldest waiter, and
-//!   waiters that hold no place in the queue): a release with seven waiters wakes one, not seven.
+//!   change to one lock path wakes only the threads that can act on it (the oldest waiter when
+//!   it can take or re-enter the lock, and `try_acquire`s waiting for the path's file I/O): a
+//!   release with seven waiters wakes one, not seven.
 //!   Under loom these waits block too, never timing out: a lost notification is a deadlock.
 //! - **Across processes** the oldest waiter watches the lock file ([`Fs::wait_for_change`]:
 //!   inotify on the directory) and, when the owner lives in our pid namespace, the owner's exit
@@ -240,8 +241,8 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Waits for another thread of this instance (holding, taking or releasing `lock_path`)
-    /// until the registry changes from `generation`, at most `dur` of real time. `ticket`: the
-    /// waiter's place in the path's queue, if it holds one.
+    /// until the registry changes from `generation`, at most `dur` of real time; `waiter` says
+    /// which notifications concern it (its place in the queue, whether it may re-enter).
     pub(crate) fn wait_in_instance(
         &self,
         lock_path: &Path,
