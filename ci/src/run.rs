@@ -255,12 +255,9 @@ mod tests {
 
         // A first pass of a new run (here `true` stands in for cargo-mutants) drops them.
         let first = Step {
-            name: "first",
             program: "true",
             kind: Kind::CargoMutants { out: ".".into(), retest: false },
-            args: vec![],
-            env: vec![],
-            timeout_secs: 60,
+            ..sh("first", "", 60)
         };
         std::fs::create_dir_all(out.path().join("logs")).unwrap();
         let stop = AtomicBool::new(false);
@@ -268,14 +265,7 @@ mod tests {
         assert!(!carried.exists(), "an earlier run's carried lists are gone");
 
         let gate_dir = out.path().join("gate");
-        let pass = Step {
-            name: "m",
-            program: "cargo",
-            kind: Kind::CargoMutants { out: "cm".into(), retest: false },
-            args: vec![],
-            env: vec![],
-            timeout_secs: 1,
-        };
+        let pass = Step { kind: Kind::CargoMutants { out: "cm".into(), retest: false }, ..sh("m", "", 1) };
         assert_eq!(results_dir(&pass, out.path(), &gate_dir), out.path().join("cm/results-of-mutants"));
         assert_eq!(results_dir(&sh("t", "true", 1), out.path(), &gate_dir), gate_dir.join("results"));
     }

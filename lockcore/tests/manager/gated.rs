@@ -39,6 +39,25 @@ impl GatedFs {
 /// A manager over a [`GatedFs`] on the real clock.
 pub(crate) type GatedManager = LockManager<EnvParts<GatedFs, Table, OsClock>>;
 
+/// What a stalled acquisition's thread returns.
+pub(crate) type Stalled = std::thread::JoinHandle<
+    Result<lockcore::LockGuard<EnvParts<GatedFs, Table, OsClock>>, LockError>,
+>;
+
+/// A gated manager (links stop) and a thread of it whose `try_acquire` of `slow.jsonl` is
+/// stalled inside its publish — checked, within the watchdog — until `go` is sent.
+pub(crate) fn stalled_publish(
+    fx: &Fixture,
+) -> (GatedManager, Stalled, std::sync::mpsc::Sender<()>) {
+    let (m, entered, go) = gated_manager(fx, Gated::Link);
+    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
+    let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
+    entered
+        .recv_timeout(WATCHDOG)
+        .expect("the slow publish started");
+    (m, stalled, go)
+}
+
 /// A manager of pid 10 on the real clock over a [`GatedFs`], with the channels that say when
 /// the gated call has started and let it go on.
 pub(crate) fn gated_manager(

@@ -46,12 +46,7 @@ fn release_all_releases_everything_then_rotates() {
 #[test]
 fn release_all_waits_for_an_acquisition_in_progress_on_the_real_clock() {
     let fx = Fixture::new();
-    let (m, entered, go) = gated_manager(&fx, Gated::Link);
-    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
-    let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
-    entered
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the slow publish started");
+    let (m, stalled, go) = stalled_publish(&fx);
     let old_nonce = m.nonce();
     let m3 = m.clone();
     let closer = std::thread::spawn(move || m3.release_all());

@@ -397,12 +397,7 @@ fn a_wait_that_runs_out_its_recheck_bound_is_counted_as_timed_out() {
 #[test]
 fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
     let fx = Fixture::new();
-    let (m, entered, go) = gated_manager(&fx, Gated::Link);
-    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
-    let stalled = std::thread::spawn(move || m2.try_acquire(&slow).map(|g| g.how()));
-    entered
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the slow publish started");
+    let (m, stalled, go) = stalled_publish(&fx);
     let fast = m.try_acquire(&fx.session("fast.jsonl")).unwrap();
     assert_eq!(fast.how(), Acquired::Fresh);
     assert_eq!(fast.release().unwrap(), Released::Removed);
@@ -412,7 +407,9 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
         "nothing published yet"
     );
     go.send(()).unwrap();
-    assert_eq!(stalled.join().unwrap().unwrap(), Acquired::Fresh);
+    let slow = stalled.join().unwrap().unwrap();
+    assert_eq!(slow.how(), Acquired::Fresh);
+    drop(slow);
     assert!(
         m.held().is_empty() && fx.files().is_empty(),
         "{:?}",
@@ -427,12 +424,7 @@ fn a_stalled_file_operation_on_one_session_blocks_no_other_session() {
 #[test]
 fn a_try_acquire_waits_for_another_threads_publish_without_spinning() {
     let fx = Fixture::new();
-    let (m, entered, go) = gated_manager(&fx, Gated::Link);
-    let (m2, slow) = (m.clone(), fx.session("slow.jsonl"));
-    let stalled = std::thread::spawn(move || m2.try_acquire(&slow));
-    entered
-        .recv_timeout(WATCHDOG)
-        .expect("the slow publish started");
+    let (m, stalled, go) = stalled_publish(&fx);
     let (m3, slow) = (m.clone(), fx.session("slow.jsonl"));
     let second = std::thread::spawn(move || m3.try_acquire(&slow).map(|g| g.how()));
     assert!(
