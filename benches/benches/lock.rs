@@ -90,6 +90,39 @@ mod real {
         fs::remove_file(lock).expect("floor: unlink lock");
     }
 
+    /// The floor with a temp file that has no name (`O_TMPFILE`, `linkat(AT_EMPTY_PATH)`), as
+    /// lockcore publishes where the file system allows: no temp entry to create and remove.
+    fn floor_unnamed_once(dir: &Path, lock: &Path, bytes: &[u8]) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir)
+            .expect("floor_unnamed: O_TMPFILE");
+        f.write_all(bytes).expect("floor_unnamed: write");
+        let dst = std::ffi::CString::new(lock.as_os_str().as_bytes()).expect("no NUL in the path");
+        // SAFETY: both strings are NUL-terminated and live across the call; `f` is open.
+        let rc = unsafe {
+            libc::linkat(
+                f.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                dst.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "floor_unnamed: linkat: {}",
+            std::io::Error::last_os_error()
+        );
+        drop(f);
+        fs::remove_file(lock).expect("floor_unnamed: unlink lock");
+    }
+
     /// The historic TypeScript sequence: exclusive create, write, close, unlink.
     fn floor_excl_once(lock: &Path, bytes: &[u8]) {
         let mut f = create_new(lock);
@@ -177,6 +210,9 @@ mod real {
                     &mut [
                         ("floor", &mut || floor_once(&tmp, &lock, &bytes)),
                         ("floor_excl", &mut || floor_excl_once(&lock, &bytes)),
+                        ("floor, unnamed temp", &mut || {
+                            floor_unnamed_once(fd, &lock, &bytes)
+                        }),
                         ("floor+checked release", &mut || {
                             floor_checked_once(fd, &tmp, &lock, &bytes)
                         }),

@@ -90,6 +90,15 @@ pub trait Fs: Send + Sync {
     fn write_existing(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
     /// Hard-links `src` to `dst`; fails with `AlreadyExists` if `dst` exists.
     fn link(&self, src: &Path, dst: &Path) -> io::Result<()>;
+    /// Writes `contents` into a new file that has no name yet and links it at `path`: the
+    /// temp file + `link` of a publish without the temp file's name, so a crash leaves nothing
+    /// behind and no other process sees a temp entry come and go. Fails with `AlreadyExists` if
+    /// `path` exists. `None` where this file system or kernel cannot (the caller writes a named
+    /// temp file instead) — the default, so the models publish through named temp files.
+    fn link_unnamed(&self, path: &Path, contents: &[u8]) -> Option<io::Result<()>> {
+        let _ = (path, contents);
+        None
+    }
     /// Renames `src` to `dst`, silently replacing `dst` (used only by the `rename-takeover` mutant).
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()>;
     /// Reads at most `cap + 1` bytes, so that a caller can tell a file larger than `cap`. Never

@@ -13,8 +13,10 @@ use std::path::Path;
 
 impl<E: Env> LockManager<E> {
     /// Publishes a complete lock file: write a private temp file, then `link` it to the lock path
-    /// (atomic and exclusive: no contender ever sees an empty or partial payload). Falls back to
-    /// exclusive create where hard links are unsupported. `Ok(false)`: the lock path exists.
+    /// (atomic and exclusive: no contender ever sees an empty or partial payload). The temp file
+    /// has no name where the file system allows ([`Fs::link_unnamed`]); else it is a named
+    /// `.lktmp` file, and where hard links are unsupported, an exclusive create.
+    /// `Ok(false)`: the lock path exists.
     pub(crate) fn publish(
         &self,
         lock_path: &Path,
@@ -36,6 +38,12 @@ impl<E: Env> LockManager<E> {
                 .write_existing(lock_path, bytes)
                 .map(|()| true)
                 .map_err(|e| LockError::io(FsOp::Create, lock_path, e));
+        }
+        match fs.link_unnamed(lock_path, bytes) {
+            Some(Ok(())) => return Ok(true),
+            Some(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            Some(Err(e)) => return Err(LockError::io(FsOp::Create, lock_path, e)),
+            None => {}
         }
         let tmp = temp_path_for(lock_path, self.inner.identity.pid, token);
         let mut tries = 0;

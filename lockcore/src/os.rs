@@ -174,6 +174,27 @@ impl Fs for OsFs {
         retry_eintr(|| fs::hard_link(src, dst))
     }
 
+    fn link_unnamed(&self, path: &Path, contents: &[u8]) -> Option<io::Result<()>> {
+        let opened = retry_eintr(|| {
+            OpenOptions::new()
+                .write(true)
+                .mode(0o644)
+                .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+                .open(dir_part(path))
+        });
+        let mut file = match opened {
+            Ok(f) => f,
+            // No O_TMPFILE on this file system (EOPNOTSUPP) or kernel (EISDIR, EINVAL).
+            Err(e) if errno_in(&e, &[libc::EOPNOTSUPP, libc::EISDIR, libc::EINVAL]) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        // An error drops the file: it never had a name, so nothing is left behind.
+        if let Err(e) = file.write_all(contents) {
+            return Some(Err(e));
+        }
+        link_open_file(&file, path)
+    }
+
     fn rename(&self, src: &Path, dst: &Path) -> io::Result<()> {
         retry_eintr(|| fs::rename(src, dst))
     }
@@ -388,6 +409,50 @@ fn lock_dir_within(dir: &Path, timeout: Duration, clock: &impl Clock) -> io::Res
 }
 
 /// The directory a path names an entry of (`.` for a bare name).
+fn errno_in(e: &io::Error, codes: &[i32]) -> bool {
+    e.raw_os_error().is_some_and(|c| codes.contains(&c))
+}
+
+/// Links an open file that has no name at `dst` (never following a link at `dst`):
+/// `linkat(fd, "", AT_EMPTY_PATH)`, which Linux allows its opener since 6.10 (before, only with
+/// `CAP_DAC_READ_SEARCH`: `ENOENT`), else through `/proc/self/fd`. `None` when neither way is
+/// open here (an old kernel without `/proc`): the caller writes a named temp file.
+fn link_open_file(file: &File, dst: &Path) -> Option<io::Result<()>> {
+    use rustix::fs::{linkat, AtFlags, CWD};
+    let by_fd = retry_eintr(|| Ok(linkat(file, "", CWD, dst, AtFlags::EMPTY_PATH)?));
+    match by_fd {
+        Err(e) if errno_in(&e, &[libc::ENOENT, libc::EPERM, libc::EINVAL]) => {}
+        done => return Some(done),
+    }
+    use std::os::fd::AsRawFd;
+    let by_proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match retry_eintr(|| {
+        Ok(linkat(
+            CWD,
+            by_proc.as_str(),
+            CWD,
+            dst,
+            AtFlags::SYMLINK_FOLLOW,
+        )?)
+    }) {
+        Err(e)
+            if errno_in(
+                &e,
+                &[
+                    libc::ENOENT,
+                    libc::EACCES,
+                    libc::EPERM,
+                    libc::ELOOP,
+                    libc::EXDEV,
+                ],
+            ) =>
+        {
+            None
+        }
+        done => Some(done),
+    }
+}
+
 fn dir_part(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{
-    dir_part, kind_of, lock_dir_within, read_boot_time_ms, read_start_time, retry_eintr, watch,
-    OsClock, OsFs, OsProcs,
+    dir_part, kind_of, link_open_file, lock_dir_within, read_boot_time_ms, read_start_time,
+    retry_eintr, watch, OsClock, OsFs, OsProcs,
 };
 use crate::env::{Clock, FileKind, Fs, Procs, WaitMechanism, Wake};
 use std::cell::Cell;
@@ -184,6 +184,93 @@ fn touch_is_false_for_a_missing_or_foreign_entry_and_an_error_otherwise() {
     assert!(p.join("dangling").symlink_metadata().is_ok() && !p.join("nowhere").exists());
     let e = OsFs.touch(&too_long(p), None).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG), "{e}");
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+// P1/P11 (exclusive, complete, no litter): an unnamed publish puts the whole payload at the lock
+// path in one step and leaves no other entry; a second one finds it and changes nothing.
+#[test]
+fn an_unnamed_publish_links_the_whole_file_and_leaves_nothing_else() {
+    let d = scratch();
+    let lock = d.path().join("s.jsonl.lock");
+    let Some(first) = OsFs.link_unnamed(&lock, b"{\"pid\":1}") else {
+        println!("skipped: no O_TMPFILE or no way to link it on this file system");
+        return;
+    };
+    first.unwrap();
+    assert_eq!(std::fs::read(&lock).unwrap(), b"{\"pid\":1}");
+    let again = OsFs
+        .link_unnamed(&lock, b"other")
+        .expect("the same file system");
+    assert_eq!(again.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&lock).unwrap(), b"{\"pid\":1}");
+    assert_eq!(
+        names(d.path()),
+        ["s.jsonl.lock"],
+        "no temp entry left behind"
+    );
+}
+
+// P16: an unnamed publish never follows what sits at the lock path: a link (dangling or not), a
+// FIFO or a directory there is AlreadyExists, and the entry and its target stay as they were.
+#[test]
+fn an_unnamed_publish_never_follows_or_replaces_a_hostile_entry() {
+    let d = scratch();
+    let p = d.path();
+    let listener = plant_every_kind(p);
+    std::fs::create_dir(p.join("dir")).unwrap();
+    let before = names(p);
+    let mut kinds = vec!["file", "link", "dangling", "fifo", "dir"];
+    if listener.is_some() {
+        kinds.push("sock");
+    }
+    for name in kinds {
+        let Some(r) = OsFs.link_unnamed(&p.join(name), b"x") else {
+            println!("skipped: no O_TMPFILE or no way to link it on this file system");
+            return;
+        };
+        assert_eq!(
+            r.unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists,
+            "{name}"
+        );
+    }
+    assert_eq!(names(p), before);
+    assert_eq!(std::fs::read(p.join("file")).unwrap(), b"{}");
+    assert!(
+        !p.join("nowhere").exists(),
+        "the dangling link's target was made"
+    );
+}
+
+// P12 (errors keep their cause): a lock directory that is missing is an error, not a fallback
+// to a named temp file; a file that was linked once cannot be linked again once unlinked.
+#[test]
+fn an_unnamed_publish_into_a_missing_directory_fails_with_its_error() {
+    let d = scratch();
+    let gone = d.path().join("gone").join("s.lock");
+    if let Some(r) = OsFs.link_unnamed(&gone, b"x") {
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+    let named = d.path().join("named");
+    std::fs::write(&named, b"x").unwrap();
+    let f = std::fs::File::open(&named).unwrap();
+    std::fs::remove_file(&named).unwrap();
+    // A file that had a name and lost it is not an O_TMPFILE file: neither way links it.
+    assert!(!matches!(
+        link_open_file(&f, &d.path().join("back")),
+        Some(Ok(()))
+    ));
+    assert_eq!(names(d.path()), Vec::<String>::new());
 }
 
 // P10 (the catalogue's `empty-window` and `rename-*` bugs reproduce on the real OS): write_existing
