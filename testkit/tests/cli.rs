@@ -321,33 +321,14 @@ fn p11_sigkilled_holder_next_hold_acquires_at_once() {
     assert_acquires_at_once(&session, "reclaimed:dead-pid", scenario);
 
     let scenario = "P11 hold SIGKILLed at its release's unlink";
-    if let Some(why) = lockcore_testkit::faults::skip_reason() {
-        println!("cli: skipped: {scenario}: {why}");
+    let Some((status, out, err, log)) = hold_under_strace(
+        dir.path(),
+        "trace=unlink",
+        "inject=unlink:signal=KILL:when=1",
+        scenario,
+    ) else {
         return;
-    }
-    let log = dir.path().join("strace.log");
-    let mut c = command("strace");
-    c.arg("-f")
-        .arg("-o")
-        .arg(&log)
-        // The path as the CLI spells it: its directory with every link resolved.
-        .arg("-P")
-        .arg(
-            std::fs::canonicalize(dir.path())
-                .unwrap_or_default()
-                .join("s.jsonl.lock"),
-        )
-        .args([
-            "-e",
-            "trace=unlink",
-            "-e",
-            "inject=unlink:signal=KILL:when=1",
-        ])
-        .arg(lockcore_bin())
-        .arg("hold")
-        .arg(&session)
-        .args(["--hold-ms", "0"]);
-    let (status, out, err) = run(c, scenario);
+    };
     // strace ends itself with the signal that killed the CLI.
     assert_eq!(
         status.signal(),
@@ -358,7 +339,6 @@ fn p11_sigkilled_holder_next_hold_acquires_at_once() {
         out.contains("\"acquired\""),
         "[{scenario}] no acquired line: {out} {err}"
     );
-    let log = read(&log);
     // Call entries only (`unlink("…"`; strace may split a call into `<unfinished ...>` and
     // `<... unlink resumed>` lines when another thread runs between).
     let unlinks: Vec<&str> = log.lines().filter(|l| l.contains("unlink(\"")).collect();
@@ -373,6 +353,119 @@ fn p11_sigkilled_holder_next_hold_acquires_at_once() {
         "[{scenario}] the publish temp file was removed before the kill"
     );
     assert_acquires_at_once(&session, "reclaimed:dead-pid", scenario);
+}
+
+/// One `hold --hold-ms 0` of `s.jsonl` in `dir` under strace, tracing `trace` on the lock
+/// directory and the lock path only (`-P`, which also makes `when=` count only those calls),
+/// with `inject`: its exit status, stdout, stderr and the strace log. `None` (said) where strace
+/// is missing or cannot trace.
+fn hold_under_strace(
+    dir: &Path,
+    trace: &str,
+    inject: &str,
+    scenario: &str,
+) -> Option<(std::process::ExitStatus, String, String, String)> {
+    if let Some(why) = lockcore_testkit::faults::skip_reason() {
+        println!("cli: skipped: {scenario}: {why}");
+        return None;
+    }
+    // The paths as the CLI spells them: the directory with every link resolved.
+    let real = std::fs::canonicalize(dir).unwrap_or_default();
+    let log = dir.join("strace.log");
+    let mut c = command("strace");
+    c.arg("-f").arg("-o").arg(&log);
+    c.arg("-P")
+        .arg(&real)
+        .arg("-P")
+        .arg(real.join("s.jsonl.lock"));
+    c.args(["-e", trace, "-e", inject]);
+    c.arg(lockcore_bin())
+        .arg("hold")
+        .arg(dir.join("s.jsonl"))
+        .args(["--hold-ms", "0"]);
+    let (status, out, err) = run(c, scenario);
+    Some((status, out, err, read(&log)))
+}
+
+/// [`hold_under_strace`] that must acquire and exit 0: the strace log.
+fn clean_hold_under_strace(
+    dir: &Path,
+    trace: &str,
+    inject: &str,
+    scenario: &str,
+) -> Option<String> {
+    let (status, out, err, log) = hold_under_strace(dir, trace, inject, scenario)?;
+    assert!(status.success(), "[{scenario}] {status:?} {out} {err}");
+    assert!(out.contains("\"acquired\""), "[{scenario}] {out} {err}");
+    Some(log)
+}
+
+/// P11 (no litter) and P1 on the fallbacks of an unnamed publish: where the file system has no
+/// `O_TMPFILE` (EOPNOTSUPP, injected), `hold` publishes through a named `.lktmp` file and
+/// removes it; where the kernel refuses `linkat(AT_EMPTY_PATH)` (ENOENT before Linux 6.10,
+/// injected), it links the unnamed file through `/proc/self/fd`. Either way it acquires,
+/// releases, and leaves the directory empty.
+#[test]
+fn p11_hold_publishes_through_either_fallback_and_leaves_nothing() {
+    let scenario = "P11 no O_TMPFILE";
+    let dir = tempdir();
+    let trace = "trace=openat,linkat,link,unlink";
+    let Some(log) = clean_hold_under_strace(
+        dir.path(),
+        trace,
+        "inject=openat:error=EOPNOTSUPP:when=1",
+        scenario,
+    ) else {
+        return;
+    };
+    let injected = log.lines().find(|l| l.contains("(INJECTED)"));
+    assert!(
+        injected.is_some_and(|l| l.contains("O_TMPFILE")),
+        "[{scenario}] the O_TMPFILE open must be the one refused:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains(".lktmp\", AT_FDCWD, ") && l.ends_with("= 0")),
+        "[{scenario}] a named temp file is linked instead:\n{log}"
+    );
+    let left = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .map(|r| r.filter_map(|e| e.ok()))
+            .into_iter()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "strace.log")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(left(dir.path()), Vec::<String>::new(), "[{scenario}]");
+
+    let scenario = "P11 no linkat(AT_EMPTY_PATH)";
+    let dir = tempdir();
+    let Some(log) = clean_hold_under_strace(
+        dir.path(),
+        trace,
+        "inject=linkat:error=ENOENT:when=1",
+        scenario,
+    ) else {
+        return;
+    };
+    assert!(
+        log.lines()
+            .any(|l| l.contains("AT_EMPTY_PATH") && l.contains("(INJECTED)")),
+        "[{scenario}] the AT_EMPTY_PATH link must be the one refused:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"/proc/self/fd/") && l.ends_with("= 0")),
+        "[{scenario}] the unnamed file is linked through /proc/self/fd instead:\n{log}"
+    );
+    assert!(
+        !log.contains(".lktmp"),
+        "[{scenario}] no named temp file:\n{log}"
+    );
+    assert_eq!(left(dir.path()), Vec::<String>::new(), "[{scenario}]");
 }
 
 /// P4 through the CLI: SIGINT, SIGTERM and SIGQUIT to `hold` release the lock (the file is
