@@ -400,72 +400,111 @@ fn clean_hold_under_strace(
     Some(log)
 }
 
-/// P11 (no litter) and P1 on the fallbacks of an unnamed publish: where the file system has no
-/// `O_TMPFILE` (EOPNOTSUPP, injected), `hold` publishes through a named `.lktmp` file and
-/// removes it; where the kernel refuses `linkat(AT_EMPTY_PATH)` (ENOENT before Linux 6.10,
-/// injected), it links the unnamed file through `/proc/self/fd`. Either way it acquires,
-/// releases, and leaves the directory empty.
-#[test]
-fn p11_hold_publishes_through_either_fallback_and_leaves_nothing() {
-    let scenario = "P11 no O_TMPFILE";
-    let dir = tempdir();
-    let trace = "trace=openat,linkat,link,unlink";
-    let Some(log) = clean_hold_under_strace(
-        dir.path(),
-        trace,
-        "inject=openat:error=EOPNOTSUPP:when=1",
-        scenario,
-    ) else {
-        return;
-    };
-    let injected = log.lines().find(|l| l.contains("(INJECTED)"));
-    assert!(
-        injected.is_some_and(|l| l.contains("O_TMPFILE")),
-        "[{scenario}] the O_TMPFILE open must be the one refused:\n{log}"
-    );
-    assert!(
-        log.lines()
-            .any(|l| l.contains(".lktmp\", AT_FDCWD, ") && l.ends_with("= 0")),
-        "[{scenario}] a named temp file is linked instead:\n{log}"
-    );
-    let left = |d: &Path| {
-        let mut v: Vec<String> = std::fs::read_dir(d)
-            .map(|r| r.filter_map(|e| e.ok()))
-            .into_iter()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "strace.log")
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(left(dir.path()), Vec::<String>::new(), "[{scenario}]");
+/// The entries of `dir` but strace's log, sorted.
+fn left_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(|e| e.ok()))
+        .into_iter()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "strace.log")
+        .collect();
+    v.sort();
+    v
+}
 
-    let scenario = "P11 no linkat(AT_EMPTY_PATH)";
+/// P11 (no litter) and P1 on the fallbacks of an unnamed publish, each forced with strace:
+/// - no `O_TMPFILE` on the file system (EOPNOTSUPP): a named `.lktmp` file, linked and removed;
+/// - a kernel that refuses `linkat(AT_EMPTY_PATH)` (ENOENT before Linux 6.10): the unnamed file
+///   is linked through `/proc/self/fd`;
+/// - neither that nor `/proc` (ENOENT twice): a named `.lktmp` file.
+///
+/// Each acquires, releases and leaves the directory empty.
+#[test]
+fn p11_hold_publishes_through_every_fallback_and_leaves_nothing() {
+    let trace = "trace=openat,linkat,link,unlink";
+    let named_link = |l: &&str| l.contains(".lktmp\", AT_FDCWD, ") && l.ends_with("= 0");
+    let proc_link = |l: &&str| l.contains("\"/proc/self/fd/") && l.ends_with("= 0");
+    let cases: [(&str, &str, &str, bool); 3] = [
+        (
+            "P11 no O_TMPFILE",
+            "inject=openat:error=EOPNOTSUPP:when=1",
+            "O_TMPFILE",
+            true,
+        ),
+        (
+            "P11 no linkat(AT_EMPTY_PATH)",
+            "inject=linkat:error=ENOENT:when=1",
+            "AT_EMPTY_PATH",
+            false,
+        ),
+        (
+            "P11 no linkat(AT_EMPTY_PATH), no /proc",
+            "inject=linkat:error=ENOENT:when=1..2",
+            "AT_EMPTY_PATH",
+            true,
+        ),
+    ];
+    for (scenario, inject, refused, named) in cases {
+        let dir = tempdir();
+        let Some(log) = clean_hold_under_strace(dir.path(), trace, inject, scenario) else {
+            return;
+        };
+        assert!(
+            log.lines()
+                .find(|l| l.contains("(INJECTED)"))
+                .is_some_and(|l| l.contains(refused)),
+            "[{scenario}] the first call refused must be the {refused} one:\n{log}"
+        );
+        assert_eq!(
+            log.lines().any(|l| named_link(&l)),
+            named,
+            "[{scenario}] a named temp file linked:\n{log}"
+        );
+        assert_eq!(
+            log.lines().any(|l| proc_link(&l)),
+            !named,
+            "[{scenario}] linked through /proc/self/fd:\n{log}"
+        );
+        assert_eq!(left_in(dir.path()), Vec::<String>::new(), "[{scenario}]");
+    }
+}
+
+/// P12 (a fault is an error, not a busy lock): an I/O error making the unnamed temp file
+/// (EIO on the `O_TMPFILE` open, injected) fails `hold` with that error, at once, and leaves
+/// nothing behind; it is neither reported as busy nor retried through a named temp file.
+#[test]
+fn p12_an_io_error_making_the_unnamed_file_fails_the_hold() {
+    let scenario = "P12 EIO on the O_TMPFILE open";
     let dir = tempdir();
-    let Some(log) = clean_hold_under_strace(
+    let Some((status, out, err, log)) = hold_under_strace(
         dir.path(),
-        trace,
-        "inject=linkat:error=ENOENT:when=1",
+        "trace=openat,linkat,link",
+        "inject=openat:error=EIO:when=1",
         scenario,
     ) else {
         return;
     };
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "[{scenario}] {status:?} {out} {err}"
+    );
     assert!(
-        log.lines()
-            .any(|l| l.contains("AT_EMPTY_PATH") && l.contains("(INJECTED)")),
-        "[{scenario}] the AT_EMPTY_PATH link must be the one refused:\n{log}"
+        err.contains("Input/output error") && !out.contains("\"acquired\""),
+        "[{scenario}] the cause is named: {out} {err}"
     );
     assert!(
         log.lines()
-            .any(|l| l.contains("\"/proc/self/fd/") && l.ends_with("= 0")),
-        "[{scenario}] the unnamed file is linked through /proc/self/fd instead:\n{log}"
+            .find(|l| l.contains("(INJECTED)"))
+            .is_some_and(|l| l.contains("O_TMPFILE")),
+        "[{scenario}] the O_TMPFILE open must be the call refused:\n{log}"
     );
     assert!(
         !log.contains(".lktmp"),
-        "[{scenario}] no named temp file:\n{log}"
+        "[{scenario}] no named retry:\n{log}"
     );
-    assert_eq!(left(dir.path()), Vec::<String>::new(), "[{scenario}]");
+    assert_eq!(left_in(dir.path()), Vec::<String>::new(), "[{scenario}]");
 }
 
 /// P4 through the CLI: SIGINT, SIGTERM and SIGQUIT to `hold` release the lock (the file is
