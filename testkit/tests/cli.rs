@@ -470,41 +470,51 @@ fn p11_hold_publishes_through_every_fallback_and_leaves_nothing() {
     }
 }
 
-/// P12 (a fault is an error, not a busy lock): an I/O error making the unnamed temp file
-/// (EIO on the `O_TMPFILE` open, injected) fails `hold` with that error, at once, and leaves
-/// nothing behind; it is neither reported as busy nor retried through a named temp file.
+/// P12 (a fault is an error, not a busy lock): an I/O error making or linking the unnamed temp
+/// file (EIO on the `O_TMPFILE` open, or on the `linkat(AT_EMPTY_PATH)`, injected) fails `hold`
+/// with that error, at once, and leaves nothing behind; it is neither reported as busy nor
+/// retried through `/proc/self/fd` or a named temp file.
 #[test]
 fn p12_an_io_error_making_the_unnamed_file_fails_the_hold() {
-    let scenario = "P12 EIO on the O_TMPFILE open";
-    let dir = tempdir();
-    let Some((status, out, err, log)) = hold_under_strace(
-        dir.path(),
-        "trace=openat,linkat,link",
-        "inject=openat:error=EIO:when=1",
-        scenario,
-    ) else {
-        return;
-    };
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "[{scenario}] {status:?} {out} {err}"
-    );
-    assert!(
-        err.contains("Input/output error") && !out.contains("\"acquired\""),
-        "[{scenario}] the cause is named: {out} {err}"
-    );
-    assert!(
-        log.lines()
-            .find(|l| l.contains("(INJECTED)"))
-            .is_some_and(|l| l.contains("O_TMPFILE")),
-        "[{scenario}] the O_TMPFILE open must be the call refused:\n{log}"
-    );
-    assert!(
-        !log.contains(".lktmp"),
-        "[{scenario}] no named retry:\n{log}"
-    );
-    assert_eq!(left_in(dir.path()), Vec::<String>::new(), "[{scenario}]");
+    for (scenario, inject, refused) in [
+        (
+            "P12 EIO on the O_TMPFILE open",
+            "inject=openat:error=EIO:when=1",
+            "O_TMPFILE",
+        ),
+        (
+            "P12 EIO on linkat(AT_EMPTY_PATH)",
+            "inject=linkat:error=EIO:when=1",
+            "AT_EMPTY_PATH",
+        ),
+    ] {
+        let dir = tempdir();
+        let trace = "trace=openat,linkat,link";
+        let Some((status, out, err, log)) = hold_under_strace(dir.path(), trace, inject, scenario)
+        else {
+            return;
+        };
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "[{scenario}] {status:?} {out} {err}"
+        );
+        assert!(
+            err.contains("Input/output error") && !out.contains("\"acquired\""),
+            "[{scenario}] the cause is named: {out} {err}"
+        );
+        assert!(
+            log.lines()
+                .find(|l| l.contains("(INJECTED)"))
+                .is_some_and(|l| l.contains(refused)),
+            "[{scenario}] the {refused} call must be the one refused:\n{log}"
+        );
+        assert!(
+            !log.contains(".lktmp") && !log.contains("/proc/self/fd"),
+            "[{scenario}] no retry another way:\n{log}"
+        );
+        assert_eq!(left_in(dir.path()), Vec::<String>::new(), "[{scenario}]");
+    }
 }
 
 /// P4 through the CLI: SIGINT, SIGTERM and SIGQUIT to `hold` release the lock (the file is
