@@ -263,7 +263,9 @@ fn an_unnamed_publish_into_a_missing_directory_fails_with_its_error() {
     }
     std::fs::remove_file(d.path().join("probe")).unwrap();
     let gone = d.path().join("gone").join("s.lock");
-    let r = OsFs.link_unnamed(&gone, b"x").expect("the same file system: an answer");
+    let r = OsFs
+        .link_unnamed(&gone, b"x")
+        .expect("the same file system: an answer");
     assert_eq!(r.unwrap_err().kind(), io::ErrorKind::NotFound);
     let named = d.path().join("named");
     std::fs::write(&named, b"x").unwrap();
