@@ -44,6 +44,11 @@ pub(crate) struct PolicyArgs {
     /// The longest we promise to hold (`maxHoldMs`; default: no limit).
     #[arg(long, value_name = "MS")]
     max_hold_ms: Option<u64>,
+    /// Wait in arrival order behind waiters of other `--fair` processes (a ticket file
+    /// `.<lock name>.<arrival>.<pid>-<token>.lkq` beside the lock while waiting): bounded waits
+    /// under contention, at a cost in throughput. Best effort: others may go first.
+    #[arg(long)]
+    fair: bool,
 }
 
 impl PolicyArgs {
@@ -92,6 +97,7 @@ impl PolicyArgs {
             lease,
             refresh_every,
             max_hold: self.max_hold_ms.map(Duration::from_millis),
+            fair: self.fair,
             ..d
         }
     }

@@ -71,7 +71,17 @@ impl<E: Env> LockManager<E> {
             lock_path,
             armed: true,
         };
-        let outcome = self.contend(lock_path, &payload, &bytes);
+        // A fair instance lets older waiters of other processes go first (queue.rs).
+        let ahead = if self.inner.policy.fair {
+            let own = waiter.disk.as_ref().map(|t| t.path.as_path());
+            self.ticket_ahead(lock_path, own)
+        } else {
+            None
+        };
+        let outcome = match ahead {
+            Some(ahead) => Err(Blocked::Busy(Busy::queued(ahead))),
+            None => self.contend(lock_path, &payload, &bytes),
+        };
         mark.armed = false;
         let mut st = sync::lock(&self.inner.state);
         st.in_progress.remove(lock_path);

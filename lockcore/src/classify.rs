@@ -37,6 +37,11 @@ pub struct Policy {
     /// (default 100 ms; zero makes such waiters poll). Real time only;
     /// [`crate::LockManager::instance_waits`] counts the waits that ran it out.
     pub instance_recheck: Duration,
+    /// Serve waiters of different processes in arrival order (`crate::queue`): an instance
+    /// publishes only when no older waiter of another fair instance is queued on disk. Costs a
+    /// directory listing per attempt and about a wake-up per handoff (benches/RESULTS.md: the
+    /// longest wait bounded, a quarter of the throughput under contention). Default false.
+    pub fair: bool,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -54,6 +59,7 @@ impl Default for Policy {
             max_hold: None,
             max_reentry: u32::MAX,
             instance_recheck: Duration::from_millis(100),
+            fair: false,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

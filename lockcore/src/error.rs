@@ -19,6 +19,8 @@ pub enum Owner {
     Malformed(Malformed),
     /// The file changed under us on every attempt.
     Unknown,
+    /// Waiters of other processes queued before us ([`crate::Policy::fair`]).
+    Queued,
 }
 
 impl fmt::Display for Owner {
@@ -41,6 +43,7 @@ impl fmt::Display for Owner {
             }
             Owner::Malformed(m) => write!(f, "unknown ({m})"),
             Owner::Unknown => write!(f, "unknown (the file kept changing)"),
+            Owner::Queued => write!(f, "waiters of other processes queued first"),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod manager;
 pub mod mutants;
 pub mod os;
 pub mod payload;
+pub mod queue;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod signals;
 pub mod sweep;

@@ -309,7 +309,7 @@ pub(crate) struct Busy {
 }
 
 /// What a waiter for a busy lock waits for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum WaitOn {
     /// Another thread of this instance: its notify. `in_progress`: a short wait for its file
     /// I/O on the path, which even `try_acquire` makes.
@@ -320,6 +320,8 @@ pub(crate) enum WaitOn {
         seen: Option<FileId>,
         pid: Option<u32>,
     },
+    /// The ticket of an older waiter of another process going (fair instances only).
+    Queue { ahead: PathBuf },
 }
 
 impl Busy {
@@ -328,6 +330,14 @@ impl Busy {
             owner: Owner::ThisInstance,
             wait: WaitOn::Instance { in_progress },
             generation,
+        }
+    }
+
+    pub(crate) fn queued(ahead: PathBuf) -> Self {
+        Busy {
+            owner: Owner::Queued,
+            wait: WaitOn::Queue { ahead },
+            generation: 0,
         }
     }
 
@@ -490,8 +500,18 @@ impl<E: Env> LockManager<E> {
                     waited,
                 });
             }
+            // A fair instance's front waiter blocked by another process takes its place in the
+            // queue across processes, then looks again at once: older tickets may be ahead.
+            let across = matches!(busy.wait, WaitOn::Process { .. } | WaitOn::Queue { .. });
+            if self.inner.policy.fair && across && waiter.disk.is_none() {
+                waiter.disk = self.join_queue(&lock_path);
+                if waiter.disk.is_some() {
+                    continue;
+                }
+            }
             self.wait_once(&lock_path, &busy, timeout - waited, &mut waiter);
         };
+        self.leave_disk_queue(waiter.disk.take());
         self.leave_queue(&lock_path, &waiter);
         result
     }

@@ -54,7 +54,8 @@ pub struct CleanReport {
     pub removed: Vec<LockInfo>,
     /// Every lock file seen, stale or live.
     pub seen: Vec<LockInfo>,
-    /// Orphaned publish temp files removed (or that would be).
+    /// Orphaned publish temp files and queue tickets (`.lkq`, [`crate::Policy::fair`]) removed
+    /// (or that would be).
     pub temp_files: Vec<PathBuf>,
     /// Entries that could not be read or removed, with the error's text; the sweep went on.
     pub unreadable: Vec<(PathBuf, String)>,
@@ -182,7 +183,56 @@ impl<E: Env> LockManager<E> {
             report.seen.push(info);
         }
         self.clean_temps(dir, dry_run, &mut report)?;
+        self.clean_tickets(dir, dry_run, &mut report)?;
         Ok(report)
+    }
+
+    /// Removes (or, dry, reports) the queue tickets in `dir` that nobody has refreshed for
+    /// [`TICKET_LITTER`](crate::queue::TICKET_LITTER): left by a waiter that crashed. Only
+    /// regular files with a ticket's exact name.
+    fn clean_tickets(
+        &self,
+        dir: &Path,
+        dry_run: bool,
+        report: &mut CleanReport,
+    ) -> Result<(), LockError> {
+        let fs = self.inner.env.fs();
+        let now_ms = self.inner.env.clock().now_wall_ms();
+        let litter_ms = i64::try_from(crate::queue::TICKET_LITTER.as_millis()).unwrap_or(i64::MAX);
+        let mut tickets: Vec<PathBuf> = fs
+            .list(dir)
+            .map_err(|e| LockError::io(FsOp::List, dir, e))?
+            .into_iter()
+            .filter(|p| std::str::from_utf8(name_bytes(p)).is_ok_and(crate::queue::is_any_ticket))
+            .collect();
+        tickets.sort();
+        for ticket in tickets {
+            let old = match fs.metadata(&ticket) {
+                Ok(m) => m.kind == FileKind::Regular && now_ms - m.mtime_ms > litter_ms,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => {
+                    let msg = LockError::io(FsOp::Metadata, &ticket, e).to_string();
+                    report.unreadable.push((ticket, msg));
+                    continue;
+                }
+            };
+            if !old {
+                continue;
+            }
+            if !dry_run {
+                match fs.remove(&ticket) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        let msg = LockError::io(FsOp::Remove, &ticket, e).to_string();
+                        report.unreadable.push((ticket, msg));
+                        continue;
+                    }
+                }
+            }
+            report.temp_files.push(ticket);
+        }
+        Ok(())
     }
 
     /// Removes (or, dry, reports) the orphaned publish temp files in `dir`: those of this

@@ -19,9 +19,11 @@
 //!   a release that sees the mark makes this instance's next acquire of that path, if it
 //!   comes at once, wait up to [`HANDOFF_GRACE`] for someone else to take it first.
 //!
-//! Fairness across processes is still best effort: every waiting process wakes on the release
-//! and the fastest publish wins (no queue across processes); the handoff grace only stops a
-//! releasing process from taking the lock straight back while others wait.
+//! Fairness across processes is best effort by default: every waiting process wakes on the
+//! release and the fastest publish wins; the handoff grace only stops a releasing process from
+//! taking the lock straight back while others wait. With [`crate::Policy::fair`] an instance
+//! also queues across processes (`queue.rs`): its front waiter holds a ticket on disk and waits
+//! for the ticket just ahead of it (`WaitOn::Queue`) before it may publish.
 
 use crate::classify::mutant;
 use crate::env::{Clock, Env, FileId, Fs, Liveness, Procs, WaitFor};
@@ -112,6 +114,9 @@ pub(crate) struct Waiter {
     /// `try_acquire` does not queue.
     queues: bool,
     backoff: Duration,
+    /// This instance's ticket in the queue across processes ([`crate::Policy::fair`]), held
+    /// by the instance's front waiter while another process's lock or older ticket blocks it.
+    pub(crate) disk: Option<crate::queue::DiskTicket>,
 }
 
 impl Waiter {
@@ -122,6 +127,7 @@ impl Waiter {
             reentrant,
             queues: true,
             backoff: BACKOFF_START,
+            disk: None,
         }
     }
 
@@ -331,7 +337,10 @@ impl<E: Env> LockManager<E> {
         use crate::manager::WaitOn;
         let clock = self.inner.env.clock();
         let real = !clock.is_virtual() && !sync::MODEL_CHECKED;
-        match busy.wait {
+        if let Some(ticket) = waiter.disk.as_mut() {
+            self.refresh_ticket(ticket);
+        }
+        match &busy.wait {
             WaitOn::Instance { in_progress: true } => {
                 self.wait_for_progress(lock_path, waiter, busy.generation)
             }
@@ -344,10 +353,11 @@ impl<E: Env> LockManager<E> {
                 seen: Some(seen),
                 pid,
             } => {
+                let (seen, pid) = (*seen, *pid);
                 // Tell the holder someone waits: its release then lets us in before it asks
                 // again (`let_waiter_in`).
                 self.inner.env.fs().mark_wanted(lock_path);
-                if self.watch(lock_path, seen, pid, remaining) {
+                if self.watch(lock_path, Some(seen), pid, remaining) {
                     waiter.backoff = BACKOFF_START;
                 } else {
                     self.back_off(remaining, waiter);
@@ -359,6 +369,14 @@ impl<E: Env> LockManager<E> {
             WaitOn::Process { seen: None, .. } if real => {
                 waiter.backoff = BACKOFF_START;
                 self.back_off(remaining, waiter);
+            }
+            // An older waiter of another process is queued: wait for its ticket to go.
+            WaitOn::Queue { ahead } => {
+                if self.watch(ahead, None, None, remaining) {
+                    waiter.backoff = BACKOFF_START;
+                } else {
+                    self.back_off(remaining, waiter);
+                }
             }
             // In model time, or nothing to watch (the file kept changing).
             _ => self.back_off(remaining, waiter),
@@ -372,9 +390,16 @@ impl<E: Env> LockManager<E> {
         waiter.backoff = (waiter.backoff * 2).min(BACKOFF_MAX);
     }
 
-    /// Waits on the file `seen` at `lock_path` (and its owner `pid`) through the environment's
-    /// watch: arm, look again, block at most [`BACKOFF_MAX`]. False where it cannot watch.
-    fn watch(&self, lock_path: &Path, seen: FileId, pid: Option<u32>, remaining: Duration) -> bool {
+    /// Waits on the file `seen` at `lock_path` (any file there when `None`; and its owner `pid`)
+    /// through the environment's watch: arm, look again, block at most [`BACKOFF_MAX`]. False
+    /// where it cannot watch.
+    fn watch(
+        &self,
+        lock_path: &Path,
+        seen: Option<FileId>,
+        pid: Option<u32>,
+        remaining: Duration,
+    ) -> bool {
         let env = &self.inner.env;
         // Mutant lost-wakeup: block for the whole timeout on a watch armed after the last look,
         // without looking again — a release or death in between is slept through.
@@ -390,7 +415,10 @@ impl<E: Env> LockManager<E> {
             clock: env.clock(),
         };
         let mut still_blocked = || {
-            lost || (env.fs().metadata(lock_path).is_ok_and(|m| m.id == seen)
+            lost || (env
+                .fs()
+                .metadata(lock_path)
+                .is_ok_and(|m| seen.is_none_or(|s| m.id == s))
                 && pid.is_none_or(|p| env.procs().probe(p) != Liveness::Dead))
         };
         env.fs()

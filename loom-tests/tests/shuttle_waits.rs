@@ -45,6 +45,15 @@ macro_rules! scaled {
 // S1 — P11 (FIFO), P1: six waiters of one instance queue for a held lock; at each release the
 // oldest gets it, and the releasing thread asking again comes last.
 scaled!(s1_pct, s1_random, s1_fifo_waiters, Cfg::shuttle(None));
+// S3 — P11, P1: fair instances (Policy::fair): two threads of one process and one of another
+// queue for a held lock; every one gets it, none at once, no ticket is left (the queue of an
+// instance and the queue across processes never wait for each other).
+scaled!(
+    s3_pct,
+    s3_random,
+    s3_fair_queues_do_not_deadlock,
+    Cfg::shuttle(None)
+);
 // S2 — P3, P4, P1, P11: release_all with four waiters of the instance queued and another
 // process watching; the old epoch goes before the rotation, then the queue is served in order.
 scaled!(

@@ -310,7 +310,7 @@ impl System {
                         Owner::ThisInstance => BusyOwner::ThisInstance,
                         Owner::File(p) => BusyOwner::File(self.to_model_payload(&p)),
                         Owner::Malformed(_) => BusyOwner::Malformed,
-                        Owner::Unknown => BusyOwner::Unknown,
+                        Owner::Unknown | Owner::Queued => BusyOwner::Unknown,
                     })),
                     Err(e) => Err(format!("acquire failed: {e}")),
                 }

@@ -517,6 +517,42 @@ fn p12_an_io_error_making_the_unnamed_file_fails_the_hold() {
     }
 }
 
+/// P11 (fair order across processes, `--fair`): A holds; B waits (its ticket appears), then C
+/// (a second ticket); A releases. B gets the lock, not C, although the lock is free for a moment
+/// and both watch it; once B releases, C gets it. No ticket is left. Without the queue, C wins
+/// that race about half the time, and B then waits out its timeout.
+#[test]
+fn p11_fair_holds_are_served_in_arrival_order() {
+    let scenario = "P11 --fair order";
+    let dir = tempdir();
+    let session = dir.path().join("s.jsonl");
+    let fair_hold = || {
+        let mut c = lockcore();
+        c.arg("hold")
+            .arg(&session)
+            .args(["--fair", "--timeout-ms", "20000"]);
+        Proc::spawn(c, scenario)
+    };
+    let queued = || files_ending(dir.path(), ".lkq").len();
+    let mut a = fair_hold();
+    a.json("A's acquired line");
+    let mut b = fair_hold();
+    wait_until("B's ticket", || queued() == 1);
+    let mut c = fair_hold();
+    wait_until("C's ticket", || queued() == 2);
+    a.close_stdin();
+    a.assert_success("A");
+    let got = b.json("B's acquired line, before C's");
+    assert_eq!(got["payload"]["pid"], b.pid(), "[{scenario}] {got}");
+    b.close_stdin();
+    b.assert_success("B");
+    let got = c.json("C's acquired line");
+    assert_eq!(got["payload"]["pid"], c.pid(), "[{scenario}] {got}");
+    c.close_stdin();
+    c.assert_success("C");
+    assert_eq!(queued(), 0, "[{scenario}] tickets left behind");
+}
+
 /// P4 through the CLI: SIGINT, SIGTERM and SIGQUIT to `hold` release the lock (the file is
 /// gone) and the exit status is the signal's.
 #[test]

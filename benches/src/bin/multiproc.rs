@@ -3,10 +3,11 @@
 //! per second and the wait distribution.
 //!
 //! ```text
-//! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE]
+//! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE] [--fair]
 //! ```
 //! `--machine` prints one `key=value` line (read by the `multiprocess` criterion bench);
-//! `--holds FILE` also writes every hold, one tab-separated line each, for an analysis of the tail.
+//! `--holds FILE` also writes every hold, one tab-separated line each, for an analysis of the tail;
+//! `--fair` runs every process with `Policy::fair` (the queue across processes).
 //! Children are started as `multiproc child <session file> <rounds>`: each sets up its
 //! `LockManager`, says `ready`, waits for the parent to close its stdin (so all start together),
 //! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
@@ -53,12 +54,18 @@ mod imp {
     }
 
     fn child(args: &[String]) -> Result<()> {
-        let [session, rounds] = args else {
-            return Err("usage: multiproc child <session file> <rounds>".into());
+        let (session, rounds, fair) = match args {
+            [s, r] => (s, r, false),
+            [s, r, f] if f == "fair" => (s, r, true),
+            _ => return Err("usage: multiproc child <session file> <rounds> [fair]".into()),
         };
         let session = PathBuf::from(session);
         let rounds: u64 = rounds.parse().map_err(|e| format!("rounds: {e}"))?;
-        let mgr = LockManager::new(OsEnv::new(), Policy::default());
+        let policy = Policy {
+            fair,
+            ..Policy::default()
+        };
+        let mgr = LockManager::new(OsEnv::new(), policy);
         let opts = AcquireOptions {
             reentrant: true,
             timeout: Some(CONTENDED_TIMEOUT),
@@ -104,6 +111,8 @@ mod imp {
         machine: bool,
         /// Every hold, one line each, for an analysis of the tail (who waited through what).
         holds_to: Option<PathBuf>,
+        /// Every process waits in the queue across processes (`Policy::fair`).
+        fair: bool,
     }
 
     fn parse_options(args: &[String]) -> Result<Options> {
@@ -113,6 +122,7 @@ mod imp {
             dir: None,
             machine: false,
             holds_to: None,
+            fair: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -135,9 +145,11 @@ mod imp {
                 "--dir" => o.dir = Some(PathBuf::from(value("--dir")?)),
                 "--machine" => o.machine = true,
                 "--holds" => o.holds_to = Some(PathBuf::from(value("--holds")?)),
+                "--fair" => o.fair = true,
                 "-h" | "--help" => {
                     return Err(
-                        "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE]"
+                        "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE] \
+                         [--fair]"
                             .into(),
                     )
                 }
@@ -155,11 +167,13 @@ mod imp {
         stdout: BufReader<ChildStdout>,
     }
 
-    fn spawn(exe: &Path, session: &Path, rounds: u64) -> Result<Running> {
-        let mut child = Command::new(exe)
-            .arg("child")
-            .arg(session)
-            .arg(rounds.to_string())
+    fn spawn(exe: &Path, session: &Path, rounds: u64, fair: bool) -> Result<Running> {
+        let mut child = Command::new(exe);
+        child.arg("child").arg(session).arg(rounds.to_string());
+        if fair {
+            child.arg("fair");
+        }
+        let mut child = child
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -203,10 +217,11 @@ mod imp {
         session: &Path,
         procs: usize,
         rounds: u64,
+        fair: bool,
     ) -> Result<Vec<HoldRecord>> {
         let mut children = Vec::with_capacity(procs);
         for _ in 0..procs {
-            children.push(spawn(exe, session, rounds)?);
+            children.push(spawn(exe, session, rounds, fair)?);
         }
         for (who, c) in children.iter_mut().enumerate() {
             let mut line = String::new();
@@ -322,7 +337,7 @@ mod imp {
             }
         };
         let session = dir.join("session.json");
-        let holds = run_children(&exe, &session, o.procs, o.rounds)?;
+        let holds = run_children(&exe, &session, o.procs, o.rounds, o.fair)?;
         if let Some(path) = &o.holds_to {
             write_holds(path, &holds)?;
         }

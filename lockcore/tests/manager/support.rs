@@ -36,6 +36,9 @@ pub(crate) type TestEnv = EnvParts<OsFs, Table, OsClock>;
 pub(crate) struct VirtualClock {
     /// Nanoseconds since start, and reads since it last moved.
     pub(crate) state: Mutex<(u128, u64)>,
+    /// The wall clock's reading at the start, moving with the virtual time; `None`: the real
+    /// wall clock (which does not move with sleeps).
+    pub(crate) wall_start_ms: Option<i64>,
 }
 
 /// Reads of a [`VirtualClock`] with no time passing that no healthy test comes near: each look
@@ -45,7 +48,10 @@ pub(crate) const SPIN_BUDGET: u64 = 20_000;
 
 impl lockcore::Clock for VirtualClock {
     fn now_wall_ms(&self) -> i64 {
-        now_ms()
+        match self.wall_start_ms {
+            Some(start) => start + (self.state.lock().unwrap().0 / 1_000_000) as i64,
+            None => now_ms(),
+        }
     }
     fn now_mono(&self) -> Duration {
         let mut st = self.state.lock().unwrap();
@@ -100,12 +106,25 @@ impl Fixture {
         &self,
         pid: u32,
     ) -> LockManager<EnvParts<OsFs, Table, VirtualClock>> {
+        self.virtual_manager_with(pid, Policy::default(), None)
+    }
+    /// [`Fixture::virtual_manager`] with `policy`, its wall clock starting at `wall_start_ms`
+    /// and moving with its virtual time when given.
+    pub(crate) fn virtual_manager_with(
+        &self,
+        pid: u32,
+        policy: Policy,
+        wall_start_ms: Option<i64>,
+    ) -> LockManager<EnvParts<OsFs, Table, VirtualClock>> {
         let env = EnvParts {
             fs: OsFs,
             procs: self.procs(pid),
-            clock: VirtualClock::default(),
+            clock: VirtualClock {
+                wall_start_ms,
+                ..VirtualClock::default()
+            },
         };
-        LockManager::new(env, Policy::default())
+        LockManager::new(env, policy)
     }
     /// The process table as `pid` (host `host-a`) sees it.
     pub(crate) fn procs(&self, pid: u32) -> Table {

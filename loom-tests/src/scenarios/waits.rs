@@ -293,6 +293,76 @@ pub fn s1_fifo_waiters(cfg: &Cfg) -> Result<(), Violation> {
     r.and_then(|()| check_order(&ghost, &log, &want))
 }
 
+/// Tickets of the queue across processes (`Policy::fair`) in the sessions' directory.
+fn disk_tickets(world: &models::sim::SimWorld) -> usize {
+    use lockcore::{Env, Fs};
+    let env = world.env(HOST, 1);
+    env.fs()
+        .list(std::path::Path::new("/s"))
+        .map(|l| {
+            l.iter()
+                .filter(|p| {
+                    p.to_string_lossy()
+                        .ends_with(lockcore::queue::TICKET_SUFFIX)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// S3 — P11 (no deadlock between the queue of one instance and the queue across processes,
+/// `Policy::fair`; no ticket left), P1: a thread of process 2 holds session 1; thread A of
+/// process 2 queues behind it in the instance; then process 3 queues (its ticket on disk); then
+/// thread B of process 2; the holder releases and asks again. All fair. Targets the two queues
+/// crossing: had B taken a ticket on disk when it saw process 3's (before A, which waited in
+/// the instance), A would wait on disk for B while B waits in the instance for A. Only an
+/// instance's front waiter may hold a ticket, so every waiter gets the lock (the timeout is far
+/// beyond any schedule), none at once, and no ticket is left. Arrival order across processes
+/// is best effort (a ticket not refreshed for a second of virtual time stops counting), so it is
+/// not asserted.
+pub fn s3_fair_queues_do_not_deadlock(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[2, 3]);
+    let fair = |pid: u32| {
+        let policy = lockcore::Policy {
+            fair: true,
+            mutant: cfg.mutant,
+            ..lockcore::Policy::default()
+        };
+        LockManager::new(world.env(HOST, pid), policy)
+    };
+    let (m2, m3) = (fair(2), fair(3));
+    let log: Served = shared(Mutex::new((false, Vec::new())));
+    let first = match m2.acquire_with(&session(1), opts(false, QUEUE_TIMEOUT)) {
+        Ok(g) => ghost.acquired("holder", &m2, g)?,
+        Err(e) => return Err(unexpected(&world, "holder", &e)),
+    };
+    let mut hs = queue_up(&ghost, &m2, 1, 1, &log)?;
+    hs.push(served(&ghost, &m3, 1, 3, &log));
+    let on_disk = (0..100_000).any(|_| {
+        thread::yield_now();
+        disk_tickets(&world) >= 1
+    });
+    if !on_disk {
+        return Err(
+            judge::harness_failed().violation("process 3 never queued on disk", world.trace())
+        );
+    }
+    hs.push(served(&ghost, &m2, 1, 2, &log));
+    let again = release(&ghost, "holder", first).and_then(|()| serve(&ghost, &m2, 1, 0, &log));
+    let r = conclude(&ghost, hs).and(again);
+    let left = disk_tickets(&world);
+    r.and_then(|()| {
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(judge::temp_left().violation(
+                format!("{left} ticket(s) of the queue across processes left behind"),
+                world.trace(),
+            ))
+        }
+    })
+}
+
 /// S2 — P3, P4, P1, P11: process 1 holds session 1 (twice, re-entered) and session 2; `n`
 /// threads of it queue for session 1 and process 2 waits for session 2 (watching the file) ∥
 /// `release_all` of process 1. Targets the gate with waiters queued: the old holds all go before

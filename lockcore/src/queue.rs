@@ -1,0 +1,220 @@
+//! The queue across processes, opt-in ([`Policy::fair`](crate::Policy::fair)): an instance's
+//! front waiter for another process's lock leaves a ticket file beside it, named by its arrival
+//! time, and a fair instance publishes only when no older fresh ticket is left.
+//!
+//! **Tickets order waiters; they never decide safety.** The lock file alone does. A ticket that
+//! is stale (its owner stopped refreshing it), missing, not a regular file or badly named is
+//! ignored, so a crashed, stopped or hostile waiter delays the others by at most
+//! [`TICKET_FRESH`] or until their own timeout, never forever. Instances without the policy
+//! (and other implementations) ignore tickets and may go first.
+//!
+//! One ticket per instance and path, owned by the instance's front waiter (only the front
+//! contends): a ticket per thread could order two threads of one instance against the
+//! instance's own queue, and each would wait for the other.
+
+use crate::env::{Clock, Env, FileKind, Fs};
+use crate::manager::{dir_of, LockManager};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A ticket file's name ends with this.
+pub const TICKET_SUFFIX: &str = ".lkq";
+/// A ticket whose mtime is further than this from now is ignored (its owner refreshes it at
+/// least every [`TICKET_REFRESH`]).
+pub const TICKET_FRESH: Duration = Duration::from_secs(1);
+/// How often a waiter refreshes its ticket's mtime (it looks again at least every 50 ms).
+pub const TICKET_REFRESH: Duration = Duration::from_millis(100);
+/// A regular ticket file this stale is litter a fair waiter removes when it sees it.
+pub const TICKET_LITTER: Duration = Duration::from_secs(60);
+/// Digits of the arrival time (unix milliseconds) in a ticket's name: names sort by arrival.
+const STAMP_DIGITS: usize = 15;
+
+/// This instance's place in the queue of one lock path.
+#[derive(Debug)]
+pub(crate) struct DiskTicket {
+    pub(crate) path: PathBuf,
+    /// When it was last written or refreshed (the instance's monotonic clock).
+    refreshed: Duration,
+}
+
+/// `.<lock name>.`: every ticket of `lock_path` starts with it.
+fn prefix(lock_path: &Path) -> Option<String> {
+    Some(format!(".{}.", lock_path.file_name()?.to_str()?))
+}
+
+/// The ticket of `lock_path` for an arrival at `stamp_ms` by `pid`, unique by `token`:
+/// `.<lock name>.<stamp, 15 digits>.<pid>-<token>.lkq`.
+pub(crate) fn ticket_path(
+    lock_path: &Path,
+    stamp_ms: i64,
+    pid: u32,
+    token: u64,
+) -> Option<PathBuf> {
+    let stamp = u64::try_from(stamp_ms).ok()?;
+    let name = format!(
+        "{}{stamp:0w$}.{pid}-{token:016x}{TICKET_SUFFIX}",
+        prefix(lock_path)?,
+        w = STAMP_DIGITS
+    );
+    Some(lock_path.with_file_name(name))
+}
+
+/// Whether `name` is a well-formed ticket of the lock whose ticket prefix is `prefix`.
+/// Anything else in the directory (other locks' tickets, temp files, hostile names) is not.
+pub fn is_ticket(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(TICKET_SUFFIX))
+    else {
+        return false;
+    };
+    let Some((stamp, owner)) = rest.split_once('.') else {
+        return false;
+    };
+    let Some((pid, token)) = owner.split_once('-') else {
+        return false;
+    };
+    stamp.len() == STAMP_DIGITS
+        && stamp.bytes().all(|b| b.is_ascii_digit())
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `name` is a well-formed ticket of any lock (for the sweep).
+pub fn is_any_ticket(name: &str) -> bool {
+    let Some((head, _owner)) = name
+        .strip_suffix(TICKET_SUFFIX)
+        .and_then(|s| s.rsplit_once('.'))
+    else {
+        return false;
+    };
+    let Some((lock, _stamp)) = head.rsplit_once('.') else {
+        return false;
+    };
+    lock.len() > 1 && lock.starts_with('.') && is_ticket(name, &format!("{lock}."))
+}
+
+impl<E: Env> LockManager<E> {
+    /// Takes this instance's place at the back of `lock_path`'s queue. `None` if the ticket
+    /// cannot be written (the waiter then waits as an unfair one would).
+    pub(crate) fn join_queue(&self, lock_path: &Path) -> Option<DiskTicket> {
+        let clock = self.inner.env.clock();
+        let path = ticket_path(
+            lock_path,
+            clock.now_wall_ms(),
+            self.inner.identity.pid,
+            clock.random_u64(),
+        )?;
+        self.inner.env.fs().create_new(&path, b"").ok()?;
+        Some(DiskTicket {
+            path,
+            refreshed: clock.now_mono(),
+        })
+    }
+
+    /// Keeps `ticket` fresh: refreshes its mtime once [`TICKET_REFRESH`] has passed, and
+    /// writes it again, at the same place, if someone removed it.
+    pub(crate) fn refresh_ticket(&self, ticket: &mut DiskTicket) {
+        let env = &self.inner.env;
+        let now = env.clock().now_mono();
+        if now.saturating_sub(ticket.refreshed) < TICKET_REFRESH {
+            return;
+        }
+        ticket.refreshed = now;
+        if !env.fs().touch(&ticket.path, Some(b"")).unwrap_or(true) {
+            let _ = env.fs().create_new(&ticket.path, b"");
+        }
+    }
+
+    /// Leaves the queue (acquired, timed out or failed).
+    pub(crate) fn leave_disk_queue(&self, ticket: Option<DiskTicket>) {
+        if let Some(t) = ticket {
+            let _ = self.inner.env.fs().remove(&t.path);
+        }
+    }
+
+    /// The ticket just ahead of `own` in `lock_path`'s queue (the youngest fresh one older than
+    /// it; any fresh one when `own` is `None`), to wait for. `None`: nobody is ahead, or the
+    /// directory cannot be listed (fairness is best effort; the lock file decides).
+    pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<PathBuf> {
+        let env = &self.inner.env;
+        let prefix = prefix(lock_path)?;
+        let own_name = own.and_then(|p| p.file_name()).and_then(|n| n.to_str());
+        let now = env.clock().now_wall_ms();
+        let age = |mtime: i64| Duration::from_millis(now.abs_diff(mtime));
+        let mut ahead: Option<PathBuf> = None;
+        for path in env.fs().list(&dir_of(lock_path)).ok()? {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !is_ticket(name, &prefix) || own_name.is_some_and(|o| name >= o) {
+                continue;
+            }
+            let Ok(meta) = env.fs().metadata(&path) else {
+                continue;
+            };
+            if meta.kind != FileKind::Regular {
+                continue;
+            }
+            if age(meta.mtime_ms) > TICKET_LITTER && meta.mtime_ms < now {
+                let _ = env.fs().remove(&path);
+                continue;
+            }
+            if age(meta.mtime_ms) > TICKET_FRESH {
+                continue;
+            }
+            if ahead.as_ref().is_none_or(|a| a.as_path() < path.as_path()) {
+                ahead = Some(path);
+            }
+        }
+        ahead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = ".s.jsonl.lock.";
+
+    // P16 (nothing read from disk is trusted): only a name of the exact shape is a ticket of
+    // this lock; other locks' tickets, temp files and near misses are not.
+    #[test]
+    fn only_well_formed_names_of_this_lock_are_tickets() {
+        assert!(is_ticket(".s.jsonl.lock.001764000000000.42-00ff.lkq", P));
+        assert!(is_any_ticket(".s.jsonl.lock.001764000000000.42-00ff.lkq"));
+        assert!(is_any_ticket(".a.b.lock.001764000000000.42-00ff.lkq"));
+        assert!(!is_any_ticket("..001764000000000.42-00ff.lkq"));
+        assert!(!is_any_ticket(".s.jsonl.lock.42-00ff.lkq"));
+        for name in [
+            ".t.jsonl.lock.001764000000000.42-00ff.lkq",
+            ".s.jsonl.lock.01764000000000.42-00ff.lkq",
+            ".s.jsonl.lock.0017640000000x0.42-00ff.lkq",
+            ".s.jsonl.lock.001764000000000.-00ff.lkq",
+            ".s.jsonl.lock.001764000000000.42-.lkq",
+            ".s.jsonl.lock.001764000000000.42-zz.lkq",
+            ".s.jsonl.lock.001764000000000.42.lkq",
+            ".s.jsonl.lock.001764000000000.42-00ff.lktmp",
+            ".s.jsonl.lock.42-00ff.lkq",
+            "s.jsonl.lock",
+            "",
+        ] {
+            assert!(!is_ticket(name, P), "{name:?}");
+        }
+    }
+
+    // P11 (order): ticket names sort by arrival time, whatever the pid and token; a negative
+    // clock reading makes no ticket.
+    #[test]
+    fn ticket_names_sort_by_arrival() {
+        let lock = Path::new("/d/s.jsonl.lock");
+        let early = ticket_path(lock, 999, 4_000_000, u64::MAX).unwrap_or_default();
+        let late = ticket_path(lock, 1_000, 1, 0).unwrap_or_default();
+        assert!(early < late, "{early:?} {late:?}");
+        let name = late.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(is_ticket(name, P), "{name}");
+        assert_eq!(ticket_path(lock, -1, 1, 0), None);
+    }
+}
