@@ -192,7 +192,15 @@ fn clean_lines(
         )?;
     }
     for tmp in &report.temp_files {
-        writeln!(out, "{verb} {} (orphaned publish temp file)", tmp.display())?;
+        let what = if tmp
+            .to_string_lossy()
+            .ends_with(lockcore::queue::TICKET_SUFFIX)
+        {
+            "queue ticket nobody refreshed"
+        } else {
+            "orphaned publish temp file"
+        };
+        writeln!(out, "{verb} {} ({what})", tmp.display())?;
     }
     for info in kept {
         writeln!(
