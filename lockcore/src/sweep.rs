@@ -216,23 +216,28 @@ impl<E: Env> LockManager<E> {
                     continue;
                 }
             };
-            if !old {
-                continue;
+            if old {
+                self.remove_litter(ticket, dry_run, report);
             }
-            if !dry_run {
-                match fs.remove(&ticket) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        let msg = LockError::io(FsOp::Remove, &ticket, e).to_string();
-                        report.unreadable.push((ticket, msg));
-                        continue;
-                    }
-                }
-            }
-            report.temp_files.push(ticket);
         }
         Ok(())
+    }
+
+    /// Removes `path`, a temp file or ticket judged litter (unless `dry_run`), and reports it;
+    /// one that is already gone is not reported, and a failure is reported as unreadable.
+    fn remove_litter(&self, path: PathBuf, dry_run: bool, report: &mut CleanReport) {
+        if !dry_run {
+            match self.inner.env.fs().remove(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(e) => {
+                    let msg = LockError::io(FsOp::Remove, &path, e).to_string();
+                    report.unreadable.push((path, msg));
+                    return;
+                }
+            }
+        }
+        report.temp_files.push(path);
     }
 
     /// Removes (or, dry, reports) the orphaned publish temp files in `dir`: those of this
@@ -279,18 +284,7 @@ impl<E: Env> LockManager<E> {
                 None => false,
             };
             if orphaned || now_ms - meta.mtime_ms > stale_ms {
-                if !dry_run {
-                    match fs.remove(&tmp) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => {
-                            let msg = LockError::io(FsOp::Remove, &tmp, e).to_string();
-                            report.unreadable.push((tmp, msg));
-                            continue;
-                        }
-                    }
-                }
-                report.temp_files.push(tmp);
+                self.remove_litter(tmp, dry_run, report);
             }
         }
         Ok(())

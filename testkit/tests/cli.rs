@@ -413,6 +413,16 @@ fn left_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The first call strace refused in `log` is the one whose line names `refused`.
+fn assert_first_refused(log: &str, refused: &str, scenario: &str) {
+    assert!(
+        log.lines()
+            .find(|l| l.contains("(INJECTED)"))
+            .is_some_and(|l| l.contains(refused)),
+        "[{scenario}] the first call refused must be the {refused} one:\n{log}"
+    );
+}
+
 /// P11 (no litter) and P1 on the fallbacks of an unnamed publish, each forced with strace:
 /// - no `O_TMPFILE` on the file system (EOPNOTSUPP): a named `.lktmp` file, linked and removed;
 /// - a kernel that refuses `linkat(AT_EMPTY_PATH)` (ENOENT before Linux 6.10): the unnamed file
@@ -450,12 +460,7 @@ fn p11_hold_publishes_through_every_fallback_and_leaves_nothing() {
         let Some(log) = clean_hold_under_strace(dir.path(), trace, inject, scenario) else {
             return;
         };
-        assert!(
-            log.lines()
-                .find(|l| l.contains("(INJECTED)"))
-                .is_some_and(|l| l.contains(refused)),
-            "[{scenario}] the first call refused must be the {refused} one:\n{log}"
-        );
+        assert_first_refused(&log, refused, scenario);
         assert_eq!(
             log.lines().any(|l| named_link(&l)),
             named,
@@ -503,12 +508,7 @@ fn p12_an_io_error_making_the_unnamed_file_fails_the_hold() {
             err.contains("Input/output error") && !out.contains("\"acquired\""),
             "[{scenario}] the cause is named: {out} {err}"
         );
-        assert!(
-            log.lines()
-                .find(|l| l.contains("(INJECTED)"))
-                .is_some_and(|l| l.contains(refused)),
-            "[{scenario}] the {refused} call must be the one refused:\n{log}"
-        );
+        assert_first_refused(&log, refused, scenario);
         assert!(
             !log.contains(".lktmp") && !log.contains("/proc/self/fd"),
             "[{scenario}] no retry another way:\n{log}"

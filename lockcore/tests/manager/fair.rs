@@ -30,6 +30,20 @@ fn set_mtime_at(path: &Path, ms: i64) {
         .unwrap();
 }
 
+/// The error of an acquisition that found older waiters of other processes queued.
+fn assert_queued(e: &LockError) {
+    assert!(
+        matches!(
+            e,
+            LockError::Busy {
+                owner: Owner::Queued,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
 fn tickets(fx: &Fixture) -> Vec<String> {
     fx.files()
         .into_iter()
@@ -48,16 +62,7 @@ fn a_fair_instance_lets_an_older_waiter_of_another_process_go_first() {
     let older = plant_ticket(&fx, start - 10, start);
     let fair_mgr = fx.virtual_manager_with(10, fair(), Some(start));
     let e = fair_mgr.try_acquire(&fx.session("s.jsonl")).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            LockError::Busy {
-                owner: Owner::Queued,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_queued(&e);
     let unfair = fx.virtual_manager_with(11, Policy::default(), Some(start));
     drop(unfair.try_acquire(&fx.session("s.jsonl")).unwrap());
     std::fs::remove_file(&older).unwrap();
@@ -106,16 +111,7 @@ fn a_fair_acquire_that_times_out_leaves_no_ticket_of_its_own() {
         timeout: Some(TICKET_FRESH / 2),
     };
     let e = m.acquire_with(&fx.session("s.jsonl"), opts).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            LockError::Busy {
-                owner: Owner::Queued,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_queued(&e);
     let name = older.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(fx.files(), vec![name]);
 }
