@@ -53,6 +53,10 @@ pub struct Hold<'a> {
     pub acquire: &'a Record,
     /// The release, `release_all` or kill that ended it, if any.
     pub end: Option<&'a Record>,
+    /// A release (or `release_all`) invoked but never recorded as complete, because a kill
+    /// came first: from its invocation the file may already be gone, so the hold is no longer
+    /// definite (an indeterminate operation, as in Jepsen).
+    pub releasing: Option<&'a Record>,
     /// From here a reclaim is legitimate (a touch gap longer than the lease).
     pub lapse_ns: Option<u64>,
 }
@@ -64,7 +68,13 @@ impl Hold<'_> {
 
     /// The definitely-held interval `[start, end)`.
     pub fn definite(&self) -> (u64, u64) {
-        let end = self.end.map_or(u64::MAX, |e| e.invoke_ns);
+        let end = self
+            .end
+            .into_iter()
+            .chain(self.releasing)
+            .map(|e| e.invoke_ns)
+            .min()
+            .unwrap_or(u64::MAX);
         (
             self.acquire.complete_ns,
             end.min(self.lapse_ns.unwrap_or(u64::MAX)),
@@ -88,6 +98,7 @@ impl Hold<'_> {
 
     fn window(&self) -> Vec<Record> {
         std::iter::once(self.acquire)
+            .chain(self.releasing)
             .chain(self.end)
             .cloned()
             .collect()
@@ -108,6 +119,7 @@ pub fn holds<'a>(history: &'a [Record], p: &Params) -> Vec<Hold<'a>> {
         .filter(|r| r.op == "kill" || r.op == "zombie")
         .collect();
     let mut ends: BTreeMap<&str, &Record> = BTreeMap::new();
+    let mut pending: BTreeMap<&str, &Record> = BTreeMap::new();
     let mut touches: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for r in history {
         let Some(t) = r.token.as_deref() else {
@@ -119,6 +131,9 @@ pub fn holds<'a>(history: &'a [Record], p: &Params) -> Vec<Hold<'a>> {
                 if r.invoke_ns < e.invoke_ns {
                     *e = r;
                 }
+            }
+            "releasing" => {
+                pending.entry(t).or_insert(r);
             }
             "refresh" if r.result == "refreshed" => touches.entry(t).or_default().push(r.invoke_ns),
             _ => {}
@@ -146,9 +161,14 @@ pub fn holds<'a>(history: &'a [Record], p: &Params) -> Vec<Hold<'a>> {
         let mut ts = touches.get(t).cloned().unwrap_or_default();
         ts.push(a.invoke_ns);
         let lapse_ns = first_lapse(ts, until, p);
+        // Only a release that a kill cut short: a completed one is `end` already.
+        let releasing = pending.get(t).copied().filter(|r| {
+            end.is_some_and(|e| e.op == "kill" || e.op == "zombie") && r.invoke_ns < until
+        });
         out.push(Hold {
             acquire: a,
             end,
+            releasing,
             lapse_ns,
         });
     }

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 pub struct Record {
     /// The process incarnation (`w3.1`: slot 3, second incarnation; `nemesis` for the driver).
     pub who: String,
-    /// `acquire`, `fence`, `skip-write`, `release`, `release_all`, `refresh`, `run`, or a
+    /// `acquire`, `fence`, `skip-write`, `releasing` (written before a release or `release_all`
+    /// is invoked: `pending`), `release`, `release_all`, `refresh`, `run`, or a
     /// nemesis action (`kill`, `zombie`, `reap`, `stop`, `cont`, `usr1`, `clean`, `spawn`).
     pub op: String,
     /// The session (`s0`…); empty for operations on no session.

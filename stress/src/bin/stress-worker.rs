@@ -207,6 +207,7 @@ impl Worker {
     fn restart_in_place(&self, token: Option<&str>) {
         self.set_current(None);
         let t = now_ns();
+        self.log(Record::new(&self.who, "releasing", t, t, "pending").token(token));
         let rep = self.locks.release_all();
         let result = format!(
             "released={} not_ours={} failed={}",
@@ -248,6 +249,13 @@ impl Worker {
         }
         self.set_current(None);
         let t = now_ns();
+        // Written before the release: a kill between its unlink and the record below would
+        // otherwise leave a hold that looks open until the kill (an indeterminate operation).
+        self.log(
+            Record::new(&self.who, "releasing", t, t, "pending")
+                .session(s)
+                .token(Some(&token)),
+        );
         let result = match g.release() {
             Ok(Released::Removed) => "removed".to_string(),
             Ok(Released::NotOurs) => "not-ours".to_string(),

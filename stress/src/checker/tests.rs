@@ -101,6 +101,43 @@ fn a_killed_holder_holds_until_the_kill() {
     assert_eq!(props(&run(h, &[])), ["P1"]);
 }
 
+// P1 with an indeterminate release: a holder killed inside its release (invoked, never recorded
+// as complete) held the lock only until that release was invoked. Without the `releasing`
+// record the same history is an overlap, and a `releasing` that comes after the other acquire
+// forgives nothing.
+#[test]
+fn a_holder_killed_inside_its_release_holds_until_the_release_was_invoked() {
+    let cut_short = |releasing_at: u64| {
+        let mut h = vec![
+            rec("w1.0", "acquire", "s0", 9, 10, "ok", "a"),
+            rec(
+                "w1.0",
+                "releasing",
+                "s0",
+                releasing_at,
+                releasing_at,
+                "pending",
+                "a",
+            ),
+            kill("w1.0", 310),
+        ];
+        h.extend(hold("w2.0", "s0", 300, 400, "b"));
+        h
+    };
+    assert!(run(cut_short(298), &[]).is_empty());
+    let unrecorded: Vec<Record> = cut_short(298)
+        .into_iter()
+        .filter(|r| r.op != "releasing")
+        .collect();
+    assert_eq!(props(&run(unrecorded, &[])), ["P1"]);
+    assert_eq!(props(&run(cut_short(305), &[])), ["P1"]);
+    // A completed release ends the hold as before; its `releasing` record changes nothing.
+    let mut h = hold("w1.0", "s0", 10, 200, "a");
+    h.push(rec("w1.0", "releasing", "s0", 200, 200, "pending", "a"));
+    h.extend(hold("w2.0", "s0", 150, 400, "b"));
+    assert_eq!(props(&run(h, &[])), ["P1"]);
+}
+
 #[test]
 fn a_lapsed_lease_ends_the_hold() {
     // w1 never refreshes after acquiring at 10 ms: from 10 + 2000 - 150 ms a reclaim is fair.
