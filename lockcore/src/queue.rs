@@ -174,8 +174,85 @@ impl<E: Env> LockManager<E> {
 }
 
 #[cfg(test)]
+// Test scaffolding on the real file system: std's atomics and fs calls are fine here.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod tests {
     use super::*;
+    use crate::env::{Clock, EnvParts};
+    use crate::os::{OsFs, OsProcs};
+    use crate::{LockManager, Policy};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A monotonic clock the test moves by hand; the wall clock is real (the file system's
+    /// mtimes are). Test-only scaffolding: a failure here is the machine's.
+    #[derive(Default)]
+    struct HandClock(AtomicU64);
+
+    impl Clock for HandClock {
+        fn now_wall_ms(&self) -> i64 {
+            crate::os::OsClock.now_wall_ms()
+        }
+        fn now_mono(&self) -> Duration {
+            Duration::from_millis(self.0.load(Ordering::SeqCst))
+        }
+        fn sleep(&self, d: Duration) {
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            self.0.fetch_add(ms, Ordering::SeqCst);
+        }
+        fn random_u64(&self) -> u64 {
+            7
+        }
+        fn is_virtual(&self) -> bool {
+            true
+        }
+    }
+
+    fn mtime(p: &Path) -> std::time::SystemTime {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH)
+    }
+
+    fn age_to_epoch(p: &Path) {
+        let f = std::fs::File::options().write(true).open(p);
+        let _ = f.and_then(|f| f.set_modified(std::time::UNIX_EPOCH));
+    }
+
+    // P11 (a live waiter keeps its place): a ticket is refreshed once TICKET_REFRESH has passed
+    // (not before), written again at the same place if someone removed it, and removed when
+    // its waiter leaves.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn a_waiters_ticket_is_refreshed_rewritten_and_removed() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let lock = dir.path().join("s.jsonl.lock");
+        let env = EnvParts {
+            fs: OsFs,
+            procs: OsProcs::current(),
+            clock: HandClock::default(),
+        };
+        let m = LockManager::new(env, Policy::default());
+        let mut t = m.join_queue(&lock).expect("a ticket");
+        let name = t.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(is_ticket(name, ".s.jsonl.lock."), "{name}");
+        age_to_epoch(&t.path);
+        m.inner.env.clock().sleep(TICKET_REFRESH / 2);
+        m.refresh_ticket(&mut t);
+        assert_eq!(mtime(&t.path), std::time::UNIX_EPOCH, "refreshed too early");
+        m.inner.env.clock().sleep(TICKET_REFRESH);
+        m.refresh_ticket(&mut t);
+        assert!(mtime(&t.path) > std::time::UNIX_EPOCH, "not refreshed");
+        std::fs::remove_file(&t.path).expect("remove the ticket");
+        m.inner.env.clock().sleep(TICKET_REFRESH);
+        m.refresh_ticket(&mut t);
+        assert!(
+            t.path.exists(),
+            "a removed ticket is written again, at its place"
+        );
+        let path = t.path.clone();
+        m.leave_disk_queue(Some(t));
+        assert!(!path.exists(), "leaving removes the ticket");
+    }
 
     const P: &str = ".s.jsonl.lock.";
 
