@@ -218,6 +218,33 @@ mod tests {
         let _ = f.and_then(|f| f.set_modified(std::time::UNIX_EPOCH));
     }
 
+    // P11 (order): a waiter waits for the youngest fresh ticket older than its own (the one
+    // just ahead), and one without a ticket for the youngest of all.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn the_ticket_ahead_is_the_youngest_older_one() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let lock = dir.path().join("s.jsonl.lock");
+        let env = EnvParts {
+            fs: OsFs,
+            procs: OsProcs::current(),
+            clock: HandClock::default(),
+        };
+        let m = LockManager::new(env, Policy::default());
+        let now = m.inner.env.clock().now_wall_ms();
+        let at = |stamp: i64| {
+            let p = ticket_path(&lock, stamp, 9, 1).expect("a ticket path");
+            std::fs::write(&p, b"").expect("plant a ticket");
+            p
+        };
+        let (a, b, c) = (at(now - 30), at(now - 20), at(now - 10));
+        let own = ticket_path(&lock, now, 9, 2).expect("a ticket path");
+        assert_eq!(m.ticket_ahead(&lock, Some(&own)), Some(c.clone()));
+        assert_eq!(m.ticket_ahead(&lock, Some(&b)), Some(a.clone()));
+        assert_eq!(m.ticket_ahead(&lock, Some(&a)), None);
+        assert_eq!(m.ticket_ahead(&lock, None), Some(c));
+    }
+
     // P11 (a live waiter keeps its place): a ticket is refreshed once TICKET_REFRESH has passed
     // (not before), written again at the same place if someone removed it, and removed when
     // its waiter leaves.

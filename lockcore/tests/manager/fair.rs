@@ -52,7 +52,8 @@ fn tickets(fx: &Fixture) -> Vec<String> {
 }
 
 // P11 (fair order, opt-in): a fair instance does not take a free lock while an older waiter of
-// another process is queued (a fresh ticket), and says who it waits for; an instance without
+// another process is queued (a fresh ticket, up to TICKET_FRESH since its refresh), and says
+// who it waits for; an instance without
 // the policy may go first (best effort); once the ticket goes, the fair one takes the lock. A
 // `try_acquire` never queues, so it leaves no ticket.
 #[test]
@@ -66,6 +67,11 @@ fn a_fair_instance_lets_an_older_waiter_of_another_process_go_first() {
     let unfair = fx.virtual_manager_with(11, Policy::default(), Some(start));
     drop(unfair.try_acquire(&fx.session("s.jsonl")).unwrap());
     std::fs::remove_file(&older).unwrap();
+    // Refreshed exactly TICKET_FRESH ago: still fresh.
+    let fresh_ms = i64::try_from(TICKET_FRESH.as_millis()).unwrap();
+    let edge = plant_ticket(&fx, start - 20, start - fresh_ms);
+    assert_queued(&fair_mgr.try_acquire(&fx.session("s.jsonl")).unwrap_err());
+    std::fs::remove_file(&edge).unwrap();
     drop(fair_mgr.try_acquire(&fx.session("s.jsonl")).unwrap());
     assert_eq!(fx.files(), Vec::<String>::new(), "no ticket, no lock left");
 }
@@ -118,7 +124,8 @@ fn a_fair_acquire_that_times_out_leaves_no_ticket_of_its_own() {
 
 // P16 + P11: only regular, well-named, fresh tickets of this lock count. A symlink, a
 // directory or a FIFO named like an older ticket, a near-miss name and another lock's ticket
-// are ignored and left in place; a regular ticket stale past TICKET_LITTER is removed.
+// are ignored and left in place; a regular ticket stale past TICKET_LITTER is removed, one
+// exactly that old is not.
 #[test]
 fn only_regular_fresh_tickets_count_and_only_litter_is_removed() {
     let fx = Fixture::new();
@@ -126,6 +133,9 @@ fn only_regular_fresh_tickets_count_and_only_litter_is_removed() {
     let d = fx.dir.path();
     let litter_age = i64::try_from(TICKET_LITTER.as_millis()).unwrap() + 1_000;
     let litter = plant_ticket(&fx, start - litter_age, start - litter_age);
+    // Exactly TICKET_LITTER old: stale, but not yet litter.
+    let at_bound = i64::try_from(TICKET_LITTER.as_millis()).unwrap();
+    plant_ticket(&fx, start - at_bound - 1, start - at_bound);
     let name = |stamp: i64| format!(".s.jsonl.lock.{stamp:015}.78-00000000000000bb.lkq");
     std::fs::write(d.join("target"), b"").unwrap();
     std::os::unix::fs::symlink(d.join("target"), d.join(name(start - 5))).unwrap();
