@@ -218,11 +218,12 @@ mod tests {
         let _ = f.and_then(|f| f.set_modified(std::time::UNIX_EPOCH));
     }
 
-    // P11 (order): a waiter waits for the youngest fresh ticket older than its own (the one
-    // just ahead), and one without a ticket for the youngest of all.
-    #[test]
+    type HandManager = LockManager<EnvParts<OsFs, OsProcs, HandClock>>;
+
+    /// A scratch directory, the lock path `s.jsonl.lock` in it, and a manager on the real file
+    /// system whose monotonic clock the test moves.
     #[allow(clippy::expect_used)]
-    fn the_ticket_ahead_is_the_youngest_older_one() {
+    fn scratch_manager() -> (tempfile::TempDir, std::path::PathBuf, HandManager) {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let lock = dir.path().join("s.jsonl.lock");
         let env = EnvParts {
@@ -230,7 +231,15 @@ mod tests {
             procs: OsProcs::current(),
             clock: HandClock::default(),
         };
-        let m = LockManager::new(env, Policy::default());
+        (dir, lock, LockManager::new(env, Policy::default()))
+    }
+
+    // P11 (order): a waiter waits for the youngest fresh ticket older than its own (the one
+    // just ahead), and one without a ticket for the youngest of all.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn the_ticket_ahead_is_the_youngest_older_one() {
+        let (_dir, lock, m) = scratch_manager();
         let now = m.inner.env.clock().now_wall_ms();
         let at = |stamp: i64| {
             let p = ticket_path(&lock, stamp, 9, 1).expect("a ticket path");
@@ -251,14 +260,7 @@ mod tests {
     #[test]
     #[allow(clippy::expect_used)]
     fn a_waiters_ticket_is_refreshed_rewritten_and_removed() {
-        let dir = tempfile::tempdir().expect("a scratch directory");
-        let lock = dir.path().join("s.jsonl.lock");
-        let env = EnvParts {
-            fs: OsFs,
-            procs: OsProcs::current(),
-            clock: HandClock::default(),
-        };
-        let m = LockManager::new(env, Policy::default());
+        let (_dir, lock, m) = scratch_manager();
         let mut t = m.join_queue(&lock).expect("a ticket");
         let name = t.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         assert!(is_ticket(name, ".s.jsonl.lock."), "{name}");
