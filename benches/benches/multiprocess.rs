@@ -1,5 +1,5 @@
 //! `multiprocess/{2,4,8}`: N real processes contending for one lock file, driven through the
-//! `multiproc` binary of this package. Criterion gets the time per hold as the children measured
+//! `multiproc` binary of this package (`multiprocess_fair/8`: the same with `Policy::fair`). Criterion gets the time per hold as the children measured
 //! it (process start-up is not counted); once per id the bench also prints the wait and handoff
 //! distribution of a fixed run of 100 rounds per process.
 //!
@@ -62,30 +62,41 @@ mod real {
     }
 
     fn bench_multiprocess(c: &mut Criterion) {
-        let mut g = c.benchmark_group("multiprocess");
+        contention(c, "multiprocess", &[2, 4, 8], &[]);
+        // The opt-in queue across processes (`Policy::fair`): a bounded tail for throughput.
+        contention(c, "multiprocess_fair", &[8], &["--fair"]);
+    }
+
+    /// Group `name`: one id per process count, `multiproc` run with `extra` flags.
+    fn contention(c: &mut Criterion, name: &str, counts: &[u64], extra: &[&str]) {
+        let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(1));
-        for procs in [2u64, 4, 8] {
+        let with = |mut args: Vec<String>| {
+            args.extend(extra.iter().map(|a| a.to_string()));
+            args
+        };
+        for &procs in counts {
             let mut printed = false;
             g.bench_with_input(BenchmarkId::from_parameter(procs), &procs, |b, &procs| {
                 if !printed {
                     printed = true;
-                    let table = run(&[
+                    let table = run(&with(vec![
                         "--procs".into(),
                         procs.to_string(),
                         "--rounds".into(),
                         "100".into(),
-                    ]);
-                    print!("multiprocess/{procs}: {table}");
+                    ]));
+                    print!("{name}/{procs}: {table}");
                 }
                 b.iter_custom(|iters| {
                     let rounds = iters.div_ceil(procs).max(1);
-                    let line = run(&[
+                    let line = run(&with(vec![
                         "--procs".into(),
                         procs.to_string(),
                         "--rounds".into(),
                         rounds.to_string(),
                         "--machine".into(),
-                    ]);
+                    ]));
                     let (span, holds) = (field(&line, "span_ns"), field(&line, "holds"));
                     // Scale the children's span to exactly `iters` holds.
                     let ns = span * u128::from(iters) / holds.max(1);

@@ -301,7 +301,12 @@ mod imp {
             "  handoff to another process (release returned → its guard): {}",
             r.free_cross
         );
-        let id = format!("multiprocess/{}", o.procs);
+        let group = if o.fair {
+            "multiprocess_fair"
+        } else {
+            "multiprocess"
+        };
+        let id = format!("{group}/{}", o.procs);
         println!("  row: {}", r.row(&id, r.per_second()));
     }
 
