@@ -408,7 +408,7 @@ fn lock_dir_within(dir: &Path, timeout: Duration, clock: &impl Clock) -> io::Res
     }
 }
 
-/// The directory a path names an entry of (`.` for a bare name).
+/// Whether `e` is one of the OS error numbers `codes`.
 fn errno_in(e: &io::Error, codes: &[i32]) -> bool {
     e.raw_os_error().is_some_and(|c| codes.contains(&c))
 }
@@ -453,6 +453,7 @@ fn link_open_file(file: &File, dst: &Path) -> Option<io::Result<()>> {
     }
 }
 
+/// The directory a path names an entry of (`.` for a bare name).
 fn dir_part(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
