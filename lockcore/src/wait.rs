@@ -357,11 +357,7 @@ impl<E: Env> LockManager<E> {
                 // Tell the holder someone waits: its release then lets us in before it asks
                 // again (`let_waiter_in`).
                 self.inner.env.fs().mark_wanted(lock_path);
-                if self.watch(lock_path, Some(seen), pid, remaining) {
-                    waiter.backoff = BACKOFF_START;
-                } else {
-                    self.back_off(remaining, waiter);
-                }
+                self.watch_or_back_off(lock_path, Some(seen), pid, remaining, waiter);
             }
             // The file changed hands under every look of the attempt: the lock is churning, not
             // held long. Look again after the shortest backoff instead of a growing one (which
@@ -371,13 +367,7 @@ impl<E: Env> LockManager<E> {
                 self.back_off(remaining, waiter);
             }
             // An older waiter of another process is queued: wait for its ticket to go.
-            WaitOn::Queue { ahead } => {
-                if self.watch(ahead, None, None, remaining) {
-                    waiter.backoff = BACKOFF_START;
-                } else {
-                    self.back_off(remaining, waiter);
-                }
-            }
+            WaitOn::Queue { ahead } => self.watch_or_back_off(ahead, None, None, remaining, waiter),
             // In model time, or nothing to watch (the file kept changing).
             _ => self.back_off(remaining, waiter),
         }
@@ -388,6 +378,23 @@ impl<E: Env> LockManager<E> {
         let clock = self.inner.env.clock();
         clock.sleep(jitter(clock, waiter.backoff).min(remaining));
         waiter.backoff = (waiter.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// [`Self::watch`], which starts the backoff over; where the environment cannot watch, the
+    /// backoff instead.
+    fn watch_or_back_off(
+        &self,
+        path: &Path,
+        seen: Option<FileId>,
+        pid: Option<u32>,
+        remaining: Duration,
+        waiter: &mut Waiter,
+    ) {
+        if self.watch(path, seen, pid, remaining) {
+            waiter.backoff = BACKOFF_START;
+        } else {
+            self.back_off(remaining, waiter);
+        }
     }
 
     /// Waits on the file `seen` at `lock_path` (any file there when `None`; and its owner `pid`)
