@@ -12,7 +12,7 @@
 //! contends): a ticket per thread could order two threads of one instance against the
 //! instance's own queue, and each would wait for the other.
 
-use crate::env::{Clock, Env, FileKind, Fs};
+use crate::env::{Clock, Env, FileKind, FileMeta, Fs};
 use crate::manager::{dir_of, LockManager};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,6 +96,14 @@ pub fn is_any_ticket(name: &str) -> bool {
     lock.len() > 1 && lock.starts_with('.') && is_ticket(name, &format!("{lock}."))
 }
 
+/// Whether the entry `meta` of a ticket is litter at `now_ms` (wall clock): a regular file
+/// nobody has refreshed for [`TICKET_LITTER`], left by a waiter that crashed. Fair waiters and
+/// the sweep remove such tickets; nothing else is ever removed as one.
+pub(crate) fn is_litter(meta: &FileMeta, now_ms: i64) -> bool {
+    let litter_ms = i64::try_from(TICKET_LITTER.as_millis()).unwrap_or(i64::MAX);
+    meta.kind == FileKind::Regular && now_ms.saturating_sub(meta.mtime_ms) > litter_ms
+}
+
 impl<E: Env> LockManager<E> {
     /// Takes this instance's place at the back of `lock_path`'s queue. `None` if the ticket
     /// cannot be written (the waiter then waits as an unfair one would).
@@ -155,14 +163,11 @@ impl<E: Env> LockManager<E> {
             let Ok(meta) = env.fs().metadata(&path) else {
                 continue;
             };
-            if meta.kind != FileKind::Regular {
-                continue;
-            }
-            if age(meta.mtime_ms) > TICKET_LITTER && meta.mtime_ms < now {
+            if is_litter(&meta, now) {
                 let _ = env.fs().remove(&path);
                 continue;
             }
-            if age(meta.mtime_ms) > TICKET_FRESH {
+            if meta.kind != FileKind::Regular || age(meta.mtime_ms) > TICKET_FRESH {
                 continue;
             }
             if ahead.as_ref().is_none_or(|a| a.as_path() < path.as_path()) {

@@ -198,7 +198,6 @@ impl<E: Env> LockManager<E> {
     ) -> Result<(), LockError> {
         let fs = self.inner.env.fs();
         let now_ms = self.inner.env.clock().now_wall_ms();
-        let litter_ms = i64::try_from(crate::queue::TICKET_LITTER.as_millis()).unwrap_or(i64::MAX);
         let mut tickets: Vec<PathBuf> = fs
             .list(dir)
             .map_err(|e| LockError::io(FsOp::List, dir, e))?
@@ -208,7 +207,7 @@ impl<E: Env> LockManager<E> {
         tickets.sort();
         for ticket in tickets {
             let old = match fs.metadata(&ticket) {
-                Ok(m) => m.kind == FileKind::Regular && now_ms - m.mtime_ms > litter_ms,
+                Ok(m) => crate::queue::is_litter(&m, now_ms),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
                 Err(e) => {
                     let msg = LockError::io(FsOp::Metadata, &ticket, e).to_string();
