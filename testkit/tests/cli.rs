@@ -340,10 +340,13 @@ fn p11_sigkilled_holder_next_hold_acquires_at_once() {
         "[{scenario}] no acquired line: {out} {err}"
     );
     // Call entries only (`unlink("…"`; strace may split a call into `<unfinished ...>` and
-    // `<... unlink resumed>` lines when another thread runs between).
+    // `<... unlink resumed>` lines when another thread runs between). A thread that has only
+    // just started when the kill lands (the stdin reader) is sometimes listed with the main
+    // thread's `unlink` too, without the `flock` and read that any release of ours makes first:
+    // so every line names the lock file, not exactly one line.
     let unlinks: Vec<&str> = log.lines().filter(|l| l.contains("unlink(\"")).collect();
     assert!(
-        unlinks.len() == 1 && unlinks[0].contains("/s.jsonl.lock\""),
+        !unlinks.is_empty() && unlinks.iter().all(|l| l.contains("/s.jsonl.lock\"")),
         "[{scenario}] the kill must hit the release's unlink of the lock file:\n{log}"
     );
     assert!(exists(&lock), "[{scenario}] the crash leaves the file");
