@@ -8,7 +8,7 @@
 //! the next holder, so each measurement costs one process start. Times are wall-clock
 //! nanoseconds, comparable across processes.
 
-use lockcore::{AcquireOptions, Acquired, LockManager, OsEnv, Policy};
+use lockcore::{AcquireOptions, LockManager, OsEnv, Policy};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -24,14 +24,6 @@ pub fn wall_ns() -> u128 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_nanos()
-}
-
-fn how_str(how: Acquired) -> String {
-    match how {
-        Acquired::Fresh => "fresh".into(),
-        Acquired::Reentered => "reentered".into(),
-        Acquired::Reclaimed(r) => format!("reclaimed:{}", r.as_str()),
-    }
 }
 
 /// One link of the chain (the child side): wait for the lock, say when it came, hold it until
@@ -53,7 +45,7 @@ pub fn link(session: &Path) -> Result<()> {
         .acquire_with(session, opts)
         .map_err(|e| format!("acquire: {e}"))?;
     let at = wall_ns();
-    say(&mut out, format!("acquired {at} {}", how_str(guard.how())))?;
+    say(&mut out, format!("acquired {at} {}", guard.how()))?;
     let mut sink = Vec::new();
     std::io::stdin()
         .read_to_end(&mut sink)

@@ -5,7 +5,7 @@ use crate::output::{to_json, write_out};
 use crate::{fail, manager, Failure};
 use lockcore::signals;
 use lockcore::sync::thread;
-use lockcore::{AcquireOptions, Acquired, LockManager, OsEnv, Policy};
+use lockcore::{AcquireOptions, LockManager, OsEnv, Policy};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::mpsc;
@@ -19,14 +19,6 @@ fn one_line(pretty: &[u8]) -> String {
         .map(str::trim_start)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn how_str(how: Acquired) -> String {
-    match how {
-        Acquired::Fresh => "fresh".into(),
-        Acquired::Reentered => "reentered".into(),
-        Acquired::Reclaimed(r) => format!("reclaimed:{}", r.as_str()),
-    }
 }
 
 /// What ends a hold's wait.
@@ -100,7 +92,7 @@ pub(crate) fn hold(
     let line = format!(
         "{{\"acquired\": {}, \"how\": {}, \"payload\": {}, \"wait\": {}}}",
         to_json(&guard.lock_path().display().to_string())?,
-        to_json(&how_str(guard.how()))?,
+        to_json(&guard.how().to_string())?,
         one_line(&guard.payload().to_bytes()),
         to_json(&manager.wait_mechanism().as_str())?,
     );

@@ -29,8 +29,9 @@ const ROUNDS_PER_ATTEMPT: usize = 3;
 
 /// What the claim step decided.
 enum Claimed<E: Env> {
-    /// This instance held the path already: re-entered, nothing to publish.
-    Reentered(LockGuard<E>),
+    /// This instance holds the path already: re-entered, or handed over to this waiter by a
+    /// release (`handover.rs`); nothing to publish.
+    Held(LockGuard<E>),
     /// The path is ours to publish: this payload, under the in-progress mark.
     Publish(Payload, Vec<u8>),
 }
@@ -63,7 +64,7 @@ impl<E: Env> LockManager<E> {
         waiter: &mut Waiter,
     ) -> Result<LockGuard<E>, Blocked> {
         let (payload, bytes) = match self.claim(lock_path, waiter)? {
-            Claimed::Reentered(guard) => return Ok(guard),
+            Claimed::Held(guard) => return Ok(guard),
             Claimed::Publish(payload, bytes) => (payload, bytes),
         };
         let mut mark = ClaimMark {
@@ -112,6 +113,11 @@ impl<E: Env> LockManager<E> {
         let policy = &self.inner.policy;
         let (ticket, reentrant) = (waiter.ticket, waiter.reentrant);
         let mut st = sync::lock(&self.inner.state);
+        // A release handed this waiter its hold: taken before the gate (a `release_all` since
+        // has ended it, and then it is not offered).
+        if let Some(guard) = self.take_grant(&mut st, lock_path, ticket) {
+            return Ok(Claimed::Held(guard));
+        }
         self.ensure_heartbeat(&mut st);
         let mut busy_here = |st: &mut State, in_progress: bool| {
             let busy = Busy::here(st.generation, in_progress);
@@ -141,7 +147,7 @@ impl<E: Env> LockManager<E> {
                     })?;
             }
             let (id, payload) = (hold.id, hold.payload.clone());
-            return Ok(Claimed::Reentered(self.guard(
+            return Ok(Claimed::Held(self.guard(
                 lock_path,
                 id,
                 payload,

@@ -42,6 +42,11 @@ pub struct Policy {
     /// directory listing per attempt and about a wake-up per handoff (benches/RESULTS.md: the
     /// longest wait bounded, a quarter of the throughput under contention). Default false.
     pub fair: bool,
+    /// How old (monotonic, since it was published) a lock file may be and still be handed by a
+    /// release straight to the oldest waiter of this instance, the file left in place
+    /// (`handover.rs`); older, the release removes it and the waiter publishes anew. Default
+    /// [`crate::HANDOVER_KEEP`] (10 ms); zero never hands over.
+    pub handover_keep: Duration,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -60,6 +65,7 @@ impl Default for Policy {
             max_reentry: u32::MAX,
             instance_recheck: Duration::from_millis(100),
             fair: false,
+            handover_keep: crate::HANDOVER_KEEP,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -18,6 +18,7 @@ pub mod classify;
 pub mod env;
 pub mod error;
 mod files;
+mod handover;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod heartbeat;
 pub mod lease;
@@ -39,6 +40,7 @@ pub use env::{
     WaitFor, WaitMechanism, Wake,
 };
 pub use error::{FsOp, LockError, Owner};
+pub use handover::HANDOVER_KEEP;
 pub use lease::{OnCompromised, RefreshReport};
 pub use manager::{
     lock_path_for, AcquireOptions, Acquired, LockGuard, LockManager, ReleaseReport, Released,

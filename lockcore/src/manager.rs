@@ -92,8 +92,23 @@ pub enum Acquired {
     Fresh,
     /// Re-entered a lock this instance already held.
     Reentered,
+    /// Handed over by another thread of this instance as it released: the lock file (and its
+    /// payload) stayed in place (see `handover.rs`).
+    HandedOver,
     /// Removed a stale file first, for this reason.
     Reclaimed(StaleReason),
+}
+
+/// How tools and logs name it: `fresh`, `reentered`, `handed-over`, `reclaimed:<reason>`.
+impl std::fmt::Display for Acquired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Acquired::Fresh => f.write_str("fresh"),
+            Acquired::Reentered => f.write_str("reentered"),
+            Acquired::HandedOver => f.write_str("handed-over"),
+            Acquired::Reclaimed(r) => write!(f, "reclaimed:{}", r.as_str()),
+        }
+    }
 }
 
 /// What a release did.
@@ -103,6 +118,9 @@ pub enum Released {
     Decremented(u32),
     /// The last hold ended and the lock file was removed.
     Removed,
+    /// The last hold ended and went straight to the oldest waiter of this instance; the lock
+    /// file stayed in place (see `handover.rs`).
+    HandedOver,
     /// The last hold ended, but the file was no longer ours (reclaimed by someone); left alone.
     NotOurs,
     /// The guard had been revoked by `release_all`: nothing was touched.
@@ -137,6 +155,8 @@ pub(crate) struct Hold {
     /// `release_all` is removing its file: no longer held (`is_held()` is false), but still
     /// this instance's until the file is gone (a contender judges it held here).
     pub(crate) removing: bool,
+    /// When (monotonic) its file was published; handovers keep it (`handover.rs`).
+    pub(crate) published: Duration,
 }
 
 pub(crate) struct State {
@@ -171,6 +191,8 @@ pub(crate) struct State {
     /// Paths whose last release here found another process waiting for the file, with when
     /// (monotonic): this instance's next acquire of one lets that waiter in first (`wait.rs`).
     pub(crate) wanted: BTreeMap<PathBuf, Duration>,
+    /// Holds a release handed to the front waiter of their path, not yet taken (`handover.rs`).
+    pub(crate) grants: BTreeMap<PathBuf, crate::handover::Grant>,
 }
 
 /// File I/O of this instance in progress on one lock path (see [`State::in_progress`]).
@@ -202,6 +224,7 @@ impl State {
             queues: BTreeMap::new(),
             next_ticket: 1,
             wanted: BTreeMap::new(),
+            grants: BTreeMap::new(),
         }
     }
 
@@ -512,8 +535,10 @@ impl<E: Env> LockManager<E> {
             self.wait_once(&lock_path, &busy, timeout - waited, &mut waiter);
         };
         self.leave_disk_queue(waiter.disk.take());
-        self.leave_queue(&lock_path, &waiter);
-        result
+        match self.leave_queue(&lock_path, &waiter) {
+            Some(granted) => self.settle_grant(&lock_path, granted, result),
+            None => result,
+        }
     }
 
     /// Releases every lock this instance holds, then rotates the nonce. Guards of the released
@@ -692,6 +717,20 @@ impl<E: Env> LockManager<E> {
         payload: Payload,
         how: Acquired,
     ) -> LockGuard<E> {
+        let now = self.inner.env.clock().now_mono();
+        let id = self.register_hold(st, lock_path, bytes, payload.clone(), now);
+        self.guard(lock_path, id, payload, how)
+    }
+
+    /// A new hold of `lock_path` (count 1) for a file published at `published`; its id.
+    pub(crate) fn register_hold(
+        &self,
+        st: &mut State,
+        lock_path: &Path,
+        bytes: Vec<u8>,
+        payload: Payload,
+        published: Duration,
+    ) -> u64 {
         let id = st.next_hold_id;
         st.next_hold_id += 1;
         st.holds.insert(
@@ -700,12 +739,13 @@ impl<E: Env> LockManager<E> {
                 id,
                 count: 1,
                 bytes,
-                payload: payload.clone(),
+                payload,
                 compromised: false,
                 removing: false,
+                published,
             },
         );
-        self.guard(lock_path, id, payload, how)
+        id
     }
 
     pub(crate) fn guard(
@@ -725,7 +765,11 @@ impl<E: Env> LockManager<E> {
         }
     }
 
-    fn release_hold(&self, lock_path: &Path, hold_id: u64) -> Result<Released, LockError> {
+    pub(crate) fn release_hold(
+        &self,
+        lock_path: &Path,
+        hold_id: u64,
+    ) -> Result<Released, LockError> {
         let policy = &self.inner.policy;
         let mut st = sync::lock(&self.inner.state);
         let by_key = mutant!(policy, ReleaseByKey);
@@ -762,9 +806,13 @@ impl<E: Env> LockManager<E> {
         // The path stays this instance's while its file goes: an acquirer of ours waits for
         // the release, and a judge of the file (a sweep) counts it held here.
         let bytes = hold.bytes.clone();
+        let front = self.handover_front(&st, lock_path, &hold);
         st.in_progress
             .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
         drop(st);
+        if let Some(released) = front.and_then(|t| self.hand_over(lock_path, &bytes, t)) {
+            return Ok(released);
+        }
         let result = self.delete_if_ours_noting_waiters(lock_path, &bytes);
         let mut st = sync::lock(&self.inner.state);
         st.in_progress.remove(lock_path);
@@ -892,6 +940,7 @@ mod tests {
             payload,
             compromised: false,
             removing: false,
+            published: Duration::ZERO,
         }
     }
 

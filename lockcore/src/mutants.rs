@@ -46,11 +46,14 @@ pub enum Mutant {
     /// A waiter of this instance that finds the lock free publishes whatever its place in the
     /// path's queue: a newcomer (the releasing thread asking again) overtakes older waiters.
     Barging,
+    /// A waiter that gives up (times out) just as a release hands it the lock forgets the
+    /// hold it was granted: nobody owns it, nobody releases it.
+    HandoverLostOnTimeout,
 }
 
 impl Mutant {
     /// Every catalogue entry, in DESIGN §6 order.
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::RotateBeforeCleanup,
         Mutant::ReleaseAllLiveIteration,
         Mutant::ReleaseAllIndexSkip,
@@ -70,6 +73,7 @@ impl Mutant {
         Mutant::RenameAsideReclaim,
         Mutant::LostWakeup,
         Mutant::Barging,
+        Mutant::HandoverLostOnTimeout,
     ];
 
     /// The catalogue id, e.g. `rotate-before-cleanup`.
@@ -112,6 +116,7 @@ impl Mutant {
             Mutant::RenameAsideReclaim => ("rename-aside-reclaim", "reclaim renames the lock aside, verifies it, links it back if it was not the stale one: a second reclaimer moves the first one's fresh lock aside, two owners", "P1"),
             Mutant::LostWakeup => ("lost-wakeup", "a waiter arms its watch after its last look and sleeps its whole timeout without looking again: a release in between is slept through, the free lock waits", "P11"),
             Mutant::Barging => ("barging", "a waiter that finds the lock free publishes whatever its place in the queue: the releasing thread asking again overtakes the waiters, who can starve", "P11"),
+            Mutant::HandoverLostOnTimeout => ("handover-lost-on-timeout", "a waiter that times out as a release hands it the lock forgets the granted hold: the lock file stays, owned by nobody, and every later acquire waits", "P9"),
             Mutant::RefreshByPath => ("refresh-by-path", "the heartbeat touches whatever file is at the path: a holder whose lock was taken never learns it, and keeps the new owner's lease alive", "P15"),
         }
     }

@@ -85,17 +85,24 @@ fn kind_of(ft: std::fs::FileType) -> FileKind {
 /// would otherwise wait for a writer forever), and checks on the open descriptor that it is a
 /// regular file.
 fn open_regular(path: &Path) -> io::Result<File> {
-    open_regular_with_meta(path).map(|(f, _)| f)
+    open_regular_with_meta(path, false).map(|(f, _)| f)
 }
 
 /// [`open_regular`], with the descriptor's metadata (its `fstat`).
-fn open_regular_with_meta(path: &Path) -> io::Result<(File, fs::Metadata)> {
-    let opened = retry_eintr(|| {
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-    });
+fn open_regular_with_meta(path: &Path, noatime: bool) -> io::Result<(File, fs::Metadata)> {
+    let open = |extra: i32| {
+        retry_eintr(|| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | extra)
+                .open(path)
+        })
+    };
+    let opened = match open(if noatime { libc::O_NOATIME } else { 0 }) {
+        // O_NOATIME is for the file's owner only: another user's file is read as usual.
+        Err(e) if noatime && e.raw_os_error() == Some(libc::EPERM) => open(0),
+        other => other,
+    };
     let f = match opened {
         Ok(f) => f,
         // O_NOFOLLOW on a symlink: ELOOP.
@@ -205,10 +212,12 @@ impl Fs for OsFs {
     }
 
     fn read_noting_waiters(&self, path: &Path, cap: usize) -> io::Result<(Vec<u8>, bool)> {
-        let (f, meta) = open_regular_with_meta(path)?;
+        let (f, meta) = open_regular_with_meta(path, true)?;
         // Looked at by someone since it was written: a read (relatime updates the atime on the
         // first read after a change) or a waiter's mark. Our own read below comes after the
-        // fstat, and a refresh sets the mtime after its read, so neither counts.
+        // fstat and leaves the atime alone (O_NOATIME: a handover reads the file it keeps, and
+        // its next release must not take that read for a waiter's), and a refresh sets the mtime
+        // after its read, so neither counts.
         let wanted = (meta.atime(), meta.atime_nsec()) > (meta.mtime(), meta.mtime_nsec());
         Ok((read_sized(f, meta.len(), cap)?, wanted))
     }

@@ -88,6 +88,8 @@ struct PathNow {
     front: Option<u64>,
     /// This instance holds it (an acquisition that may not re-enter finds it busy).
     held_here: bool,
+    /// The ticket a release handed the path's hold to (`handover.rs`).
+    granted: Option<u64>,
 }
 
 impl Sleeper {
@@ -99,7 +101,8 @@ impl Sleeper {
         let (Some(path), Some(w)) = (changed, &self.waits_for) else {
             return true;
         };
-        let can_take = w.ticket == now.front && (w.reentrant || !now.held_here);
+        let granted = w.ticket.is_some() && w.ticket == now.granted;
+        let can_take = w.ticket == now.front && (w.reentrant || !now.held_here || granted);
         w.lock_path == path && (w.ticket.is_none() || can_take)
     }
 }
@@ -177,11 +180,10 @@ impl<E: Env> LockManager<E> {
         waiter.ticket = Some(t);
     }
 
-    /// Leaves the queue (acquired, timed out or failed) and wakes the waiters behind.
-    pub(crate) fn leave_queue(&self, lock_path: &Path, waiter: &Waiter) {
-        let Some(ticket) = waiter.ticket else {
-            return;
-        };
+    /// Leaves the queue (acquired, timed out or failed) and wakes the waiters behind. Returns
+    /// the id of a hold a release granted this waiter and it has not taken (`handover.rs`).
+    pub(crate) fn leave_queue(&self, lock_path: &Path, waiter: &Waiter) -> Option<u64> {
+        let ticket = waiter.ticket?;
         let mut st = sync::lock(&self.inner.state);
         if let Some(q) = st.queues.get_mut(lock_path) {
             q.retain(|&t| t != ticket);
@@ -189,7 +191,14 @@ impl<E: Env> LockManager<E> {
                 st.queues.remove(lock_path);
             }
         }
+        let granted = match st.grants.get(lock_path) {
+            Some(g) if g.ticket == ticket => st.grants.remove(lock_path).map(|g| g.hold_id),
+            _ => None,
+        };
         self.notify_path(&mut st, lock_path);
+        // Mutant handover-lost-on-timeout: a waiter that gives up forgets the hold it was
+        // granted, which nobody owns and nobody releases.
+        granted.filter(|_| !mutant!(self.inner.policy, HandoverLostOnTimeout))
     }
 
     /// A change to anything (`release_all`, a lease): wakes every blocked thread. See
@@ -216,6 +225,9 @@ impl<E: Env> LockManager<E> {
                 .and_then(|q| q.front().copied()),
             // A hold a refresh found lost counts too: that finding notified everyone already.
             held_here: changed.is_some_and(|path| st.holds.contains_key(path)),
+            granted: changed
+                .and_then(|path| st.grants.get(path))
+                .map(|g| g.ticket),
         };
         let State {
             sleepers, waits, ..

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod fair;
 mod gated;
+mod handover;
 mod holds;
 mod reclaim;
 mod release_all;

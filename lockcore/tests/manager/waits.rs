@@ -283,11 +283,13 @@ fn a_reentrant_waiter_behind_the_front_re_enters_once_the_front_holds() {
     assert_eq!(m.instance_waits().timed_out, 0);
 }
 
-/// A manager with `recheck` as its instance recheck bound, holding `s1.jsonl`, and a thread of
-/// it waiting (non-reentrant, at most 3 × [`WATCHDOG`]) to take the same lock.
+/// A manager with `recheck` as its instance recheck bound and `keep` as its handover bound,
+/// holding `s1.jsonl`, and a thread of it waiting (non-reentrant, at most 3 × [`WATCHDOG`]) to
+/// take the same lock.
 fn held_with_a_waiter(
     fx: &Fixture,
     recheck: Duration,
+    keep: Duration,
 ) -> (
     LockManager<TestEnv>,
     lockcore::LockGuard<TestEnv>,
@@ -295,6 +297,7 @@ fn held_with_a_waiter(
 ) {
     let policy = Policy {
         instance_recheck: recheck,
+        handover_keep: keep,
         ..Policy::default()
     };
     let m = fx.manager_with(10, policy);
@@ -311,14 +314,18 @@ fn held_with_a_waiter(
     (m, held, waiter)
 }
 
+/// Handovers off (`handover.rs` tests them): the release removes the file.
+const NEVER: Duration = Duration::ZERO;
+
 // P11 (issue #15: a waiter is woken by the release itself): a thread waiting for a hold of its
 // own instance blocks on the condition variable (no spinning) and the release's notification
-// wakes it — never its recheck bound (20 s here: a lost notification shows as a timed-out wait).
+// wakes it — never its recheck bound (20 s here: a lost notification shows as a timed-out wait);
+// with handovers off, the file goes and the waiter publishes its own.
 // Interleaving: the waiter blocked ∥ the holder's release.
 #[test]
 fn a_release_wakes_the_waiter_of_its_instance_by_notification() {
     let fx = Fixture::new();
-    let (m, held, waiter) = held_with_a_waiter(&fx, RECHECK);
+    let (m, held, waiter) = held_with_a_waiter(&fx, RECHECK, NEVER);
     assert!(
         eventually(|| m.instance_waits().blocked_now == 1),
         "the waiter blocks instead of spinning: {:?}",
@@ -380,7 +387,7 @@ fn an_in_instance_wait_on_a_virtual_clock_times_out_in_virtual_time() {
 #[test]
 fn a_wait_that_runs_out_its_recheck_bound_is_counted_as_timed_out() {
     let fx = Fixture::new();
-    let (m, held, waiter) = held_with_a_waiter(&fx, Duration::from_millis(1));
+    let (m, held, waiter) = held_with_a_waiter(&fx, Duration::from_millis(1), NEVER);
     assert!(
         eventually(|| m.instance_waits().timed_out >= 2),
         "{:?}",

@@ -258,6 +258,8 @@ impl Worker {
         );
         let result = match g.release() {
             Ok(Released::Removed) => "removed".to_string(),
+            // One acquirer per worker process: never handed to another thread here.
+            Ok(Released::HandedOver) => "handed-over".to_string(),
             Ok(Released::NotOurs) => "not-ours".to_string(),
             Ok(Released::Inert) => "inert".to_string(),
             Ok(Released::Decremented(n)) => format!("decremented {n}"),

@@ -254,14 +254,6 @@ fn signal_threads() -> usize {
         .count()
 }
 
-fn how_str(how: Acquired) -> String {
-    match how {
-        Acquired::Fresh => "fresh".into(),
-        Acquired::Reentered => "reentered".into(),
-        Acquired::Reclaimed(r) => format!("reclaimed:{}", r.as_str()),
-    }
-}
-
 fn held_json(m: &LockManager<OsEnv>) -> Value {
     Value::Array(
         m.held()
@@ -386,7 +378,7 @@ fn start_restarter(m: &LockManager<OsEnv>, dir: &Path, sessions: &[String]) -> R
                     Ok(g) => {
                         acquired.push(json!({
                             "path": g.lock_path().display().to_string(),
-                            "how": how_str(g.how()),
+                            "how": g.how().to_string(),
                             "nonce": g.payload().nonce,
                         }));
                         kept.push(g);
