@@ -936,5 +936,6 @@ pub fn scenario_for(m: Mutant) -> (&'static str, Scenario, &'static str) {
         Mutant::RenameAsideReclaim => ("m2", m2_two_reclaimers, "P1"),
         Mutant::LostWakeup => ("w1", w1_release_vs_waiter, "P11"),
         Mutant::Barging => ("s1", s1_fifo_waiters, "P11"),
+        Mutant::HandoverLostOnTimeout => ("w4", w4_release_vs_timing_out_waiter, "P9"),
     }
 }

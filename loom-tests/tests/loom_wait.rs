@@ -1,19 +1,23 @@
 //! loom models of waiting (issue #15): W1 (P11, release ∥ wake ∥ timeout), W1b (the same on
 //! the backoff fallback), W2 (P11, wake on the owner's death), W3 (P3, P4, P9: two sessions
-//! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`) and S1
+//! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`), W4
+//! (P9, P1: a handover ∥ a waiter of the instance timing out) and S1
 //! (P11, P1: queued waiters of one instance blocked until notified), with their twins. Budgets were measured with `--release` on 2 cores.
 #![cfg(feature = "loom")]
 
 use lockcore::Mutant;
 use loom_tests::harness::{expect_caught, loom_model, loom_twin};
 use loom_tests::scenarios::{
-    s1_fifo_waiters, w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all, Cfg,
+    s1_fifo_waiters, w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all,
+    w4_release_vs_timing_out_waiter, Cfg,
 };
 
 /// W1 and W1b: bound 4 (bound 5: 71k executions, 10 s; unbounded: over 5 million).
 const W1_BOUND: Option<usize> = Some(4);
 /// W2: no preemption bound (exhaustive).
 const W2_BOUND: Option<usize> = None;
+/// W4: two threads; no preemption bound (exhaustive).
+const W4_BOUND: Option<usize> = None;
 /// W3: three threads; bound 2.
 const W3_BOUND: Option<usize> = Some(2);
 /// S1 at loom size with blocking waits (`s1_queued_waiters_...`): bound 3 (~22k executions,
@@ -62,6 +66,27 @@ fn w1b_release_vs_backing_off_waiter() {
 fn w2_death_vs_watching_waiter() {
     let n = loom_model(W2_BOUND, w2_death_vs_waiter, Cfg::loom(None));
     println!("w2: {n} executions");
+}
+
+/// W4 — P9, P1: a release that hands the lock over ∥ a waiter of the same instance giving up at
+/// its first busy verdict (timeout zero): the grant lands before its verdict, between the
+/// verdict and its leaving the queue, or after. No preemption bound: exhaustive.
+#[test]
+fn w4_handover_vs_timing_out_waiter() {
+    let n = loom_model(W4_BOUND, w4_release_vs_timing_out_waiter, Cfg::loom(None));
+    println!("w4: {n} executions");
+}
+
+/// Twin of W4: handover-lost-on-timeout → P9 (the waiter that gives up just after the grant
+/// forgets it: the lock file stays, held by nobody).
+#[test]
+fn mutant_handover_lost_on_timeout() {
+    loom_twin(
+        "loom_wait::mutant_handover_lost_on_timeout",
+        Mutant::HandoverLostOnTimeout,
+        W4_BOUND,
+        Cfg::loom(None),
+    );
 }
 
 /// W3 — P3, P4, P9: re-enter + release of session 1 ∥ a fresh acquire of session 2 ∥

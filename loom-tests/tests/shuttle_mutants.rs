@@ -1,4 +1,4 @@
-//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 19) is caught at shuttle size
+//! shuttle twins: every catalogue mutant (`Mutant::ALL`, all 20) is caught at shuttle size
 //! (≥ 4 threads, ≥ 3 sessions, ≥ 2 processes, a crash and an exec-restart) under PCT and, if PCT
 //! has not failed it yet, the random scheduler — fixed seeds, so a run is replayable.
 //!
@@ -9,7 +9,7 @@
 //! of them in the first few schedules (measured: see each result line). The fixed seeds make the
 //! outcome deterministic, so a pass here is not luck that can turn into a flake.
 //! Each twin asserts the property its mutant breaks, as the catalogue names it
-//! (`Mutant::property()`: P1–P15 across the 18).
+//! (`Mutant::property()`: P1–P15 across the 20).
 #![cfg(feature = "shuttle")]
 
 use lockcore::Mutant;
@@ -56,6 +56,10 @@ twin!(mutant_refresh_by_path, Mutant::RefreshByPath);
 twin!(mutant_rename_aside_reclaim, Mutant::RenameAsideReclaim);
 twin!(mutant_lost_wakeup, Mutant::LostWakeup);
 twin!(mutant_barging, Mutant::Barging);
+twin!(
+    mutant_handover_lost_on_timeout,
+    Mutant::HandoverLostOnTimeout
+);
 
 /// Every catalogue entry has a twin above (the list is checked against `Mutant::ALL`).
 #[test]

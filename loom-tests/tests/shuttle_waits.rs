@@ -77,3 +77,11 @@ scaled!(
     w3_sessions_vs_release_all,
     Cfg::shuttle(None)
 );
+// W4 — P9, P1: a handover ∥ a waiter of the instance timing out at once ∥ a patient waiter ∥
+// crash/restart: the granted hold is taken or released, never left to nobody.
+scaled!(
+    w4_pct,
+    w4_random,
+    w4_release_vs_timing_out_waiter,
+    Cfg::shuttle(None)
+);

@@ -157,6 +157,56 @@ pub fn w2_death_vs_waiter(cfg: &Cfg) -> Result<(), Violation> {
     conclude_timed(&ghost, pairs, rest)
 }
 
+/// W4 — P9, P1 (release ∥ wake ∥ timeout inside one instance): process 1 holds session 1; a
+/// second thread of it asks for the lock (non-reentrant) with a timeout of zero, so it gives up
+/// at its first busy verdict ∥ the holder releases. Targets a handover granted between that
+/// verdict (which queued the waiter) and its leaving the queue: the waiter must take the granted
+/// hold (its timeout turns into success), or the release must remove the file — never a hold
+/// nobody owns. Scale 2: a patient waiter of the same instance queues too and must be served,
+/// and a background process.
+pub fn w4_release_vs_timing_out_waiter(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 5]);
+    let m = manager(&world, 1, cfg);
+    let id = must_take(&ghost, "holder", &m, 1)?;
+    // Who gave up: the quick waiter may; the patient one never should (checked after the end
+    // state, so a hold left to nobody is reported as what it is, P9, not as its symptom).
+    let gave_up: Arc<Mutex<Vec<&'static str>>> = shared(Mutex::new(Vec::new()));
+    let asker = |actor: &'static str, timeout: Duration| {
+        let (ghost, m, gave_up) = (ghost.clone(), m.clone(), gave_up.clone());
+        spawn(
+            move || match m.acquire_with(&session(1), opts(false, timeout)) {
+                Ok(g) => {
+                    let id = ghost.acquired(actor, &m, g)?;
+                    release(&ghost, actor, id)
+                }
+                Err(e) if e.is_busy() => {
+                    ghost
+                        .world()
+                        .note(actor, "gave up", &lock_file(1), &e.to_string());
+                    sync::lock(&gave_up).push(actor);
+                    Ok(())
+                }
+                Err(e) => Err(unexpected(ghost.world(), actor, &e)),
+            },
+        )
+    };
+    let mut hs = vec![asker("quick", Duration::ZERO)];
+    if cfg.scale >= 2 {
+        hs.push(asker("patient", QUEUE_TIMEOUT));
+        hs.push(background(&ghost, cfg, 5));
+    }
+    let g = ghost.clone();
+    hs.push(spawn(move || release(&g, "holder", id)));
+    conclude(&ghost, hs)?;
+    if sync::lock(&gave_up).contains(&"patient") {
+        return Err(judge::slept_through_release().violation(
+            "patient timed out on a lock that every other thread released",
+            world.trace(),
+        ));
+    }
+    Ok(())
+}
+
 /// W3 — P3, P4, P9: process 1 holds session 1; one thread re-enters it and releases that hold
 /// ∥ another acquires session 2 (fresh) ∥ `release_all`. Targets the new acquisition steps
 /// (claim, publish without the registry lock, register) of two sessions at once against
