@@ -141,3 +141,176 @@ impl<E: Env> LockManager<E> {
         result
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod tests {
+    use crate::env::{Clock, Env};
+    use crate::manager::{Acquired, InProgress, Released};
+    use crate::sync;
+    use crate::test_support::{scratch_manager_with, HandManager};
+    use crate::Policy;
+    use std::collections::VecDeque;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    const FRONT: u64 = 5;
+
+    /// A manager with `policy` holding `s.jsonl` (its file on disk, published at monotonic 0),
+    /// and the lock path.
+    fn holding(policy: Policy) -> (tempfile::TempDir, PathBuf, HandManager) {
+        let (dir, lock, m) = scratch_manager_with(policy);
+        let g = m.try_acquire(&dir.path().join("s.jsonl")).unwrap();
+        std::mem::forget(g); // the hold stays; the tests take it apart by hand
+        (dir, lock, m)
+    }
+
+    fn queue(m: &HandManager, lock: &Path, tickets: &[u64]) {
+        let mut st = sync::lock(&m.inner.state);
+        st.queues
+            .insert(lock.to_path_buf(), VecDeque::from(tickets.to_vec()));
+    }
+
+    fn front_now(m: &HandManager, lock: &Path) -> Option<u64> {
+        let st = sync::lock(&m.inner.state);
+        let hold = st.holds.get(lock).unwrap().clone();
+        m.handover_front(&st, lock, &hold)
+    }
+
+    // P11 (a busy instance still releases through the directory): a file is handed along only
+    // while it is younger than `handover_keep` — at 9 ms of 10 yes, at 10 ms no — and zero
+    // never hands over, even at age zero.
+    #[test]
+    fn the_keep_bound_is_exclusive_and_zero_turns_handovers_off() {
+        let (_dir, lock, m) = holding(Policy::default());
+        queue(&m, &lock, &[FRONT]);
+        m.inner.env.clock().sleep(Duration::from_millis(9));
+        assert_eq!(front_now(&m, &lock), Some(FRONT));
+        m.inner.env.clock().sleep(Duration::from_millis(1));
+        assert_eq!(
+            front_now(&m, &lock),
+            None,
+            "10 ms old: not younger than 10 ms"
+        );
+        let never = Policy {
+            handover_keep: Duration::ZERO,
+            ..Policy::default()
+        };
+        let (_dir, lock, m) = holding(never);
+        queue(&m, &lock, &[FRONT]);
+        assert_eq!(front_now(&m, &lock), None, "age zero, keep zero");
+    }
+
+    // P11, P13 (no handover that would bypass an older claim or stretch a declared maximum
+    // hold): nobody queued, a fair instance, a closing epoch or a file that declares a maximum
+    // hold each rule a handover out, on an otherwise eligible file.
+    #[test]
+    fn each_rule_of_eligibility_can_say_no() {
+        let (_dir, lock, m) = holding(Policy::default());
+        assert_eq!(front_now(&m, &lock), None, "nobody queued");
+        queue(&m, &lock, &[FRONT, FRONT + 1]);
+        assert_eq!(front_now(&m, &lock), Some(FRONT), "the oldest waiter");
+        {
+            let mut st = sync::lock(&m.inner.state);
+            st.closing = Some(st.epoch);
+        }
+        assert_eq!(
+            front_now(&m, &lock),
+            None,
+            "release_all is closing the epoch"
+        );
+        // (policy, handed over before the manual heartbeat, after it): a fair instance never
+        // hands over; a maximum hold is declared (with a lease) only once something refreshes.
+        let fair = Policy {
+            fair: true,
+            ..Policy::default()
+        };
+        let max_hold = Policy {
+            max_hold: Some(Duration::from_secs(60)),
+            ..Policy::default()
+        };
+        for (policy, before, after) in [(fair, None, None), (max_hold, Some(FRONT), None)] {
+            let (_dir, lock, m) = holding(policy.clone());
+            m.use_manual_heartbeat();
+            let g = m.try_acquire(&lock.with_file_name("t.jsonl")).unwrap();
+            let declared = g.lock_path().to_path_buf();
+            std::mem::forget(g);
+            queue(&m, &lock, &[FRONT]);
+            queue(&m, &declared, &[FRONT]);
+            assert_eq!(front_now(&m, &lock), before, "{policy:?}");
+            assert_eq!(front_now(&m, &declared), after, "{policy:?}");
+        }
+    }
+
+    /// Takes `lock`'s hold out of the registry as a release does before its file I/O; its bytes.
+    fn start_release(m: &HandManager, lock: &Path) -> Vec<u8> {
+        let mut st = sync::lock(&m.inner.state);
+        let hold = st.holds.remove(lock).unwrap();
+        let bytes = hold.bytes.clone();
+        st.in_progress
+            .insert(lock.to_path_buf(), InProgress::Releasing(hold));
+        bytes
+    }
+
+    // P9, P1 (a grant goes only to a waiter that is still the front, never during release_all):
+    // after its read, a release looks again — a front that left, or a closing epoch, keeps the
+    // release on the usual path (its in-progress mark left for it); else the front is granted
+    // a new hold of the same file, which only its own ticket takes.
+    #[test]
+    fn a_grant_is_made_only_to_the_front_that_is_still_there() {
+        let (_dir, lock, m) = holding(Policy::default());
+        let bytes = start_release(&m, &lock);
+        queue(&m, &lock, &[FRONT + 1]);
+        assert_eq!(m.hand_over(&lock, &bytes, FRONT), None, "the front left");
+        queue(&m, &lock, &[FRONT]);
+        {
+            let mut st = sync::lock(&m.inner.state);
+            st.closing = Some(st.epoch);
+        }
+        assert_eq!(m.hand_over(&lock, &bytes, FRONT), None, "closing");
+        assert!(sync::lock(&m.inner.state).in_progress.contains_key(&lock));
+        sync::lock(&m.inner.state).closing = None;
+        assert_eq!(
+            m.hand_over(&lock, &bytes, FRONT),
+            Some(Released::HandedOver)
+        );
+        let mut st = sync::lock(&m.inner.state);
+        assert!(!st.in_progress.contains_key(&lock));
+        let grant = *st.grants.get(&lock).unwrap();
+        assert_eq!(grant.ticket, FRONT);
+        assert_eq!(st.holds.get(&lock).unwrap().id, grant.hold_id);
+        assert!(m.take_grant(&mut st, &lock, Some(FRONT + 1)).is_none());
+        assert!(m.take_grant(&mut st, &lock, None).is_none());
+        let g = m.take_grant(&mut st, &lock, Some(FRONT)).unwrap();
+        assert_eq!(g.how(), Acquired::HandedOver);
+        assert!(st.grants.is_empty());
+        drop(st);
+        std::mem::forget(g);
+    }
+
+    // P15 (a lost hold is never handed on): a grant whose hold a refresh found compromised, or
+    // whose hold is not the one granted any more, gives its waiter nothing — and is gone.
+    #[test]
+    fn a_grant_of_a_lost_or_replaced_hold_gives_nothing() {
+        let (_dir, lock, m) = holding(Policy::default());
+        let bytes = start_release(&m, &lock);
+        queue(&m, &lock, &[FRONT]);
+        assert_eq!(
+            m.hand_over(&lock, &bytes, FRONT),
+            Some(Released::HandedOver)
+        );
+        let mut st = sync::lock(&m.inner.state);
+        let id = st.grants.get(&lock).unwrap().hold_id;
+        st.holds.get_mut(&lock).unwrap().compromised = true;
+        assert!(m.take_grant(&mut st, &lock, Some(FRONT)).is_none());
+        assert!(st.grants.is_empty(), "taken, though it gave nothing");
+        st.holds.get_mut(&lock).unwrap().compromised = false;
+        assert!(
+            m.granted_guard(&st, &lock, id + 1).is_none(),
+            "another hold"
+        );
+        let g = m.granted_guard(&st, &lock, id).unwrap();
+        drop(st);
+        std::mem::forget(g);
+    }
+}

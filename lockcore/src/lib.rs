@@ -32,6 +32,8 @@ pub mod queue;
 pub mod signals;
 pub mod sweep;
 pub mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod wait;
 
 pub use classify::{classify, LiveReason, Policy, StaleReason, Verdict};

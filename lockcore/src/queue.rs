@@ -183,34 +183,8 @@ impl<E: Env> LockManager<E> {
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod tests {
     use super::*;
-    use crate::env::{Clock, EnvParts};
-    use crate::os::{OsFs, OsProcs};
-    use crate::{LockManager, Policy};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// A monotonic clock the test moves by hand; the wall clock is real (the file system's
-    /// mtimes are). Test-only scaffolding: a failure here is the machine's.
-    #[derive(Default)]
-    struct HandClock(AtomicU64);
-
-    impl Clock for HandClock {
-        fn now_wall_ms(&self) -> i64 {
-            crate::os::OsClock.now_wall_ms()
-        }
-        fn now_mono(&self) -> Duration {
-            Duration::from_millis(self.0.load(Ordering::SeqCst))
-        }
-        fn sleep(&self, d: Duration) {
-            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-            self.0.fetch_add(ms, Ordering::SeqCst);
-        }
-        fn random_u64(&self) -> u64 {
-            7
-        }
-        fn is_virtual(&self) -> bool {
-            true
-        }
-    }
+    use crate::env::Clock;
+    use crate::test_support::scratch_manager;
 
     fn mtime(p: &Path) -> std::time::SystemTime {
         std::fs::symlink_metadata(p)
@@ -221,22 +195,6 @@ mod tests {
     fn age_to_epoch(p: &Path) {
         let f = std::fs::File::options().write(true).open(p);
         let _ = f.and_then(|f| f.set_modified(std::time::UNIX_EPOCH));
-    }
-
-    type HandManager = LockManager<EnvParts<OsFs, OsProcs, HandClock>>;
-
-    /// A scratch directory, the lock path `s.jsonl.lock` in it, and a manager on the real file
-    /// system whose monotonic clock the test moves.
-    #[allow(clippy::expect_used)]
-    fn scratch_manager() -> (tempfile::TempDir, std::path::PathBuf, HandManager) {
-        let dir = tempfile::tempdir().expect("a scratch directory");
-        let lock = dir.path().join("s.jsonl.lock");
-        let env = EnvParts {
-            fs: OsFs,
-            procs: OsProcs::current(),
-            clock: HandClock::default(),
-        };
-        (dir, lock, LockManager::new(env, Policy::default()))
     }
 
     // P11 (order): a waiter waits for the youngest fresh ticket older than its own (the one

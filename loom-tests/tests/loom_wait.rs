@@ -1,7 +1,8 @@
 //! loom models of waiting (issue #15): W1 (P11, release ∥ wake ∥ timeout), W1b (the same on
 //! the backoff fallback), W2 (P11, wake on the owner's death), W3 (P3, P4, P9: two sessions
 //! acquired at once in one instance, no registry lock across file I/O, ∥ `release_all`), W4
-//! (P9, P1: a handover ∥ a waiter of the instance timing out) and S1
+//! (P9, P1: a handover ∥ a waiter of the instance timing out), W5 (P4, P5, P1: a handover ∥
+//! `release_all` ∥ a newcomer) and S1
 //! (P11, P1: queued waiters of one instance blocked until notified), with their twins. Budgets were measured with `--release` on 2 cores.
 #![cfg(feature = "loom")]
 
@@ -9,7 +10,7 @@ use lockcore::Mutant;
 use loom_tests::harness::{expect_caught, loom_model, loom_twin};
 use loom_tests::scenarios::{
     s1_fifo_waiters, w1_release_vs_waiter, w2_death_vs_waiter, w3_sessions_vs_release_all,
-    w4_release_vs_timing_out_waiter, Cfg,
+    w4_release_vs_timing_out_waiter, w5_handover_vs_release_all, Cfg,
 };
 
 /// W1 and W1b: bound 4 (bound 5: 71k executions, 10 s; unbounded: over 5 million).
@@ -18,6 +19,8 @@ const W1_BOUND: Option<usize> = Some(4);
 const W2_BOUND: Option<usize> = None;
 /// W4: two threads; no preemption bound (exhaustive).
 const W4_BOUND: Option<usize> = None;
+/// W5: four threads; bound 1 (bound 2: ~504k executions, 106 s on a busy machine).
+const W5_BOUND: Option<usize> = Some(1);
 /// W3: three threads; bound 2.
 const W3_BOUND: Option<usize> = Some(2);
 /// S1 at loom size with blocking waits (`s1_queued_waiters_...`): bound 3 (~22k executions,
@@ -75,6 +78,15 @@ fn w2_death_vs_watching_waiter() {
 fn w4_handover_vs_timing_out_waiter() {
     let n = loom_model(W4_BOUND, w4_release_vs_timing_out_waiter, Cfg::loom(None));
     println!("w4: {n} executions");
+}
+
+/// W5 — P4, P5, P1: a release handing the lock to the queued thread ∥ `release_all` ∥ a second
+/// thread asking for it: `release_all` may take the granted hold before the waiter does, and a
+/// new hold may be registered in between. Preemption bound 1.
+#[test]
+fn w5_handover_vs_release_all_and_a_newcomer() {
+    let n = loom_model(W5_BOUND, w5_handover_vs_release_all, Cfg::loom(None));
+    println!("w5: {n} executions");
 }
 
 /// Twin of W4: handover-lost-on-timeout → P9 (the waiter that gives up just after the grant

@@ -85,3 +85,11 @@ scaled!(
     w4_release_vs_timing_out_waiter,
     Cfg::shuttle(None)
 );
+// W5 — P4, P5, P1: a handover ∥ release_all ∥ a second thread asking ∥ crash/restart: a hold
+// granted and then revoked is never taken, nor another thread's hold in its place.
+scaled!(
+    w5_pct,
+    w5_random,
+    w5_handover_vs_release_all,
+    Cfg::shuttle(None)
+);

@@ -140,6 +140,9 @@ struct Taken<'a> {
     owner: &'a OwnerId,
     how: Acquired,
     lock_path: &'a Path,
+    /// The taker's instance's nonce now: another than the owner's means a `release_all` has
+    /// closed the epoch the lock was taken in since (the thread records it late).
+    instance_nonce: &'a str,
 }
 
 /// What the ghost can prove made the victim of a reclaim live, in DESIGN §4's terms, given the
@@ -207,11 +210,13 @@ impl Ghost {
         let mut st = sync::lock(&self.st);
         let id = HoldId(st.next);
         st.next += 1;
+        let instance_nonce = mgr.nonce();
         let taken = Taken {
             actor,
             owner: &owner,
             how,
             lock_path: &lock_path,
+            instance_nonce: &instance_nonce,
         };
         let result = self.check_exclusion(&mut st, &taken).map(|()| id);
         let bytes = guard.payload().to_bytes();
@@ -246,6 +251,7 @@ impl Ghost {
             owner,
             how,
             lock_path,
+            instance_nonce,
         } = *taken;
         let owner_closing = st.closing.contains_key(&(owner.host.clone(), owner.pid));
         for e in st.entries.iter_mut() {
@@ -256,6 +262,13 @@ impl Ghost {
                 if let Some(v) = self.reclaimed_while_releasing(e, taken, owner_closing) {
                     return Err(v);
                 }
+                continue;
+            }
+            // Recorded late: a lock taken in an epoch its instance has closed since, against a
+            // hold of a later epoch of the same instance. `release_all` revoked every hold of
+            // the old epoch before it rotated, and the new one began after: one after the other.
+            let same_instance = e.mgr.nonce() == instance_nonce;
+            if same_instance && owner.nonce != instance_nonce && e.owner.nonce != owner.nonce {
                 continue;
             }
             // Taken over by an age rule the holder agreed to (too old; its lease not refreshed

@@ -207,6 +207,31 @@ pub fn w4_release_vs_timing_out_waiter(cfg: &Cfg) -> Result<(), Violation> {
     Ok(())
 }
 
+/// W5 — P4, P5, P1 (a handover ∥ `release_all`): process 1 holds session 1 and one thread of it
+/// is queued for it; the holder releases (handing the lock to that waiter) ∥ `release_all` ∥ a
+/// second thread asking for the lock. Targets `release_all` taking the granted hold before the
+/// waiter takes it, and a fresh hold of the new epoch registered in between: the waiter must
+/// never take a hold that is not the one granted to it (two threads of the instance inside) nor
+/// one `release_all` revoked, and every waiter is served. Scale 2: a background process.
+pub fn w5_handover_vs_release_all(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[1, 2]);
+    let m = manager(&world, 1, cfg);
+    let log: Served = shared(Mutex::new((None, Vec::new())));
+    let id = must_take(&ghost, "holder", &m, 1)?;
+    let mut hs = queue_up(&ghost, &m, 1, 1, &log)?;
+    let g = ghost.clone();
+    hs.push(spawn(move || release(&g, "holder", id)));
+    {
+        let (ghost, m) = (ghost.clone(), m.clone());
+        hs.push(spawn(move || ghost.release_all(&m).map(drop)));
+    }
+    hs.push(served(&ghost, &m, 1, 2, &log));
+    if cfg.scale >= 2 {
+        hs.push(background(&ghost, cfg, 2));
+    }
+    conclude(&ghost, hs)
+}
+
 /// W3 — P3, P4, P9: process 1 holds session 1; one thread re-enters it and releases that hold
 /// ∥ another acquires session 2 (fresh) ∥ `release_all`. Targets the new acquisition steps
 /// (claim, publish without the registry lock, register) of two sessions at once against
@@ -243,9 +268,10 @@ pub fn w3_sessions_vs_release_all(cfg: &Cfg) -> Result<(), Violation> {
     conclude(&ghost, hs)
 }
 
-/// The order in which one instance's waiters got the lock, and whether one is inside (P1
-/// among threads that do not re-enter).
-type Served = Arc<Mutex<(bool, Vec<usize>)>>;
+/// The order in which one instance's waiters got the lock, and the nonce (epoch) of the one
+/// inside, if any (P1 among threads that do not re-enter; a hold of an earlier epoch was revoked
+/// by a `release_all`, which lets the next one in legitimately).
+type Served = Arc<Mutex<(Option<String>, Vec<usize>)>>;
 
 /// Waiter `k` of `m` takes session `i` exclusively (waiting), records itself, releases.
 fn serve(
@@ -263,7 +289,8 @@ fn serve(
     };
     {
         let mut log = sync::lock(log);
-        if log.0 {
+        let epoch = g.payload().nonce.clone();
+        if log.0.is_some() && log.0 == epoch {
             return Err(judge::two_owners(false).violation(
                 format!(
                     "{actor} got {} while another thread of its instance was inside",
@@ -272,11 +299,11 @@ fn serve(
                 world.trace(),
             ));
         }
-        log.0 = true;
+        log.0 = epoch;
         log.1.push(k);
     }
     let id = ghost.acquired(&actor, m, g)?;
-    sync::lock(log).0 = false;
+    sync::lock(log).0 = None;
     release(ghost, &actor, id)
 }
 
@@ -330,7 +357,7 @@ pub fn s1_fifo_waiters(cfg: &Cfg) -> Result<(), Violation> {
     let (world, ghost) = world_for(cfg, &[1, 2]);
     let m = manager(&world, 1, cfg);
     let n = 2 + 2 * cfg.scale;
-    let log: Served = shared(Mutex::new((false, Vec::new())));
+    let log: Served = shared(Mutex::new((None, Vec::new())));
     let first = match m.acquire_with(&session(1), opts(false, QUEUE_TIMEOUT)) {
         Ok(g) => ghost.acquired("holder", &m, g)?,
         Err(e) => return Err(unexpected(&world, "holder", &e)),
@@ -381,7 +408,7 @@ pub fn s3_fair_queues_do_not_deadlock(cfg: &Cfg) -> Result<(), Violation> {
         LockManager::new(world.env(HOST, pid), policy)
     };
     let (m2, m3) = (fair(2), fair(3));
-    let log: Served = shared(Mutex::new((false, Vec::new())));
+    let log: Served = shared(Mutex::new((None, Vec::new())));
     let first = match m2.acquire_with(&session(1), opts(false, QUEUE_TIMEOUT)) {
         Ok(g) => ghost.acquired("holder", &m2, g)?,
         Err(e) => return Err(unexpected(&world, "holder", &e)),
@@ -425,7 +452,7 @@ pub fn s2_release_all_with_waiters(cfg: &Cfg) -> Result<(), Violation> {
         must_take(&ghost, "main", &m, i)?;
     }
     let n = 2 * cfg.scale;
-    let log: Served = shared(Mutex::new((false, Vec::new())));
+    let log: Served = shared(Mutex::new((None, Vec::new())));
     let mut hs = queue_up(&ghost, &m, 1, n, &log)?;
     let other = waiter(&ghost, cfg, 2, 2, None);
     {

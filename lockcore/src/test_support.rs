@@ -1,0 +1,58 @@
+//! Scaffolding for the crate's unit tests on the real file system: a monotonic clock moved by
+//! hand, and a manager on a scratch directory. Compiled for `cargo test` only.
+
+// std's atomics are fine here: nothing of this runs under a model checker.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use crate::env::{Clock, EnvParts};
+use crate::os::{OsFs, OsProcs};
+use crate::{LockManager, Policy};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A monotonic clock the test moves by hand (`sleep`); the wall clock is real (the file
+/// system's mtimes are). A failure here is the machine's.
+#[derive(Default)]
+pub(crate) struct HandClock(AtomicU64);
+
+impl Clock for HandClock {
+    fn now_wall_ms(&self) -> i64 {
+        crate::os::OsClock.now_wall_ms()
+    }
+    fn now_mono(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::SeqCst))
+    }
+    fn sleep(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    fn random_u64(&self) -> u64 {
+        7
+    }
+    fn is_virtual(&self) -> bool {
+        true
+    }
+}
+
+pub(crate) type HandManager = LockManager<EnvParts<OsFs, OsProcs, HandClock>>;
+
+/// A scratch directory, the lock path `s.jsonl.lock` in it, and a manager with `policy` on the
+/// real file system whose monotonic clock the test moves.
+#[allow(clippy::expect_used)]
+pub(crate) fn scratch_manager_with(
+    policy: Policy,
+) -> (tempfile::TempDir, std::path::PathBuf, HandManager) {
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let lock = dir.path().join("s.jsonl.lock");
+    let env = EnvParts {
+        fs: OsFs,
+        procs: OsProcs::current(),
+        clock: HandClock::default(),
+    };
+    (dir, lock, LockManager::new(env, policy))
+}
+
+/// [`scratch_manager_with`] the default policy.
+pub(crate) fn scratch_manager() -> (tempfile::TempDir, std::path::PathBuf, HandManager) {
+    scratch_manager_with(Policy::default())
+}
