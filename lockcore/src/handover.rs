@@ -156,6 +156,8 @@ mod tests {
 
     const FRONT: u64 = 5;
 
+    type HandGuard = crate::LockGuard<crate::test_support::HandEnv>;
+
     /// A manager with `policy` holding `s.jsonl` (its file on disk, published at monotonic 0),
     /// and the lock path.
     fn holding(policy: Policy) -> (tempfile::TempDir, PathBuf, HandManager) {
@@ -279,13 +281,27 @@ mod tests {
         let grant = *st.grants.get(&lock).unwrap();
         assert_eq!(grant.ticket, FRONT);
         assert_eq!(st.holds.get(&lock).unwrap().id, grant.hold_id);
-        assert!(m.take_grant(&mut st, &lock, Some(FRONT + 1)).is_none());
-        assert!(m.take_grant(&mut st, &lock, None).is_none());
-        let g = m.take_grant(&mut st, &lock, Some(FRONT)).unwrap();
-        assert_eq!(g.how(), Acquired::HandedOver);
-        assert!(st.grants.is_empty());
+        // Guards are forgotten, never dropped, while the registry is locked here (a drop
+        // releases, which takes that lock): a wrong answer fails the test instead of hanging it.
+        let other = taken(m.take_grant(&mut st, &lock, Some(FRONT + 1)));
+        let none = taken(m.take_grant(&mut st, &lock, None));
+        let front = taken(m.take_grant(&mut st, &lock, Some(FRONT)));
+        let left = st.grants.len();
         drop(st);
+        assert_eq!(
+            (other, none),
+            (None, None),
+            "only the front's ticket takes it"
+        );
+        assert_eq!(front, Some(Acquired::HandedOver));
+        assert_eq!(left, 0);
+    }
+
+    /// How a guard was acquired, the guard itself forgotten (see the caller).
+    fn taken(g: Option<HandGuard>) -> Option<Acquired> {
+        let how = g.as_ref().map(crate::LockGuard::how);
         std::mem::forget(g);
+        how
     }
 
     // P15 (a lost hold is never handed on): a grant whose hold a refresh found compromised, or
@@ -302,15 +318,15 @@ mod tests {
         let mut st = sync::lock(&m.inner.state);
         let id = st.grants.get(&lock).unwrap().hold_id;
         st.holds.get_mut(&lock).unwrap().compromised = true;
-        assert!(m.take_grant(&mut st, &lock, Some(FRONT)).is_none());
-        assert!(st.grants.is_empty(), "taken, though it gave nothing");
+        let lost = taken(m.take_grant(&mut st, &lock, Some(FRONT)));
+        let left = st.grants.len();
         st.holds.get_mut(&lock).unwrap().compromised = false;
-        assert!(
-            m.granted_guard(&st, &lock, id + 1).is_none(),
-            "another hold"
-        );
-        let g = m.granted_guard(&st, &lock, id).unwrap();
+        let replaced = taken(m.granted_guard(&st, &lock, id + 1));
+        let granted = taken(m.granted_guard(&st, &lock, id));
         drop(st);
-        std::mem::forget(g);
+        assert_eq!(lost, None, "a compromised hold");
+        assert_eq!(left, 0, "taken, though it gave nothing");
+        assert_eq!(replaced, None, "another hold");
+        assert_eq!(granted, Some(Acquired::HandedOver));
     }
 }

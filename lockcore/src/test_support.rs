@@ -34,7 +34,8 @@ impl Clock for HandClock {
     }
 }
 
-pub(crate) type HandManager = LockManager<EnvParts<OsFs, OsProcs, HandClock>>;
+pub(crate) type HandEnv = EnvParts<OsFs, OsProcs, HandClock>;
+pub(crate) type HandManager = LockManager<HandEnv>;
 
 /// A scratch directory, the lock path `s.jsonl.lock` in it, and a manager with `policy` on the
 /// real file system whose monotonic clock the test moves.
