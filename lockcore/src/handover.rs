@@ -297,6 +297,29 @@ mod tests {
         assert_eq!(left, 0);
     }
 
+    // P11, P9 (a grant is its waiter's alone): a waiter behind the front that leaves the queue
+    // (its timeout) neither takes the front's grant nor drops it; the front, leaving, gets it.
+    #[test]
+    fn only_the_granted_waiter_leaves_the_queue_with_its_grant() {
+        let (_dir, lock, m) = holding(Policy::default());
+        let bytes = start_release(&m, &lock);
+        queue(&m, &lock, &[FRONT, FRONT + 1]);
+        assert_eq!(
+            m.hand_over(&lock, &bytes, FRONT),
+            Some(Released::HandedOver)
+        );
+        let waiter = |ticket| {
+            let mut w = crate::wait::Waiter::queued(false);
+            w.ticket = Some(ticket);
+            w
+        };
+        assert_eq!(m.leave_queue(&lock, &waiter(FRONT + 1)), None);
+        let id = sync::lock(&m.inner.state).grants.get(&lock).map(|g| g.hold_id);
+        assert!(id.is_some(), "the front's grant stays");
+        assert_eq!(m.leave_queue(&lock, &waiter(FRONT)), id);
+        assert!(sync::lock(&m.inner.state).grants.is_empty());
+    }
+
     /// How a guard was acquired, the guard itself forgotten (see the caller).
     fn taken(g: Option<HandGuard>) -> Option<Acquired> {
         let how = g.as_ref().map(crate::LockGuard::how);
