@@ -314,7 +314,10 @@ mod tests {
             w
         };
         assert_eq!(m.leave_queue(&lock, &waiter(FRONT + 1)), None);
-        let id = sync::lock(&m.inner.state).grants.get(&lock).map(|g| g.hold_id);
+        let id = sync::lock(&m.inner.state)
+            .grants
+            .get(&lock)
+            .map(|g| g.hold_id);
         assert!(id.is_some(), "the front's grant stays");
         assert_eq!(m.leave_queue(&lock, &waiter(FRONT)), id);
         assert!(sync::lock(&m.inner.state).grants.is_empty());
