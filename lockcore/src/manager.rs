@@ -13,7 +13,8 @@
 //! the same process that acquires a held session re-enters it and does *not* wait — the lock
 //! serialises processes, as the historic lock did. Threads that must exclude each other pass
 //! `AcquireOptions { reentrant: false, .. }`. **Waiting is first come, first served inside an
-//! instance** (a ticket queue per lock path: only the oldest waiter publishes) **and event-driven
+//! instance** (a ticket queue per lock path: only the oldest waiter publishes, or is handed the
+//! lock by the release with the file left in place, `handover.rs`) **and event-driven
 //! across processes:** a waiter whose lock another process holds is woken when the file goes
 //! (inotify) or its owner in our pid namespace dies (pidfd), with a bounded re-check and a
 //! backoff fallback (see `wait.rs`). Across processes fairness is best effort: the fastest
