@@ -40,36 +40,58 @@ fn queue_for(
     h
 }
 
+/// A manager with `policy` holding `s1.jsonl`, and a thread of it queued for the same lock.
+struct HeldAndQueued {
+    fx: Fixture,
+    m: LockManager<TestEnv>,
+    session: PathBuf,
+    lock: PathBuf,
+    held: LockGuard<TestEnv>,
+    waiter: JoinHandle<Result<LockGuard<TestEnv>, LockError>>,
+}
+
+fn held_and_queued(policy: Policy) -> HeldAndQueued {
+    let fx = Fixture::new();
+    let m = fx.manager_with(10, policy);
+    let (session, lock) = (fx.session("s1.jsonl"), fx.lock_file("s1.jsonl"));
+    let held = m.try_acquire(&session).unwrap();
+    let waiter = queue_for(&m, &session, 0);
+    HeldAndQueued {
+        fx,
+        m,
+        session,
+        lock,
+        held,
+        waiter,
+    }
+}
+
 // P1, P9 (a handover keeps one owner and the file): the release hands the hold to the waiter of
 // its instance; the file is the very same inode with the same payload throughout, the registry
 // holds it once, and the waiter's own release (nobody waiting) removes it.
 // Interleaving: a waiter blocked ∥ the holder's release.
 #[test]
 fn p1_a_release_hands_the_lock_to_the_waiter_and_the_file_stays() {
-    let fx = Fixture::new();
-    let m = fx.manager_with(10, keep_always());
-    let (session, lock) = (fx.session("s1.jsonl"), fx.lock_file("s1.jsonl"));
-    let held = m.try_acquire(&session).unwrap();
+    let q = held_and_queued(keep_always());
     let (payload, inode) = (
-        held.payload().clone(),
-        std::fs::metadata(&lock).unwrap().ino(),
+        q.held.payload().clone(),
+        std::fs::metadata(&q.lock).unwrap().ino(),
     );
-    let waiter = queue_for(&m, &session, 0);
-    assert_eq!(held.release().unwrap(), Released::HandedOver);
-    let got = waiter.join().unwrap().unwrap();
+    assert_eq!(q.held.release().unwrap(), Released::HandedOver);
+    let got = q.waiter.join().unwrap().unwrap();
     assert_eq!(got.how(), Acquired::HandedOver);
     assert!(got.is_held());
     assert_eq!(got.payload(), &payload, "the file's payload, unchanged");
     assert_eq!(
-        std::fs::metadata(&lock).unwrap().ino(),
+        std::fs::metadata(&q.lock).unwrap().ino(),
         inode,
         "the same file"
     );
-    assert_eq!(on_disk(&lock), payload);
-    assert_eq!(m.held(), vec![(lock.clone(), 1)]);
+    assert_eq!(on_disk(&q.lock), payload);
+    assert_eq!(q.m.held(), vec![(q.lock.clone(), 1)]);
     assert_eq!(got.release().unwrap(), Released::Removed);
-    assert!(fx.files().is_empty(), "{:?}", fx.files());
-    assert!(m.held().is_empty());
+    assert!(q.fx.files().is_empty(), "{:?}", q.fx.files());
+    assert!(q.m.held().is_empty());
 }
 
 // P11 (first come, first served, through handovers): three waiters queued one after another
@@ -119,14 +141,10 @@ fn p11_waiters_are_handed_the_lock_in_arrival_order() {
 // Interleaving: a waiter of this instance blocked, another process's mark ∥ the release.
 #[test]
 fn p11_a_file_another_process_marked_is_removed_not_handed_over() {
-    let fx = Fixture::new();
-    let m = fx.manager_with(10, keep_always());
-    let (session, lock) = (fx.session("s1.jsonl"), fx.lock_file("s1.jsonl"));
-    let held = m.try_acquire(&session).unwrap();
-    let waiter = queue_for(&m, &session, 0);
-    OsFs.mark_wanted(&lock);
-    assert_eq!(held.release().unwrap(), Released::Removed);
-    assert_eq!(waiter.join().unwrap().unwrap().how(), Acquired::Fresh);
+    let q = held_and_queued(keep_always());
+    OsFs.mark_wanted(&q.lock);
+    assert_eq!(q.held.release().unwrap(), Released::Removed);
+    assert_eq!(q.waiter.join().unwrap().unwrap().how(), Acquired::Fresh);
 }
 
 // P1, P2 (a handover never makes a second owner): a holder whose file was replaced under it
@@ -135,17 +153,13 @@ fn p11_a_file_another_process_marked_is_removed_not_handed_over() {
 // Interleaving: a waiter blocked, the file replaced ∥ the release.
 #[test]
 fn p2_a_file_no_longer_ours_is_never_handed_over() {
-    let fx = Fixture::new();
-    let m = fx.manager_with(10, keep_always());
-    let (session, lock) = (fx.session("s1.jsonl"), fx.lock_file("s1.jsonl"));
-    let held = m.try_acquire(&session).unwrap();
-    let waiter = queue_for(&m, &session, 0);
+    let q = held_and_queued(keep_always());
     let other = planted(10, Some("another-instance"), Duration::ZERO);
-    let tmp = fx.dir.path().join("replacement");
+    let tmp = q.fx.dir.path().join("replacement");
     std::fs::write(&tmp, other.to_bytes()).unwrap();
-    std::fs::rename(&tmp, &lock).unwrap();
-    assert_eq!(held.release().unwrap(), Released::NotOurs);
-    let got = waiter.join().unwrap().unwrap();
+    std::fs::rename(&tmp, &q.lock).unwrap();
+    assert_eq!(q.held.release().unwrap(), Released::NotOurs);
+    let got = q.waiter.join().unwrap().unwrap();
     assert_eq!(
         got.how(),
         Acquired::Reclaimed(StaleReason::NonceMismatch),
@@ -175,13 +189,9 @@ fn p11_fair_max_hold_and_zero_keep_never_hand_over() {
         },
     ];
     for (i, policy) in policies.into_iter().enumerate() {
-        let fx = Fixture::new();
-        let m = fx.manager_with(10, policy);
-        let session = fx.session("s1.jsonl");
-        let held = m.try_acquire(&session).unwrap();
-        let waiter = queue_for(&m, &session, 0);
-        assert_eq!(held.release().unwrap(), Released::Removed, "policy {i}");
-        let got = waiter.join().unwrap().unwrap();
+        let q = held_and_queued(policy);
+        assert_eq!(q.held.release().unwrap(), Released::Removed, "policy {i}");
+        let got = q.waiter.join().unwrap().unwrap();
         assert_eq!(got.how(), Acquired::Fresh, "policy {i}");
     }
 }
@@ -192,17 +202,13 @@ fn p11_fair_max_hold_and_zero_keep_never_hand_over() {
 // Interleaving: handover, then release_all, then a new acquire.
 #[test]
 fn p4_release_all_removes_a_handed_over_hold() {
-    let fx = Fixture::new();
-    let m = fx.manager_with(10, keep_always());
-    let (session, lock) = (fx.session("s1.jsonl"), fx.lock_file("s1.jsonl"));
-    let held = m.try_acquire(&session).unwrap();
-    let waiter = queue_for(&m, &session, 0);
-    assert_eq!(held.release().unwrap(), Released::HandedOver);
-    let got = waiter.join().unwrap().unwrap();
-    let report = m.release_all();
-    assert_eq!(report.released, vec![lock]);
+    let q = held_and_queued(keep_always());
+    assert_eq!(q.held.release().unwrap(), Released::HandedOver);
+    let got = q.waiter.join().unwrap().unwrap();
+    let report = q.m.release_all();
+    assert_eq!(report.released, vec![q.lock.clone()]);
     assert!(!got.is_held());
     assert_eq!(got.release().unwrap(), Released::Inert);
-    assert!(fx.files().is_empty(), "{:?}", fx.files());
-    assert_eq!(m.try_acquire(&session).unwrap().how(), Acquired::Fresh);
+    assert!(q.fx.files().is_empty(), "{:?}", q.fx.files());
+    assert_eq!(q.m.try_acquire(&q.session).unwrap().how(), Acquired::Fresh);
 }
