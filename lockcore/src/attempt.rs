@@ -18,8 +18,9 @@
 use crate::classify::{classify, mutant, LiveReason, Me, Observed, Policy, Verdict};
 use crate::env::{Clock, Env, ProcessIdentity, Procs};
 use crate::error::{LockError, Owner};
-use crate::manager::{Acquired, Blocked, Busy, InProgress, LockGuard, LockManager, Seen, State};
+use crate::manager::{Acquired, Blocked, Busy, LockGuard, LockManager, Seen};
 use crate::payload::Payload;
+use crate::registry::{InProgress, State};
 use crate::sync;
 use crate::wait::Waiter;
 use std::path::Path;

@@ -22,8 +22,9 @@
 use crate::classify::mutant;
 use crate::env::{Clock, Env, Fs};
 use crate::error::LockError;
-use crate::manager::{Acquired, Hold, InProgress, LockGuard, LockManager, Released, State};
+use crate::manager::{Acquired, LockGuard, LockManager, Released};
 use crate::payload::MAX_PAYLOAD_BYTES;
+use crate::registry::{Hold, InProgress, State};
 use crate::sync;
 use std::path::Path;
 use std::time::Duration;
@@ -146,7 +147,8 @@ impl<E: Env> LockManager<E> {
 #[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use crate::env::{Clock, Env};
-    use crate::manager::{Acquired, InProgress, Released};
+    use crate::manager::{Acquired, Released};
+    use crate::registry::InProgress;
     use crate::sync;
     use crate::test_support::{scratch_manager_with, HandManager};
     use crate::Policy;

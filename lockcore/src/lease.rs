@@ -9,8 +9,9 @@
 use crate::classify::{mutant, Policy};
 use crate::env::{Clock, Env, Fs};
 use crate::error::{FsOp, LockError};
-use crate::manager::{dir_of, LockManager, State};
+use crate::manager::{dir_of, LockManager};
 use crate::payload::Lease;
+use crate::registry::State;
 use crate::sync;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -28,6 +28,8 @@ pub mod mutants;
 pub mod os;
 pub mod payload;
 pub mod queue;
+mod registry;
+mod release;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub mod signals;
 pub mod sweep;

@@ -1,5 +1,7 @@
 //! The lock manager: one per process instance, holding the registry of held locks with reentrant
-//! counts, publishing and reclaiming lock files, and releasing everything before rotating its nonce.
+//! counts (`registry.rs`), publishing and reclaiming lock files (`attempt.rs`, `files.rs`), and
+//! releasing everything before rotating its nonce (`release.rs`). This file has the public types,
+//! the acquisition entry points and the guard.
 //!
 //! **Ordering that the suite proves:** `release_all` removes every lock it set out to remove and only
 //! then rotates the nonce (P3); until then, acquisitions inside this instance wait at the gate.
@@ -24,13 +26,13 @@
 //! **Caveat:** a directory reached through two bind mounts has two real paths; such spellings
 //! are told apart by the file's token and wait for each other (never reclaimed), like two processes.
 
-use crate::classify::{mutant, Policy, StaleReason};
+use crate::classify::{Policy, StaleReason};
 use crate::env::{Clock, Env, FileId, FileMeta, Fs, ProcessIdentity, Procs};
 use crate::error::{FsOp, LockError, Owner};
 use crate::payload::{Malformed, Payload};
-use crate::sync::{self, Arc, Mutex, MutexGuard};
-use crate::wait::{Waiter, BACKOFF_START};
-use std::collections::BTreeMap;
+use crate::registry::{Hold, State};
+use crate::sync::{self, Arc, Mutex};
+use crate::wait::Waiter;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -142,129 +144,6 @@ pub struct ReleaseReport {
     pub old_nonce: String,
     /// The nonce after it.
     pub new_nonce: String,
-}
-
-/// One held lock in the registry.
-#[derive(Clone, Debug)]
-pub(crate) struct Hold {
-    pub(crate) id: u64,
-    pub(crate) count: u32,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) payload: Payload,
-    /// A refresh found the file gone or replaced: not ours any more, and never touched again.
-    pub(crate) compromised: bool,
-    /// `release_all` is removing its file: no longer held (`is_held()` is false), but still
-    /// this instance's until the file is gone (a contender judges it held here).
-    pub(crate) removing: bool,
-    /// When (monotonic) its file was published; handovers keep it (`handover.rs`).
-    pub(crate) published: Duration,
-}
-
-pub(crate) struct State {
-    pub(crate) epoch: u64,
-    pub(crate) nonce: String,
-    /// The epoch a `release_all` is closing; acquisitions wait while it equals `epoch`.
-    pub(crate) closing: Option<u64>,
-    /// Live holds of this instance, by lock path.
-    pub(crate) holds: BTreeMap<PathBuf, Hold>,
-    /// Holds a `release_all` has taken and not yet removed, by hold id.
-    pub(crate) releasing: BTreeMap<u64, (PathBuf, Hold)>,
-    /// File I/O of this instance on a lock path, running outside the registry lock: at most one
-    /// per path. `release_all` waits until none is left before it takes its snapshot.
-    pub(crate) in_progress: BTreeMap<PathBuf, InProgress>,
-    next_hold_id: u64,
-    /// Threads blocked on the registry, each on its own condition variable (a notification
-    /// wakes only those it concerns), and how their waits ended (`waits.blocked_now` unused).
-    pub(crate) sleepers: Vec<crate::wait::Sleeper>,
-    pub(crate) next_sleeper: u64,
-    pub(crate) waits: crate::wait::InstanceWaits,
-    /// Bumped by every notify: a waiter that found the lock busy at generation g blocks only
-    /// while it is still g, so a release between its look and its wait is never slept through.
-    pub(crate) generation: u64,
-    /// Lease refreshes: by this manager's own thread (real clock), or promised by the caller.
-    pub(crate) heartbeat: crate::lease::Heartbeat,
-    /// Told the lock path of every hold a refresh finds compromised.
-    pub(crate) on_compromised: Option<crate::lease::OnCompromised>,
-    /// Waiting acquisitions of this instance per lock path, in arrival order (tickets): only the
-    /// oldest may publish, so a releasing thread cannot take the lock straight back (no barging).
-    pub(crate) queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
-    pub(crate) next_ticket: u64,
-    /// Paths whose last release here found another process waiting for the file, with when
-    /// (monotonic): this instance's next acquire of one lets that waiter in first (`wait.rs`).
-    pub(crate) wanted: BTreeMap<PathBuf, Duration>,
-    /// Holds a release handed to the front waiter of their path, not yet taken (`handover.rs`).
-    pub(crate) grants: BTreeMap<PathBuf, crate::handover::Grant>,
-}
-
-/// File I/O of this instance in progress on one lock path (see [`State::in_progress`]).
-#[derive(Debug)]
-pub(crate) enum InProgress {
-    /// An acquisition publishing (or reclaiming for) a file with this token.
-    Acquiring { token: String },
-    /// A guard's release removing its file.
-    Releasing(Hold),
-}
-
-impl State {
-    /// An empty registry of an instance with this nonce, at epoch 0.
-    pub(crate) fn new(nonce: String, heartbeat: crate::lease::Heartbeat) -> Self {
-        State {
-            epoch: 0,
-            nonce,
-            closing: None,
-            holds: BTreeMap::new(),
-            releasing: BTreeMap::new(),
-            in_progress: BTreeMap::new(),
-            next_hold_id: 1,
-            sleepers: Vec::new(),
-            next_sleeper: 1,
-            waits: crate::wait::InstanceWaits::default(),
-            generation: 0,
-            heartbeat,
-            on_compromised: None,
-            queues: BTreeMap::new(),
-            next_ticket: 1,
-            wanted: BTreeMap::new(),
-            grants: BTreeMap::new(),
-        }
-    }
-
-    /// Notes that a release of `lock_path` at `now` found another process waiting; forgets
-    /// notes too old to matter, so the map stays as small as the set of contended paths.
-    pub(crate) fn note_wanted(&mut self, lock_path: &Path, now: Duration) {
-        let window = crate::wait::HANDOFF_WINDOW;
-        self.wanted
-            .retain(|_, at| now.saturating_sub(*at) <= window);
-        self.wanted.insert(lock_path.to_path_buf(), now);
-    }
-
-    /// This instance holds, is taking or is releasing this path or a file carrying this token.
-    /// An acquisition in progress counts by its token only, so that its own judge of a
-    /// leftover at its path does not count its claim.
-    pub(crate) fn is_ours(&self, lock_path: &Path, token: Option<&str>) -> bool {
-        let token_matches = |h: &Hold| token.is_some() && h.payload.token.as_deref() == token;
-        self.holds.contains_key(lock_path)
-            || self.holds.values().any(token_matches)
-            || self
-                .releasing
-                .values()
-                .any(|(p, h)| p == lock_path || token_matches(h))
-            || self.in_progress.iter().any(|(p, io)| match io {
-                InProgress::Releasing(h) => p == lock_path || token_matches(h),
-                InProgress::Acquiring { token: t } => token == Some(t.as_str()),
-            })
-    }
-
-    /// The publish temp files of the acquisitions in progress (the sweep leaves them alone).
-    pub(crate) fn temps_in_progress(&self, pid: u32) -> Vec<PathBuf> {
-        self.in_progress
-            .iter()
-            .filter_map(|(p, io)| match io {
-                InProgress::Acquiring { token } => Some(temp_path_for(p, pid, token)),
-                InProgress::Releasing(_) => None,
-            })
-            .collect()
-    }
 }
 
 pub(crate) struct Inner<E: Env> {
@@ -542,169 +421,6 @@ impl<E: Env> LockManager<E> {
         }
     }
 
-    /// Releases every lock this instance holds, then rotates the nonce. Guards of the released
-    /// locks become inert. Acquisitions in this instance wait until it returns.
-    pub fn release_all(&self) -> ReleaseReport {
-        let mut st = sync::lock(&self.inner.state);
-        while st.closing.is_some() {
-            // Another release_all is running: let it finish, so ours returns after a full release.
-            st = self.wait_registry_change(st);
-        }
-        if mutant!(self.inner.policy, ReleaseAllLiveIteration) {
-            return self.release_all_live_iteration(st);
-        }
-        let old_nonce = st.nonce.clone();
-        st.closing = Some(st.epoch);
-        // The gate is closed: no acquisition starts. Let those in progress register (or fail)
-        // and the releases in progress finish, so the snapshot below misses no hold and no file
-        // of this epoch is still being removed when the nonce rotates.
-        while !st.in_progress.is_empty() {
-            st = self.wait_registry_change(st);
-        }
-        if mutant!(self.inner.policy, RotateBeforeCleanup) {
-            self.rotate(&mut st);
-        }
-        let mut report = ReleaseReport {
-            released: Vec::new(),
-            not_ours: Vec::new(),
-            failed: Vec::new(),
-            old_nonce,
-            new_nonce: String::new(),
-        };
-        if mutant!(self.inner.policy, ReleaseAllIndexSkip) {
-            drop(st);
-            self.release_all_index_skip(&mut report);
-        } else {
-            // Snapshot: the holds this release_all sets out to remove, taken out of the live
-            // registry in one step. Their guards are revoked as each file goes.
-            let taken = std::mem::take(&mut st.holds);
-            let mut ids = Vec::with_capacity(taken.len());
-            for (path, hold) in taken {
-                ids.push(hold.id);
-                st.releasing.insert(hold.id, (path, hold));
-            }
-            drop(st);
-            for id in ids {
-                self.release_taken(&mut report, id);
-                sync::model_yield();
-            }
-        }
-        let mut st = sync::lock(&self.inner.state);
-        if !mutant!(self.inner.policy, RotateBeforeCleanup) {
-            self.rotate(&mut st);
-        }
-        st.closing = None;
-        report.new_nonce = st.nonce.clone();
-        self.notify(&mut st);
-        report
-    }
-
-    /// Removes one hold of the snapshot: its guard stops holding, its file goes (without the
-    /// registry lock), then its entry. Until then it counts as this instance's (a contender
-    /// judges its file held here), but never as held once its file may be gone.
-    fn release_taken(&self, report: &mut ReleaseReport, id: u64) {
-        let taken = {
-            let mut st = sync::lock(&self.inner.state);
-            st.releasing.get_mut(&id).map(|(path, hold)| {
-                hold.removing = true;
-                (path.clone(), hold.clone())
-            })
-        };
-        if let Some((path, hold)) = taken {
-            self.record_release(report, path, &hold);
-        }
-        let mut st = sync::lock(&self.inner.state);
-        st.releasing.remove(&id);
-        self.notify(&mut st);
-    }
-
-    /// Mutant `release-all-index-skip`: removes entries while walking the registry by position.
-    fn release_all_index_skip(&self, report: &mut ReleaseReport) {
-        let mut i = 0;
-        loop {
-            let mut st = sync::lock(&self.inner.state);
-            let Some(path) = st.holds.keys().nth(i).cloned() else {
-                break;
-            };
-            let hold = st.holds.remove(&path);
-            drop(st);
-            if let Some(hold) = hold {
-                self.record_release(report, path, &hold);
-            }
-            i += 1;
-            sync::model_yield();
-        }
-    }
-
-    fn record_release(&self, report: &mut ReleaseReport, path: PathBuf, hold: &Hold) {
-        if hold.compromised {
-            // Its file is someone else's now (P15): touch nothing.
-            report.not_ours.push(path);
-            return;
-        }
-        match self.delete_if_ours(&path, &hold.bytes) {
-            Ok(Released::Removed) => report.released.push(path),
-            Ok(_) => report.not_ours.push(path),
-            Err(e) => report.failed.push((path, e)),
-        }
-    }
-
-    /// The historic `release_all` (mutant `release-all-live-iteration`): walks the live registry,
-    /// yielding between picking an entry and deleting it, by key and by path, with no gate.
-    fn release_all_live_iteration(&self, st: MutexGuard<'_, State>) -> ReleaseReport {
-        let mut report = ReleaseReport {
-            released: Vec::new(),
-            not_ours: Vec::new(),
-            failed: Vec::new(),
-            old_nonce: st.nonce.clone(),
-            new_nonce: String::new(),
-        };
-        drop(st);
-        let mut visited = std::collections::BTreeSet::new();
-        loop {
-            let st = sync::lock(&self.inner.state);
-            let Some(path) = st.holds.keys().find(|k| !visited.contains(*k)).cloned() else {
-                break;
-            };
-            visited.insert(path.clone());
-            drop(st);
-            sync::model_yield();
-            // As historic as the walk: the entry goes with its file, in one registry step.
-            let mut st = sync::lock(&self.inner.state);
-            match self.inner.env.fs().remove(&path) {
-                Ok(()) => report.released.push(path.clone()),
-                Err(e) if not_found(&e) => report.not_ours.push(path.clone()),
-                Err(e) => report
-                    .failed
-                    .push((path.clone(), LockError::io(FsOp::Remove, &path, e))),
-            }
-            st.holds.remove(&path);
-            drop(st);
-        }
-        let mut st = sync::lock(&self.inner.state);
-        self.rotate(&mut st);
-        report.new_nonce = st.nonce.clone();
-        self.notify(&mut st);
-        report
-    }
-
-    fn rotate(&self, st: &mut State) {
-        st.nonce = new_nonce(self.inner.env.clock());
-        st.epoch += 1;
-    }
-
-    /// Waits (registry lock released) until the registry changes, for `release_all`'s loops.
-    fn wait_registry_change<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        let clock = self.inner.env.clock();
-        if self.blocks_in_instance() {
-            self.block_on_registry(st, self.inner.policy.instance_recheck, None)
-        } else {
-            drop(st);
-            clock.sleep(BACKOFF_START);
-            sync::lock(&self.inner.state)
-        }
-    }
-
     /// Wakes in-instance waiters (for the lease module).
     pub(crate) fn notify_changed(&self, st: &mut State) {
         self.notify(st);
@@ -764,65 +480,6 @@ impl<E: Env> LockManager<E> {
             how,
             done: false,
         }
-    }
-
-    pub(crate) fn release_hold(
-        &self,
-        lock_path: &Path,
-        hold_id: u64,
-    ) -> Result<Released, LockError> {
-        let policy = &self.inner.policy;
-        let mut st = sync::lock(&self.inner.state);
-        let by_key = mutant!(policy, ReleaseByKey);
-        let Some(hold) = st
-            .holds
-            .get_mut(lock_path)
-            .filter(|h| by_key || h.id == hold_id)
-        else {
-            // Revoked by release_all (or being released by it): nothing of ours to touch.
-            return Ok(Released::Inert);
-        };
-        if hold.count > 1 && !mutant!(policy, NoReentryCount) {
-            hold.count -= 1;
-            return Ok(Released::Decremented(hold.count));
-        }
-        let Some(hold) = st.holds.remove(lock_path) else {
-            return Ok(Released::Inert);
-        };
-        if hold.compromised {
-            // A refresh found the file gone or replaced: it is someone else's (P15).
-            self.notify_path(&mut st, lock_path);
-            return Ok(Released::NotOurs);
-        }
-        if mutant!(policy, RegistryBeforeUnlink) {
-            self.notify_path(&mut st, lock_path);
-            drop(st);
-            sync::model_yield();
-            return match self.inner.env.fs().remove(lock_path) {
-                Ok(()) => Ok(Released::Removed),
-                Err(e) if not_found(&e) => Ok(Released::NotOurs),
-                Err(e) => Err(LockError::io(FsOp::Remove, lock_path, e)),
-            };
-        }
-        // The path stays this instance's while its file goes: an acquirer of ours waits for
-        // the release, and a judge of the file (a sweep) counts it held here.
-        let bytes = hold.bytes.clone();
-        let front = self.handover_front(&st, lock_path, &hold);
-        st.in_progress
-            .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
-        drop(st);
-        if let Some(released) = front.and_then(|t| self.hand_over(lock_path, &bytes, t)) {
-            return Ok(released);
-        }
-        let result = self.delete_if_ours_noting_waiters(lock_path, &bytes);
-        let mut st = sync::lock(&self.inner.state);
-        st.in_progress.remove(lock_path);
-        if let Ok((Released::Removed, true)) = result {
-            let now = self.inner.env.clock().now_mono();
-            st.note_wanted(lock_path, now);
-        }
-        self.notify_path(&mut st, lock_path);
-        result.map(|(released, _)| released)
     }
 
     fn hold_is_live(&self, lock_path: &Path, hold_id: u64) -> bool {
@@ -906,7 +563,7 @@ impl<E: Env> std::fmt::Debug for LockManager<E> {
 }
 
 /// A fresh nonce in UUID form, from the environment's randomness.
-fn new_nonce(clock: &impl Clock) -> String {
+pub(crate) fn new_nonce(clock: &impl Clock) -> String {
     let hi = u128::from(clock.random_u64());
     let lo = u128::from(clock.random_u64());
     uuid::Builder::from_random_bytes(((hi << 64) | lo).to_be_bytes())
@@ -916,134 +573,8 @@ fn new_nonce(clock: &impl Clock) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{new_nonce, temp_path_for, Hold, InProgress, State};
+    use super::new_nonce;
     use crate::env::FixedRandom as Fixed;
-    use crate::lease::Heartbeat;
-    use crate::wait::HANDOFF_WINDOW;
-    use crate::Payload;
-    use std::path::{Path, PathBuf};
-    use std::time::Duration;
-
-    fn hold(id: u64, token: Option<&str>) -> Hold {
-        let payload = Payload {
-            pid: 10,
-            nonce: Some("n".into()),
-            created_at_ms: 0,
-            starttime: None,
-            host: None,
-            token: token.map(str::to_string),
-            lease: None,
-        };
-        Hold {
-            id,
-            count: 1,
-            bytes: payload.to_bytes(),
-            payload,
-            compromised: false,
-            removing: false,
-            published: Duration::ZERO,
-        }
-    }
-
-    fn state() -> State {
-        State::new("n".into(), Heartbeat::Off)
-    }
-
-    const HERE: &str = "/d/a.lock";
-    const ELSEWHERE: &str = "/d/b.lock";
-
-    /// Whether a file at `HERE` carrying `token` is judged this instance's, in a state that has
-    /// exactly one entry, made by `put`.
-    fn ours_with(put: impl FnOnce(&mut State), token: Option<&str>) -> bool {
-        let mut st = state();
-        put(&mut st);
-        st.is_ours(Path::new(HERE), token)
-    }
-
-    // P2 (a contender never reclaims a file this instance holds or is releasing; our own
-    // leftover is reclaimed at once, P6): every kind of entry counts by its path, and by its
-    // token on any path — except an acquisition in progress, which counts by token only.
-    #[test]
-    fn is_ours_counts_each_kind_of_entry_by_path_and_token() {
-        let held_at = |path: &'static str, token| {
-            move |st: &mut State| {
-                st.holds.insert(PathBuf::from(path), hold(1, token));
-            }
-        };
-        let released_at = |path: &'static str, token| {
-            move |st: &mut State| {
-                st.releasing
-                    .insert(1, (PathBuf::from(path), hold(1, token)));
-            }
-        };
-        let removing_at = |path: &'static str, token| {
-            move |st: &mut State| {
-                let io = InProgress::Releasing(hold(1, token));
-                st.in_progress.insert(PathBuf::from(path), io);
-            }
-        };
-        let acquiring_at = |path: &'static str| {
-            move |st: &mut State| {
-                let io = InProgress::Acquiring { token: "t".into() };
-                st.in_progress.insert(PathBuf::from(path), io);
-            }
-        };
-        // Nothing in the registry: a file of ours is a leftover.
-        assert!(!ours_with(|_| {}, Some("t")));
-        // By path, whatever the file carries (a hold's file has no other token).
-        assert!(ours_with(held_at(HERE, Some("t")), None));
-        assert!(ours_with(released_at(HERE, Some("t")), None));
-        assert!(ours_with(removing_at(HERE, Some("t")), None));
-        // By token, on another path (two spellings of one file).
-        assert!(ours_with(held_at(ELSEWHERE, Some("t")), Some("t")));
-        assert!(ours_with(released_at(ELSEWHERE, Some("t")), Some("t")));
-        assert!(ours_with(removing_at(ELSEWHERE, Some("t")), Some("t")));
-        assert!(ours_with(acquiring_at(ELSEWHERE), Some("t")));
-        // Not ours: another path and another token, or no token to match.
-        assert!(!ours_with(held_at(ELSEWHERE, Some("t")), Some("u")));
-        assert!(!ours_with(released_at(ELSEWHERE, Some("t")), Some("u")));
-        assert!(!ours_with(removing_at(ELSEWHERE, Some("t")), Some("u")));
-        assert!(!ours_with(released_at(ELSEWHERE, None), None));
-        assert!(!ours_with(removing_at(ELSEWHERE, None), None));
-        // An acquisition judging the leftover at its own path does not count its own claim.
-        assert!(!ours_with(acquiring_at(HERE), Some("u")));
-        assert!(!ours_with(acquiring_at(HERE), None));
-    }
-
-    // P11 (no temp file of a live acquisition is swept): the sweep is told exactly the temp
-    // files of this instance's acquisitions in progress, and nothing for its releases.
-    #[test]
-    fn temps_in_progress_names_the_publishing_acquisitions_only() {
-        let mut st = state();
-        assert!(st.temps_in_progress(10).is_empty());
-        let io = InProgress::Acquiring { token: "t".into() };
-        st.in_progress.insert(PathBuf::from(HERE), io);
-        let io = InProgress::Releasing(hold(2, Some("u")));
-        st.in_progress.insert(PathBuf::from(ELSEWHERE), io);
-        assert_eq!(
-            st.temps_in_progress(10),
-            vec![temp_path_for(Path::new(HERE), 10, "t")]
-        );
-    }
-
-    // P11 (a waiter of another process is let in; the note stays as small as the set of
-    // recently contended paths): a note is kept for the handoff window and forgotten after it.
-    #[test]
-    fn note_wanted_keeps_notes_for_the_handoff_window_only() {
-        let mut st = state();
-        let at = Duration::from_secs(100);
-        st.note_wanted(Path::new(HERE), at);
-        st.note_wanted(Path::new(ELSEWHERE), at + HANDOFF_WINDOW);
-        assert_eq!(st.wanted.len(), 2, "both notes are within the window");
-        assert_eq!(st.wanted.get(Path::new(HERE)), Some(&at));
-        let later = at + HANDOFF_WINDOW * 2 + Duration::from_millis(1);
-        st.note_wanted(Path::new("/d/c.lock"), later);
-        assert_eq!(
-            st.wanted.keys().collect::<Vec<_>>(),
-            vec![Path::new("/d/c.lock")],
-            "notes older than the window are forgotten"
-        );
-    }
 
     // P8 (a nonce is unguessable: two instances of one pid never share one): the nonce carries
     // both 64-bit random words, one in each half, as a version-4 UUID.

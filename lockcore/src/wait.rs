@@ -28,7 +28,8 @@
 
 use crate::classify::mutant;
 use crate::env::{Clock, Env, FileId, Fs, Liveness, Procs, WaitFor};
-use crate::manager::{LockManager, State};
+use crate::manager::LockManager;
+use crate::registry::State;
 use crate::sync::{self, Arc, Condvar};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
