@@ -94,11 +94,23 @@ impl<E: Env> LockManager<E> {
     /// Every `*.lock` entry in `dir`: the readable ones with their verdicts, the unreadable ones
     /// with their errors. Fails only if the directory itself cannot be listed.
     pub fn inspect_all(&self, dir: &Path) -> Result<Inspection, LockError> {
+        Ok(self.inspect_listed(&self.list_dir(dir)?))
+    }
+
+    /// The entries of `dir`, listed once per sweep: the lock files, the temp files and the
+    /// queue tickets are all picked from it.
+    fn list_dir(&self, dir: &Path) -> Result<Vec<PathBuf>, LockError> {
         let fs = self.inner.env.fs();
-        let mut paths = fs
-            .list(dir)
-            .map_err(|e| LockError::io(FsOp::List, dir, e))?;
-        paths.retain(|p| is_lock_file(p));
+        fs.list(dir).map_err(|e| LockError::io(FsOp::List, dir, e))
+    }
+
+    /// [`LockManager::inspect_all`] over the entries of one listing.
+    fn inspect_listed(&self, listing: &[PathBuf]) -> Inspection {
+        let mut paths: Vec<PathBuf> = listing
+            .iter()
+            .filter(|p| is_lock_file(p))
+            .cloned()
+            .collect();
         paths.sort();
         let mut out = Inspection::default();
         for path in paths {
@@ -125,7 +137,7 @@ impl<E: Env> LockManager<E> {
                 verdict,
             });
         }
-        Ok(out)
+        out
     }
 
     /// Removes every stale lock file in `dir` (re-checked under the reclaim lock, so a file
@@ -146,7 +158,8 @@ impl<E: Env> LockManager<E> {
     pub fn clean(&self, dir: &Path, opts: CleanOptions) -> Result<CleanReport, LockError> {
         let dry_run = opts.dry_run;
         let mut report = CleanReport::default();
-        let inspection = self.inspect_all(dir)?;
+        let listing = self.list_dir(dir)?;
+        let inspection = self.inspect_listed(&listing);
         for (path, e) in inspection.unreadable {
             report.unreadable.push((path, e.to_string()));
         }
@@ -182,27 +195,21 @@ impl<E: Env> LockManager<E> {
             }
             report.seen.push(info);
         }
-        self.clean_temps(dir, dry_run, &mut report)?;
-        self.clean_tickets(dir, dry_run, &mut report)?;
+        self.clean_temps(&listing, dry_run, &mut report);
+        self.clean_tickets(&listing, dry_run, &mut report);
         Ok(report)
     }
 
-    /// Removes (or, dry, reports) the queue tickets in `dir` that nobody has refreshed for
-    /// [`TICKET_LITTER`](crate::queue::TICKET_LITTER): left by a waiter that crashed. Only
-    /// regular files with a ticket's exact name.
-    fn clean_tickets(
-        &self,
-        dir: &Path,
-        dry_run: bool,
-        report: &mut CleanReport,
-    ) -> Result<(), LockError> {
+    /// Removes (or, dry, reports) the queue tickets of the sweep's `listing` that nobody has
+    /// refreshed for [`TICKET_LITTER`](crate::queue::TICKET_LITTER): left by a waiter that
+    /// crashed. Only regular files with a ticket's exact name.
+    fn clean_tickets(&self, listing: &[PathBuf], dry_run: bool, report: &mut CleanReport) {
         let fs = self.inner.env.fs();
         let now_ms = self.inner.env.clock().now_wall_ms();
-        let mut tickets: Vec<PathBuf> = fs
-            .list(dir)
-            .map_err(|e| LockError::io(FsOp::List, dir, e))?
-            .into_iter()
+        let mut tickets: Vec<PathBuf> = listing
+            .iter()
             .filter(|p| std::str::from_utf8(name_bytes(p)).is_ok_and(crate::queue::is_any_ticket))
+            .cloned()
             .collect();
         tickets.sort();
         for ticket in tickets {
@@ -219,7 +226,6 @@ impl<E: Env> LockManager<E> {
                 self.remove_litter(ticket, dry_run, report);
             }
         }
-        Ok(())
     }
 
     /// Removes `path`, a temp file or ticket judged litter (unless `dry_run`), and reports it;
@@ -239,23 +245,16 @@ impl<E: Env> LockManager<E> {
         report.temp_files.push(path);
     }
 
-    /// Removes (or, dry, reports) the orphaned publish temp files in `dir`: those of this
-    /// process or of a dead pid, and any older than `stale_after`.
-    fn clean_temps(
-        &self,
-        dir: &Path,
-        dry_run: bool,
-        report: &mut CleanReport,
-    ) -> Result<(), LockError> {
+    /// Removes (or, dry, reports) the orphaned publish temp files of the sweep's `listing`:
+    /// those of this process or of a dead pid, and any older than `stale_after`.
+    fn clean_temps(&self, listing: &[PathBuf], dry_run: bool, report: &mut CleanReport) {
         let fs = self.inner.env.fs();
         let procs = self.inner.env.procs();
         let now_ms = self.inner.env.clock().now_wall_ms();
         let stale_ms = i64::try_from(self.inner.policy.stale_after.as_millis()).unwrap_or(i64::MAX);
-        let mut temps: Vec<(PathBuf, Option<u32>)> = fs
-            .list(dir)
-            .map_err(|e| LockError::io(FsOp::List, dir, e))?
-            .into_iter()
-            .filter_map(|p| temp_file_pid(&p).map(|pid| (p, pid)))
+        let mut temps: Vec<(PathBuf, Option<u32>)> = listing
+            .iter()
+            .filter_map(|p| temp_file_pid(p).map(|pid| (p.clone(), pid)))
             .collect();
         // A temp file with our pid is litter unless an acquisition of ours is publishing it
         // right now (a token is new at each claim: one that is not in progress after the
@@ -286,7 +285,6 @@ impl<E: Env> LockManager<E> {
                 self.remove_litter(tmp, dry_run, report);
             }
         }
-        Ok(())
     }
 
     /// Removes a non-regular entry at a lock path if it is still the very entry seen (same
