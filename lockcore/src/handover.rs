@@ -9,8 +9,9 @@
 //! has marked the file (it waits for it: the file goes, as before), never while `release_all`
 //! closes the epoch, never for a file that declares a maximum hold (its `createdAt` starts the
 //! maximum hold, which a new holder did not declare), and only while the file is younger than
-//! [`crate::Policy::handover_keep`] (default [`HANDOVER_KEEP`], 10 ms), so a busy instance still releases through the file at least that often
-//! and a waiter of another process that cannot mark the file is not shut out for good.
+//! [`crate::Policy::handover_keep`] (default [`HANDOVER_KEEP`], 10 ms), so a busy instance
+//! still releases through the file at least that often and a waiter of another process that
+//! cannot mark the file is not shut out for good.
 //! **Caveat:** a handed-over guard's payload (token, `createdAt`) is the file's, which an
 //! earlier thread of this instance published; to every other process it is one hold.
 //!

@@ -2,10 +2,11 @@
 //!
 //! - **Inside an instance** waiters queue per lock path (tickets): only the oldest may publish,
 //!   and it is woken by the release's notify — which, where `handover.rs` allows, has handed it
-//!   the lock already (a grant it takes at its next attempt, or as it leaves the queue). A waiter records the registry's generation when
-//!   it found the lock busy and blocks only while it is unchanged, so a notify between its look
-//!   and its wait is never lost. Each blocked thread has its own condition variable, and a
-//!   change to one lock path wakes only the threads that can act on it (the oldest waiter when
+//!   the lock already (a grant it takes at its next attempt, or as it leaves the queue). A
+//!   waiter records the registry's generation when it found the lock busy and blocks only while
+//!   it is unchanged, so a notify between its look and its wait is never lost. Each blocked
+//!   thread has its own condition variable, and a change to one lock path wakes only the
+//!   threads that can act on it (the oldest waiter when
 //!   it can take or re-enter the lock, and `try_acquire`s waiting for the path's file I/O): a
 //!   release with seven waiters wakes one, not seven.
 //!   Under loom these waits block too, never timing out: a lost notification is a deadlock.
