@@ -3,7 +3,7 @@
 
 use super::*;
 use lockcore::{Fs, LockGuard};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::thread::JoinHandle;
 
 /// Handovers allowed for any file these tests make (none is that old).
@@ -211,4 +211,37 @@ fn p4_release_all_removes_a_handed_over_hold() {
     assert_eq!(got.release().unwrap(), Released::Inert);
     assert!(q.fx.files().is_empty(), "{:?}", q.fx.files());
     assert_eq!(q.m.try_acquire(&q.session).unwrap().how(), Acquired::Fresh);
+}
+
+// P16, P2 (hostile paths): a holder whose lock file was replaced by a dangling symlink or a
+// FIFO hands nothing over, follows nothing, deletes nothing and does not hang; its waiter gets
+// the typed "not a lock file" error, and the entry is left as it was.
+// Interleaving: a waiter blocked, the file replaced by a hostile entry ∥ the release.
+#[test]
+fn p16_a_hostile_entry_in_place_of_the_file_is_never_handed_over() {
+    let make: [(&str, fn(&Path)); 2] = [
+        ("dangling symlink", |p| {
+            std::os::unix::fs::symlink("/nonexistent/target", p).unwrap()
+        }),
+        ("fifo", |p| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path; mkfifo has no memory effects on us.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        }),
+    ];
+    for (what, plant) in make {
+        let q = held_and_queued(keep_always());
+        std::fs::remove_file(&q.lock).unwrap();
+        plant(&q.lock);
+        assert_eq!(q.held.release().unwrap(), Released::NotOurs, "{what}");
+        match q.waiter.join().unwrap() {
+            Err(LockError::NotRegular { .. }) => {}
+            other => panic!("{what}: expected a typed not-a-lock-file error, got {other:?}"),
+        }
+        let kind = std::fs::symlink_metadata(&q.lock).unwrap().file_type();
+        assert!(
+            kind.is_symlink() || kind.is_fifo(),
+            "{what}: left as it was"
+        );
+    }
 }
