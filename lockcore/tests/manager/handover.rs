@@ -219,7 +219,8 @@ fn p4_release_all_removes_a_handed_over_hold() {
 // Interleaving: a waiter blocked, the file replaced by a hostile entry ∥ the release.
 #[test]
 fn p16_a_hostile_entry_in_place_of_the_file_is_never_handed_over() {
-    let make: [(&str, fn(&Path)); 2] = [
+    type Plant = fn(&Path);
+    let make: [(&str, Plant); 2] = [
         ("dangling symlink", |p| {
             std::os::unix::fs::symlink("/nonexistent/target", p).unwrap()
         }),
