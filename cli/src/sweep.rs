@@ -192,10 +192,10 @@ fn clean_lines(
         )?;
     }
     for tmp in &report.temp_files {
-        let what = if tmp
-            .to_string_lossy()
-            .ends_with(lockcore::queue::TICKET_SUFFIX)
-        {
+        let name = tmp.file_name().map(|n| n.to_string_lossy().into_owned());
+        let what = if name.as_deref().is_some_and(lockcore::queue::is_any_flag) {
+            "queue flag nobody refreshed"
+        } else if name.is_some_and(|n| n.ends_with(lockcore::queue::TICKET_SUFFIX)) {
             "queue ticket nobody refreshed"
         } else {
             "orphaned publish temp file"

@@ -73,10 +73,13 @@ impl<E: Env> LockManager<E> {
             lock_path,
             armed: true,
         };
-        // A fair instance lets older waiters of other processes go first (queue.rs).
-        let ahead = if self.inner.policy.fair {
-            let own = waiter.disk.as_ref().map(|t| t.path.as_path());
+        // A queued waiter (and every attempt of a fair instance) lets older waiters of other
+        // processes go first, and so does a waiter not queued yet while the queue is flagged.
+        let own = waiter.disk.as_ref().map(|t| t.path.as_path());
+        let ahead = if self.inner.policy.fair || own.is_some() {
             self.ticket_ahead(lock_path, own)
+        } else if waiter.yields {
+            self.flagged_ticket(lock_path)
         } else {
             None
         };

@@ -47,6 +47,12 @@ pub struct Policy {
     /// (`handover.rs`); older, the release removes it and the waiter publishes anew. Default
     /// [`crate::HANDOVER_KEEP`] (10 ms); zero never hands over.
     pub handover_keep: Duration,
+    /// How long a waiter for another process's lock waits before it takes a ticket in the
+    /// queue across processes, as a fair instance does at once (`queue.rs`); waiting instances
+    /// of every policy then let it go first, so a waiter that keeps losing the race for a
+    /// released lock is served next. Default [`crate::QUEUE_AFTER`] (2 ms); `Duration::MAX`
+    /// never (the race alone decides, as before).
+    pub queue_after: Duration,
     /// The historic bug this manager re-introduces, if any (feature `mutants`).
     #[cfg(feature = "mutants")]
     pub mutant: Option<crate::mutants::Mutant>,
@@ -66,6 +72,7 @@ impl Default for Policy {
             instance_recheck: Duration::from_millis(100),
             fair: false,
             handover_keep: crate::HANDOVER_KEEP,
+            queue_after: crate::QUEUE_AFTER,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -53,5 +53,6 @@ pub use manager::{
 pub use mutants::Mutant;
 pub use os::OsEnv;
 pub use payload::{Lease, Malformed, Payload};
+pub use queue::QUEUE_AFTER;
 pub use sweep::{CleanOptions, CleanReport, Inspection, LockInfo};
 pub use wait::InstanceWaits;

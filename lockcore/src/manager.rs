@@ -388,7 +388,7 @@ impl<E: Env> LockManager<E> {
         let start = clock.now_mono();
         // Takes a place in the queue at the first busy verdict, in the step that saw it.
         let mut waiter = Waiter::queued(opts.reentrant);
-        self.let_waiter_in(&lock_path);
+        waiter.yields = self.let_waiter_in(&lock_path);
         let result = loop {
             let busy = match self.attempt(&lock_path, &mut waiter) {
                 Ok(g) => break Ok(g),
@@ -403,10 +403,13 @@ impl<E: Env> LockManager<E> {
                     waited,
                 });
             }
-            // A fair instance's front waiter blocked by another process takes its place in the
-            // queue across processes, then looks again at once: older tickets may be ahead.
+            // A front waiter blocked by another process takes its place in the queue across
+            // processes (a fair instance at once, others once starved), then looks again at
+            // once: older tickets may be ahead.
             let across = matches!(busy.wait, WaitOn::Process { .. } | WaitOn::Queue { .. });
-            if self.inner.policy.fair && across && waiter.disk.is_none() {
+            waiter.yields |= across;
+            let queues = self.inner.policy.fair || waited >= self.inner.policy.queue_after;
+            if queues && across && waiter.disk.is_none() {
                 waiter.disk = self.join_queue(&lock_path);
                 if waiter.disk.is_some() {
                     continue;
@@ -414,7 +417,7 @@ impl<E: Env> LockManager<E> {
             }
             self.wait_once(&lock_path, &busy, timeout - waited, &mut waiter);
         };
-        self.leave_disk_queue(waiter.disk.take());
+        self.leave_disk_queue(&lock_path, waiter.disk.take());
         match self.leave_queue(&lock_path, &waiter) {
             Some(granted) => self.settle_grant(&lock_path, granted, result),
             None => result,

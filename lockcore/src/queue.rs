@@ -1,12 +1,16 @@
-//! The queue across processes, opt-in ([`Policy::fair`](crate::Policy::fair)): an instance's
-//! front waiter for another process's lock leaves a ticket file beside it, named by its arrival
-//! time, and a fair instance publishes only when no older fresh ticket is left.
+//! The queue across processes: an instance's front waiter for another process's lock leaves a
+//! ticket file beside it, named by its arrival time, at once with
+//! [`Policy::fair`](crate::Policy::fair) and otherwise once it has waited
+//! [`Policy::queue_after`](crate::Policy::queue_after); a queued waiter publishes only when no
+//! older fresh ticket is left. Ticket holders also keep the path's queue flag
+//! (`.<lock name>.queued.lkq`) up, so a waiter not queued yet lists the tickets only while
+//! the flag says someone may be queued, and lets them go first.
 //!
-//! **Tickets order waiters; they never decide safety.** The lock file alone does. A ticket that
-//! is stale (its owner stopped refreshing it), missing, not a regular file or badly named is
-//! ignored, so a crashed, stopped or hostile waiter delays the others by at most
-//! [`TICKET_FRESH`] or until their own timeout, never forever. Instances without the policy
-//! (and other implementations) ignore tickets and may go first.
+//! **Tickets order waiters; they never decide safety.** The lock file alone does. A ticket or
+//! flag that is stale (its owner stopped refreshing it), missing, not a regular file or badly
+//! named is ignored, so a crashed, stopped or hostile waiter delays the others by at most
+//! [`TICKET_FRESH`] or until their own timeout, never forever. A newcomer's first attempt,
+//! and other implementations, ignore tickets and may go first.
 //!
 //! One ticket per instance and path, owned by the instance's front waiter (only the front
 //! contends): a ticket per thread could order two threads of one instance against the
@@ -26,6 +30,11 @@ pub const TICKET_FRESH: Duration = Duration::from_secs(1);
 pub const TICKET_REFRESH: Duration = Duration::from_millis(100);
 /// A regular ticket file this stale is litter a fair waiter removes when it sees it.
 pub const TICKET_LITTER: Duration = Duration::from_secs(60);
+/// How long a waiter of any policy waits for another process's lock before it queues (the
+/// default of [`crate::Policy::queue_after`]).
+pub const QUEUE_AFTER: Duration = Duration::from_millis(2);
+/// The name of a lock's queue flag ends with this: `.<lock name>.queued.lkq`.
+const FLAG_SUFFIX: &str = "queued.lkq";
 /// Digits of the arrival time (unix milliseconds) in a ticket's name: names sort by arrival.
 const STAMP_DIGITS: usize = 15;
 
@@ -57,6 +66,19 @@ pub(crate) fn ticket_path(
         w = STAMP_DIGITS
     );
     Some(lock_path.with_file_name(name))
+}
+
+/// The queue flag of `lock_path`: a fresh regular file there says some waiter holds a ticket,
+/// so that instances which queue only when starved look at the tickets (a listing) only then.
+pub(crate) fn flag_path(lock_path: &Path) -> Option<PathBuf> {
+    Some(lock_path.with_file_name(format!("{}{FLAG_SUFFIX}", prefix(lock_path)?)))
+}
+
+/// Whether `name` is the queue flag of some lock (for the sweep).
+pub fn is_any_flag(name: &str) -> bool {
+    name.strip_suffix(FLAG_SUFFIX)
+        .and_then(|head| head.strip_suffix('.'))
+        .is_some_and(|lock| lock.len() > 1 && lock.starts_with('.'))
 }
 
 /// Whether `name` is a well-formed ticket of the lock whose ticket prefix is `prefix`.
@@ -116,15 +138,38 @@ impl<E: Env> LockManager<E> {
             clock.random_u64(),
         )?;
         self.inner.env.fs().create_new(&path, b"").ok()?;
+        self.raise_flag(lock_path);
         Some(DiskTicket {
             path,
             refreshed: clock.now_mono(),
         })
     }
 
+    /// Writes (or refreshes) `lock_path`'s queue flag: waiters that do not queue yet look for
+    /// older tickets while it is fresh.
+    fn raise_flag(&self, lock_path: &Path) {
+        let fs = self.inner.env.fs();
+        if let Some(flag) = flag_path(lock_path) {
+            if !fs.touch(&flag, Some(b"")).unwrap_or(true) {
+                let _ = fs.create_new(&flag, b"");
+            }
+        }
+    }
+
+    /// Whether `lock_path`'s queue flag is a fresh regular file: someone may be queued.
+    fn queue_flagged(&self, lock_path: &Path) -> bool {
+        let env = &self.inner.env;
+        let Some(meta) = flag_path(lock_path).and_then(|f| env.fs().metadata(&f).ok()) else {
+            return false;
+        };
+        let now = env.clock().now_wall_ms();
+        meta.kind == FileKind::Regular
+            && Duration::from_millis(now.abs_diff(meta.mtime_ms)) <= TICKET_FRESH
+    }
+
     /// Keeps `ticket` fresh: refreshes its mtime once [`TICKET_REFRESH`] has passed, and
     /// writes it again, at the same place, if someone removed it.
-    pub(crate) fn refresh_ticket(&self, ticket: &mut DiskTicket) {
+    pub(crate) fn refresh_ticket(&self, lock_path: &Path, ticket: &mut DiskTicket) {
         let env = &self.inner.env;
         let now = env.clock().now_mono();
         if now.saturating_sub(ticket.refreshed) < TICKET_REFRESH {
@@ -134,12 +179,46 @@ impl<E: Env> LockManager<E> {
         if !env.fs().touch(&ticket.path, Some(b"")).unwrap_or(true) {
             let _ = env.fs().create_new(&ticket.path, b"");
         }
+        self.raise_flag(lock_path);
     }
 
-    /// Leaves the queue (acquired, timed out or failed).
-    pub(crate) fn leave_disk_queue(&self, ticket: Option<DiskTicket>) {
-        if let Some(t) = ticket {
-            let _ = self.inner.env.fs().remove(&t.path);
+    /// Leaves the queue (acquired, timed out or failed); the last to leave lowers the flag.
+    /// (A waiter that joins meanwhile raises it again at its next refresh: a hint, not safety.)
+    pub(crate) fn leave_disk_queue(&self, lock_path: &Path, ticket: Option<DiskTicket>) {
+        let Some(t) = ticket else {
+            return;
+        };
+        let _ = self.inner.env.fs().remove(&t.path);
+        if self.ticket_ahead(lock_path, None).is_none() {
+            self.lower_flag(lock_path);
+        }
+    }
+
+    /// The older waiter a waiter not queued yet lets go first: the youngest fresh ticket, if
+    /// the queue is flagged. A flag with no ticket left behind it (its last waiter crashed, or
+    /// the lock is taken by an instance that never queued) is lowered.
+    pub(crate) fn flagged_ticket(&self, lock_path: &Path) -> Option<PathBuf> {
+        if !self.queue_flagged(lock_path) {
+            return None;
+        }
+        let ahead = self.ticket_ahead(lock_path, None);
+        if ahead.is_none() {
+            self.lower_flag(lock_path);
+        }
+        ahead
+    }
+
+    /// Removes `lock_path`'s queue flag if it is a regular file (anything else of that name is
+    /// not ours to remove).
+    fn lower_flag(&self, lock_path: &Path) {
+        let fs = self.inner.env.fs();
+        if let Some(flag) = flag_path(lock_path) {
+            if fs
+                .metadata(&flag)
+                .is_ok_and(|m| m.kind == FileKind::Regular)
+            {
+                let _ = fs.remove(&flag);
+            }
         }
     }
 
@@ -229,20 +308,20 @@ mod tests {
         assert!(is_ticket(name, ".s.jsonl.lock."), "{name}");
         age_to_epoch(&t.path);
         m.inner.env.clock().sleep(TICKET_REFRESH / 2);
-        m.refresh_ticket(&mut t);
+        m.refresh_ticket(&lock, &mut t);
         assert_eq!(mtime(&t.path), std::time::UNIX_EPOCH, "refreshed too early");
         m.inner.env.clock().sleep(TICKET_REFRESH);
-        m.refresh_ticket(&mut t);
+        m.refresh_ticket(&lock, &mut t);
         assert!(mtime(&t.path) > std::time::UNIX_EPOCH, "not refreshed");
         std::fs::remove_file(&t.path).expect("remove the ticket");
         m.inner.env.clock().sleep(TICKET_REFRESH);
-        m.refresh_ticket(&mut t);
+        m.refresh_ticket(&lock, &mut t);
         assert!(
             t.path.exists(),
             "a removed ticket is written again, at its place"
         );
         let path = t.path.clone();
-        m.leave_disk_queue(Some(t));
+        m.leave_disk_queue(&lock, Some(t));
         assert!(!path.exists(), "leaving removes the ticket");
     }
 
@@ -271,6 +350,29 @@ mod tests {
             "",
         ] {
             assert!(!is_ticket(name, P), "{name:?}");
+        }
+    }
+
+    // P16 (nothing read from disk is trusted): only `.<lock name>.queued.lkq` is a queue flag;
+    // tickets, other suffixes and names with no lock name are not, and a flag is no ticket.
+    #[test]
+    fn only_well_formed_names_are_queue_flags() {
+        let flag = flag_path(Path::new("/d/s.jsonl.lock")).unwrap_or_default();
+        assert_eq!(flag, Path::new("/d/.s.jsonl.lock.queued.lkq"));
+        assert!(is_any_flag(".s.jsonl.lock.queued.lkq"));
+        assert!(!is_ticket(".s.jsonl.lock.queued.lkq", P));
+        assert!(!is_any_ticket(".s.jsonl.lock.queued.lkq"));
+        for name in [
+            ".s.jsonl.lock.001764000000000.42-00ff.lkq",
+            "s.jsonl.lock.queued.lkq",
+            ".s.jsonl.lock.queued.lktmp",
+            ".s.jsonl.lockqueued.lkq",
+            "..queued.lkq",
+            ".queued.lkq",
+            "queued.lkq",
+            "",
+        ] {
+            assert!(!is_any_flag(name), "{name:?}");
         }
     }
 

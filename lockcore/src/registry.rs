@@ -53,9 +53,10 @@ pub(crate) struct State {
     /// oldest may publish, so a releasing thread cannot take the lock straight back (no barging).
     pub(crate) queues: BTreeMap<PathBuf, std::collections::VecDeque<u64>>,
     pub(crate) next_ticket: u64,
-    /// Paths whose last release here found another process waiting for the file, with when
-    /// (monotonic): this instance's next acquire of one lets that waiter in first (`wait.rs`).
-    pub(crate) wanted: BTreeMap<PathBuf, Duration>,
+    /// Paths released here lately, with when (monotonic) and whether the release found another
+    /// process waiting for the file: this instance's next acquire of one yields to queued
+    /// waiters, and lets that waiter in first (`wait.rs`).
+    pub(crate) released: BTreeMap<PathBuf, (Duration, bool)>,
     /// Holds a release handed to the front waiter of their path, not yet taken (`handover.rs`).
     pub(crate) grants: BTreeMap<PathBuf, crate::handover::Grant>,
 }
@@ -88,18 +89,19 @@ impl State {
             on_compromised: None,
             queues: BTreeMap::new(),
             next_ticket: 1,
-            wanted: BTreeMap::new(),
+            released: BTreeMap::new(),
             grants: BTreeMap::new(),
         }
     }
 
-    /// Notes that a release of `lock_path` at `now` found another process waiting; forgets
-    /// notes too old to matter, so the map stays as small as the set of contended paths.
-    pub(crate) fn note_wanted(&mut self, lock_path: &Path, now: Duration) {
+    /// Notes a release of `lock_path` at `now` (`wanted`: it found another process waiting);
+    /// forgets notes too old to matter, so the map stays as small as the set of paths released
+    /// in the last [`crate::wait::HANDOFF_WINDOW`].
+    pub(crate) fn note_released(&mut self, lock_path: &Path, now: Duration, wanted: bool) {
         let window = crate::wait::HANDOFF_WINDOW;
-        self.wanted
-            .retain(|_, at| now.saturating_sub(*at) <= window);
-        self.wanted.insert(lock_path.to_path_buf(), now);
+        self.released
+            .retain(|_, (at, _)| now.saturating_sub(*at) <= window);
+        self.released.insert(lock_path.to_path_buf(), (now, wanted));
     }
 
     /// This instance holds, is taking or is releasing this path or a file carrying this token.
@@ -243,19 +245,24 @@ mod tests {
     }
 
     // P11 (a waiter of another process is let in; the note stays as small as the set of
-    // recently contended paths): a note is kept for the handoff window and forgotten after it.
+    // recently released paths): a note, with whether the release found a waiter, is kept for
+    // the handoff window and forgotten after it.
     #[test]
-    fn note_wanted_keeps_notes_for_the_handoff_window_only() {
+    fn note_released_keeps_notes_for_the_handoff_window_only() {
         let mut st = state();
         let at = Duration::from_secs(100);
-        st.note_wanted(Path::new(HERE), at);
-        st.note_wanted(Path::new(ELSEWHERE), at + HANDOFF_WINDOW);
-        assert_eq!(st.wanted.len(), 2, "both notes are within the window");
-        assert_eq!(st.wanted.get(Path::new(HERE)), Some(&at));
-        let later = at + HANDOFF_WINDOW * 2 + Duration::from_millis(1);
-        st.note_wanted(Path::new("/d/c.lock"), later);
+        st.note_released(Path::new(HERE), at, true);
+        st.note_released(Path::new(ELSEWHERE), at + HANDOFF_WINDOW, false);
+        assert_eq!(st.released.len(), 2, "both notes are within the window");
+        assert_eq!(st.released.get(Path::new(HERE)), Some(&(at, true)));
         assert_eq!(
-            st.wanted.keys().collect::<Vec<_>>(),
+            st.released.get(Path::new(ELSEWHERE)),
+            Some(&(at + HANDOFF_WINDOW, false))
+        );
+        let later = at + HANDOFF_WINDOW * 2 + Duration::from_millis(1);
+        st.note_released(Path::new("/d/c.lock"), later, false);
+        assert_eq!(
+            st.released.keys().collect::<Vec<_>>(),
             vec![Path::new("/d/c.lock")],
             "notes older than the window are forgotten"
         );

@@ -226,9 +226,9 @@ impl<E: Env> LockManager<E> {
         let result = self.delete_if_ours_noting_waiters(lock_path, &bytes);
         let mut st = sync::lock(&self.inner.state);
         st.in_progress.remove(lock_path);
-        if let Ok((Released::Removed, true)) = result {
+        if let Ok((Released::Removed, wanted)) = result {
             let now = self.inner.env.clock().now_mono();
-            st.note_wanted(lock_path, now);
+            st.note_released(lock_path, now, wanted);
         }
         self.notify_path(&mut st, lock_path);
         result.map(|(released, _)| released)

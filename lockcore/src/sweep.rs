@@ -200,15 +200,18 @@ impl<E: Env> LockManager<E> {
         Ok(report)
     }
 
-    /// Removes (or, dry, reports) the queue tickets of the sweep's `listing` that nobody has
-    /// refreshed for [`TICKET_LITTER`](crate::queue::TICKET_LITTER): left by a waiter that
-    /// crashed. Only regular files with a ticket's exact name.
+    /// Removes (or, dry, reports) the queue tickets and queue flags of the sweep's `listing`
+    /// that nobody has refreshed for [`TICKET_LITTER`](crate::queue::TICKET_LITTER): left by a
+    /// waiter that crashed. Only regular files with a ticket's or a flag's exact name.
     fn clean_tickets(&self, listing: &[PathBuf], dry_run: bool, report: &mut CleanReport) {
         let fs = self.inner.env.fs();
         let now_ms = self.inner.env.clock().now_wall_ms();
         let mut tickets: Vec<PathBuf> = listing
             .iter()
-            .filter(|p| std::str::from_utf8(name_bytes(p)).is_ok_and(crate::queue::is_any_ticket))
+            .filter(|p| {
+                std::str::from_utf8(name_bytes(p))
+                    .is_ok_and(|n| crate::queue::is_any_ticket(n) || crate::queue::is_any_flag(n))
+            })
             .cloned()
             .collect();
         tickets.sort();

@@ -19,13 +19,18 @@
 //!   or nothing tells which file to watch, the waiter sleeps with jittered backoff (1–50 ms).
 //! - **Across processes, no starving:** a waiter marks the file it waits for (its atime), and
 //!   a release that sees the mark makes this instance's next acquire of that path, if it
-//!   comes at once, wait up to [`HANDOFF_GRACE`] for someone else to take it first.
+//!   comes at once, wait up to [`HANDOFF_GRACE`] for someone else to take it first. A waiter
+//!   that keeps losing the race queues once it has waited [`crate::Policy::queue_after`] (a
+//!   ticket, `queue.rs`, and the path's queue flag), and a waiter that has found the lock busy
+//!   (or an acquire right after this instance released it) lets flagged tickets go first.
 //!
 //! Fairness across processes is best effort by default: every waiting process wakes on the
-//! release and the fastest publish wins; the handoff grace only stops a releasing process from
-//! taking the lock straight back while others wait. With [`crate::Policy::fair`] an instance
-//! also queues across processes (`queue.rs`): its front waiter holds a ticket on disk and waits
-//! for the ticket just ahead of it (`WaitOn::Queue`) before it may publish.
+//! release and the fastest publish wins until someone starves; then the starved go first, in
+//! arrival order, and the race resumes. The grace and the flag only hold back contenders
+//! that have seen the lock busy or just released it: a newcomer's first attempt publishes at
+//! once, with no listing (the uncontended path costs nothing). With [`crate::Policy::fair`] an
+//! instance queues at once (`queue.rs`): its front waiter holds a ticket on disk and waits for
+//! the ticket just ahead of it (`WaitOn::Queue`) before it may publish.
 
 use crate::classify::mutant;
 use crate::env::{Clock, Env, FileId, Fs, Liveness, Procs, WaitFor};
@@ -123,6 +128,9 @@ pub(crate) struct Waiter {
     /// This instance's ticket in the queue across processes ([`crate::Policy::fair`]), held
     /// by the instance's front waiter while another process's lock or older ticket blocks it.
     pub(crate) disk: Option<crate::queue::DiskTicket>,
+    /// It has found another process's lock busy (or released one that another process
+    /// wanted): before it publishes, it lets queued waiters go first if the queue is flagged.
+    pub(crate) yields: bool,
 }
 
 impl Waiter {
@@ -134,6 +142,7 @@ impl Waiter {
             queues: true,
             backoff: BACKOFF_START,
             disk: None,
+            yields: false,
         }
     }
 
@@ -150,23 +159,29 @@ impl<E: Env> LockManager<E> {
     /// Across processes, best effort: before acquiring a path this instance released less
     /// than [`HANDOFF_WINDOW`] ago while another process waited for it, waits up to
     /// [`HANDOFF_GRACE`] for that process to take it — so a process that takes a lock in a loop
-    /// does not starve the others. Only delays the first attempt; real time only.
-    pub(crate) fn let_waiter_in(&self, lock_path: &Path) {
+    /// does not starve the others. Only delays the first attempt; real time only. True when
+    /// it waited (the acquisition then yields to queued waiters too).
+    pub(crate) fn let_waiter_in(&self, lock_path: &Path) -> bool {
         let clock = self.inner.env.clock();
         // Before the registry lock: under a model checker that lock would be one more
         // scheduling point in every acquire (and model file systems never report a mark).
         if clock.is_virtual() || sync::MODEL_CHECKED {
-            return;
+            return false;
         }
-        let Some(released_at) = sync::lock(&self.inner.state).wanted.remove(lock_path) else {
-            return;
+        let Some((released_at, wanted)) = sync::lock(&self.inner.state).released.remove(lock_path)
+        else {
+            return false;
         };
-        if clock.now_mono().saturating_sub(released_at) <= HANDOFF_WINDOW {
+        if clock.now_mono().saturating_sub(released_at) > HANDOFF_WINDOW {
+            return false;
+        }
+        if wanted {
             self.inner
                 .env
                 .fs()
                 .wait_for_taker(lock_path, HANDOFF_GRACE, clock);
         }
+        true
     }
 
     /// A place at the back of `lock_path`'s queue, once, for a waiter that queues.
@@ -353,7 +368,7 @@ impl<E: Env> LockManager<E> {
         let clock = self.inner.env.clock();
         let real = !clock.is_virtual() && !sync::MODEL_CHECKED;
         if let Some(ticket) = waiter.disk.as_mut() {
-            self.refresh_ticket(ticket);
+            self.refresh_ticket(lock_path, ticket);
         }
         match &busy.wait {
             WaitOn::Instance { in_progress: true } => {

@@ -54,6 +54,15 @@ scaled!(
     s3_fair_queues_do_not_deadlock,
     Cfg::shuttle(None)
 );
+// S4 — P11, P1: default instances queue once starved (Policy::queue_after): a waiter that
+// queues at once, one that only yields to the flagged queue and the releasing holder asking
+// again; every one gets it, none at once, no ticket is left.
+scaled!(
+    s4_pct,
+    s4_random,
+    s4_starved_waiters_queue,
+    Cfg::shuttle(None)
+);
 // S2 — P3, P4, P1, P11: release_all with four waiters of the instance queued and another
 // process watching; the old epoch goes before the rotation, then the queue is served in order.
 scaled!(

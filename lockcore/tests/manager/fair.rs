@@ -119,7 +119,12 @@ fn a_fair_acquire_that_times_out_leaves_no_ticket_of_its_own() {
     let e = m.acquire_with(&fx.session("s.jsonl"), opts).unwrap_err();
     assert_queued(&e);
     let name = older.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(fx.files(), vec![name]);
+    let flag = ".s.jsonl.lock.queued.lkq".to_string();
+    assert_eq!(
+        fx.files(),
+        vec![name, flag],
+        "the flag stays up for the older waiter"
+    );
 }
 
 // P16 + P11: only regular, well-named, fresh tickets of this lock count. A symlink, a
@@ -187,4 +192,171 @@ fn clean_removes_tickets_left_by_crashed_waiters_only() {
     let done = m.clean_stale(fx.dir.path(), false).unwrap();
     assert_eq!(done.temp_files, vec![old.clone()]);
     assert!(!old.exists() && fresh.exists() && link.symlink_metadata().is_ok());
+}
+
+// ---- Waiters of every policy queue once starved (`Policy::queue_after`) ----
+
+/// `s.jsonl.lock` held by live pid 77 under a 100 ms lease whose last refresh was at
+/// `start_ms`: a waiter finds it busy, then (after 100 ms of virtual time) free to reclaim.
+fn plant_lease_ending(fx: &Fixture, start_ms: i64) {
+    let mut p = planted(77, Some("n77"), Duration::ZERO);
+    p.created_at_ms = start_ms;
+    p.lease = Some(lockcore::Lease {
+        lease_ms: 100,
+        max_hold_ms: None,
+    });
+    fx.plant("s.jsonl", &p);
+    set_mtime_at(&fx.lock_file("s.jsonl"), start_ms);
+}
+
+/// The queue flag of `s.jsonl.lock`, a regular file refreshed at `mtime_ms`.
+fn raise_flag(fx: &Fixture, mtime_ms: i64) -> PathBuf {
+    let p = fx.dir.path().join(".s.jsonl.lock.queued.lkq");
+    std::fs::write(&p, b"").unwrap();
+    set_mtime_at(&p, mtime_ms);
+    p
+}
+
+fn never_queues() -> Policy {
+    Policy {
+        queue_after: Duration::MAX,
+        ..Policy::default()
+    }
+}
+
+fn wait_up_to(ms: u64) -> AcquireOptions {
+    AcquireOptions {
+        reentrant: true,
+        timeout: Some(Duration::from_millis(ms)),
+    }
+}
+
+// P11 (no starving, best effort): a waiter of an instance without `fair` that has found another
+// process's lock busy lets an older queued waiter go first while the queue is flagged: when
+// the lock comes free (a lease runs out) it does not take it, and it times out naming the
+// queue. Without the flag it never lists the queue and takes the lock (the race decides).
+#[test]
+fn a_waiter_that_found_the_lock_busy_yields_to_a_flagged_queue() {
+    for flagged in [true, false] {
+        let fx = Fixture::new();
+        let start = now_ms();
+        fx.set(77, Liveness::Alive);
+        plant_lease_ending(&fx, start);
+        let ticket = plant_ticket(&fx, start - 10, start + 200);
+        if flagged {
+            raise_flag(&fx, start + 200);
+        }
+        let m = fx.virtual_manager_with(10, never_queues(), Some(start));
+        let got = m.acquire_with(&fx.session("s.jsonl"), wait_up_to(400));
+        if flagged {
+            assert_queued(&got.unwrap_err());
+        } else {
+            assert_eq!(
+                got.unwrap().how(),
+                Acquired::Reclaimed(StaleReason::LeaseExpired)
+            );
+        }
+        assert!(ticket.exists(), "another waiter's ticket is never touched");
+    }
+}
+
+// P11 + P16: only a regular, fresh flag counts. A directory, a symlink or a FIFO named like the
+// flag, or a flag not refreshed for TICKET_FRESH, does not hold the waiter back, and none of
+// them is removed.
+#[test]
+fn only_a_regular_fresh_flag_counts_and_no_flag_is_removed() {
+    let fresh_ms = i64::try_from(TICKET_FRESH.as_millis()).unwrap();
+    let kinds = ["stale", "dir", "symlink", "fifo"];
+    for kind in kinds {
+        let fx = Fixture::new();
+        let start = now_ms();
+        fx.set(77, Liveness::Alive);
+        plant_lease_ending(&fx, start);
+        plant_ticket(&fx, start - 10, start + 200);
+        let flag = fx.dir.path().join(".s.jsonl.lock.queued.lkq");
+        match kind {
+            "stale" => drop(raise_flag(&fx, start - fresh_ms - 1)),
+            "dir" => std::fs::create_dir(&flag).unwrap(),
+            "symlink" => {
+                let real = raise_flag(&fx, start + 200);
+                std::fs::rename(&real, fx.dir.path().join("elsewhere")).unwrap();
+                std::os::unix::fs::symlink(fx.dir.path().join("elsewhere"), &flag).unwrap();
+            }
+            _ => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &flag,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .unwrap(),
+        }
+        let m = fx.virtual_manager_with(10, never_queues(), Some(start));
+        let g = m.acquire_with(&fx.session("s.jsonl"), wait_up_to(400));
+        assert!(g.is_ok(), "{kind}: {:?}", g.err());
+        assert!(flag.symlink_metadata().is_ok(), "{kind}: the flag is left");
+    }
+}
+
+// P11 (no starving): a waiter of an instance without `fair` that has waited `queue_after`
+// takes its own ticket and raises the flag; behind an older ticket it lets that waiter go
+// first even when nobody flagged the queue, and when it gives up it takes its ticket away and
+// leaves the flag up for the waiter still queued. Once that one is gone without lowering it,
+// the next waiter that finds the flag with no ticket behind it lowers it and takes the lock:
+// nothing of the queue is left.
+#[test]
+fn a_starved_waiter_queues_and_the_last_to_leave_lowers_the_flag() {
+    let fx = Fixture::new();
+    let start = now_ms();
+    fx.set(77, Liveness::Alive);
+    plant_lease_ending(&fx, start);
+    let older = plant_ticket(&fx, start - 10, start + 200);
+    let m = fx.virtual_manager_with(10, Policy::default(), Some(start));
+    assert_queued(
+        &m.acquire_with(&fx.session("s.jsonl"), wait_up_to(400))
+            .unwrap_err(),
+    );
+    let older_name = older.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        tickets(&fx),
+        vec![older_name, ".s.jsonl.lock.queued.lkq".to_string()],
+        "our ticket gone, the flag up for the older waiter"
+    );
+    std::fs::remove_file(&older).unwrap();
+    std::fs::remove_file(fx.lock_file("s.jsonl")).unwrap();
+    plant_lease_ending(&fx, start);
+    let next = fx.virtual_manager_with(11, never_queues(), Some(start));
+    let g = next
+        .acquire_with(&fx.session("s.jsonl"), wait_up_to(400))
+        .unwrap();
+    assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::LeaseExpired));
+    drop(g);
+    assert_eq!(
+        fx.files(),
+        Vec::<String>::new(),
+        "no ticket, no flag, no lock left"
+    );
+}
+
+// P11 (no unbounded litter): `clean` removes a queue flag nobody refreshed for TICKET_LITTER
+// (its last waiter crashed) and reports it; a fresh flag stays.
+#[test]
+fn clean_removes_a_flag_left_by_crashed_waiters_only() {
+    let fx = Fixture::new();
+    let start = now_ms();
+    let litter_age = i64::try_from(TICKET_LITTER.as_millis()).unwrap() + 1_000;
+    let old = raise_flag(&fx, start - litter_age);
+    let m = fx.virtual_manager_with(10, Policy::default(), Some(start));
+    assert_eq!(
+        m.clean_stale(fx.dir.path(), false).unwrap().temp_files,
+        vec![old.clone()]
+    );
+    assert!(!old.exists());
+    let fresh = raise_flag(&fx, start);
+    assert!(m
+        .clean_stale(fx.dir.path(), false)
+        .unwrap()
+        .temp_files
+        .is_empty());
+    assert!(fresh.exists());
 }

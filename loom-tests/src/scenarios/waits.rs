@@ -440,6 +440,76 @@ pub fn s3_fair_queues_do_not_deadlock(cfg: &Cfg) -> Result<(), Violation> {
     })
 }
 
+/// S4 — P11 (no deadlock, no ticket left), P1: default instances that queue once starved
+/// (`Policy::queue_after`). Process 2 holds session 1; process 3 (queues at its first busy
+/// verdict: its ticket and the queue flag appear) and then process 4 (never queues: it only yields to the queue while it is flagged) wait
+/// for it; the holder releases and asks again, queueing too. Targets the flag: raised by a
+/// ticket holder ∥ read by a waiter that does not queue ∥ lowered by the last to leave. Every
+/// waiter gets the lock, none at once, and no ticket is left. A flag may be left (two ticket
+/// holders leaving together each see the other's ticket): it goes stale, and the next waiter
+/// that finds it with no ticket behind lowers it, so it is not asserted.
+pub fn s4_starved_waiters_queue(cfg: &Cfg) -> Result<(), Violation> {
+    let (world, ghost) = world_for(cfg, &[2, 3, 4]);
+    let with = |pid: u32, queue_after: Duration| {
+        let policy = lockcore::Policy {
+            queue_after,
+            mutant: cfg.mutant,
+            ..lockcore::Policy::default()
+        };
+        LockManager::new(world.env(HOST, pid), policy)
+    };
+    let (m2, m3, m4) = (
+        with(2, Duration::ZERO),
+        with(3, Duration::ZERO),
+        with(4, Duration::MAX),
+    );
+    let log: Served = shared(Mutex::new((None, Vec::new())));
+    let first = match m2.acquire_with(&session(1), opts(false, QUEUE_TIMEOUT)) {
+        Ok(g) => ghost.acquired("holder", &m2, g)?,
+        Err(e) => return Err(unexpected(&world, "holder", &e)),
+    };
+    let mut hs = vec![served(&ghost, &m3, 1, 3, &log)];
+    let on_disk = (0..100_000).any(|_| {
+        thread::yield_now();
+        disk_tickets(&world) >= 2
+    });
+    if !on_disk {
+        return Err(judge::harness_failed().violation(
+            "process 3 never queued on disk (its ticket and the flag)",
+            world.trace(),
+        ));
+    }
+    hs.push(served(&ghost, &m4, 1, 4, &log));
+    let again = release(&ghost, "holder", first).and_then(|()| serve(&ghost, &m2, 1, 0, &log));
+    let r = conclude(&ghost, hs).and(again);
+    let left = disk_tickets(&world) - disk_flags(&world);
+    r.and_then(|()| {
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(judge::temp_left().violation(
+                format!("{left} ticket(s) of the queue across processes left behind"),
+                world.trace(),
+            ))
+        }
+    })
+}
+
+/// Queue flags (`.<lock name>.queued.lkq`) in the sessions' directory.
+fn disk_flags(world: &models::sim::SimWorld) -> usize {
+    use lockcore::{Env, Fs};
+    let env = world.env(HOST, 1);
+    env.fs()
+        .list(std::path::Path::new("/s"))
+        .map(|l| {
+            l.iter()
+                .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+                .filter(|n| lockcore::queue::is_any_flag(n))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// S2 — P3, P4, P1, P11: process 1 holds session 1 (twice, re-entered) and session 2; `n`
 /// threads of it queue for session 1 and process 2 waits for session 2 (watching the file) ∥
 /// `release_all` of process 1. Targets the gate with waiters queued: the old holds all go before
