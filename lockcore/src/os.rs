@@ -359,7 +359,16 @@ impl Fs for OsFs {
             return None;
         }
         let name = wait.lock_path.file_name()?;
-        let watch = watch::DirWatch::arm(dir_part(wait.lock_path), watch::Watch::Going)?;
+        let watch = if watch::watch_the_file(name) {
+            match watch::DirWatch::arm_file(wait.lock_path) {
+                Some(w) => w,
+                // Gone already (or no inotify): look again at once rather than back off.
+                None if !still_blocked() => return Some(Wake::Changed),
+                None => return None,
+            }
+        } else {
+            watch::DirWatch::arm(dir_part(wait.lock_path), watch::Watch::Going)?
+        };
         // ESRCH (reaped already) or no pidfd here: the look below, or the timeout, tells.
         let pidfd = wait.owner.and_then(watch::open_pidfd);
         if !still_blocked() {

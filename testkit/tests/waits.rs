@@ -201,6 +201,57 @@ fn p11_os_watch_ignores_other_entries() {
     );
 }
 
+/// A queue ticket of `a.jsonl.lock` (arrival `stamp`) in `dir`.
+fn ticket(dir: &Path, stamp: u64) -> PathBuf {
+    dir.join(format!(".a.jsonl.lock.{stamp:015}.7-00aa.lkq"))
+}
+
+/// P11 (no lost wake-up, queue): a wait on the ticket ahead watches that file itself; its
+/// removal, or a rename away, after the watch was armed wakes it, and a ticket gone before
+/// arming is seen at once.
+#[test]
+fn p11_os_watch_on_a_ticket_wakes_when_it_goes() {
+    let dir = tempdir();
+    let ahead = ticket(dir.path(), 1);
+    plant(&ahead, "");
+    let wake = os_wait(&ahead, None, || std::fs::remove_file(&ahead).is_ok());
+    assert_eq!(wake, Some(Wake::Changed), "removed");
+    plant(&ahead, "");
+    let away = dir.path().join("elsewhere");
+    let wake = os_wait(&ahead, None, || std::fs::rename(&ahead, &away).is_ok());
+    assert_eq!(wake, Some(Wake::Changed), "renamed away");
+    assert_eq!(
+        os_wait(&ahead, None, || false),
+        Some(Wake::Changed),
+        "gone before"
+    );
+}
+
+/// P11 (the waiter behind a ticket is not woken by every handoff): removing the lock file,
+/// other tickets and temp files beside the ticket ahead does not end the wait on it; only its
+/// own timeout does.
+#[test]
+fn p11_os_watch_on_a_ticket_ignores_the_lock_and_other_tickets() {
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    let (ahead, other) = (ticket(dir.path(), 1), ticket(dir.path(), 2));
+    for p in [&lock, &ahead, &other] {
+        plant(p, "");
+    }
+    let mut armed = || std::fs::remove_file(&lock).is_ok() && std::fs::remove_file(&other).is_ok();
+    let wait = WaitFor {
+        lock_path: &ahead,
+        owner: None,
+        timeout: std::time::Duration::from_millis(1),
+        clock: &OsClock,
+    };
+    assert_eq!(
+        OsFs.wait_for_change(&wait, &mut armed),
+        Some(Wake::TimedOut)
+    );
+    assert!(exists(&ahead));
+}
+
 /// A short real wait on `lock` with nothing happening: it must end by its timeout.
 fn idle_wait(lock: &Path) -> Option<Wake> {
     let wait = WaitFor {

@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE] [--fair]
+//!           [--queue-after MS|never]
 //! ```
 //! `--machine` prints one `key=value` line (read by the `multiprocess` criterion bench);
 //! `--holds FILE` also writes every hold, one tab-separated line each, for an analysis of the tail;
-//! `--fair` runs every process with `Policy::fair` (the queue across processes).
-//! Children are started as `multiproc child <session file> <rounds>`: each sets up its
+//! `--fair` runs every process with `Policy::fair` (the queue across processes);
+//! `--queue-after` sets `Policy::queue_after` (default 2 ms; `never` races only).
+//! Children are started as `multiproc child <session file> <rounds> [fair] [queue-after=V]`: each sets up its
 //! `LockManager`, says `ready`, waits for the parent to close its stdin (so all start together),
 //! runs its rounds and prints one `hold` line per round (wall-clock nanoseconds, comparable
 //! across processes). `multiproc sigkill-peer <session file>` is one link of the
@@ -54,17 +56,21 @@ mod imp {
     }
 
     fn child(args: &[String]) -> Result<()> {
-        let (session, rounds, fair) = match args {
-            [s, r] => (s, r, false),
-            [s, r, f] if f == "fair" => (s, r, true),
-            _ => return Err("usage: multiproc child <session file> <rounds> [fair]".into()),
+        let usage =
+            || "usage: multiproc child <session file> <rounds> [fair] [queue-after=MS|never]";
+        let [session, rounds, policy_words @ ..] = args else {
+            return Err(usage().into());
         };
         let session = PathBuf::from(session);
         let rounds: u64 = rounds.parse().map_err(|e| format!("rounds: {e}"))?;
-        let policy = Policy {
-            fair,
-            ..Policy::default()
-        };
+        let mut policy = Policy::default();
+        for word in policy_words {
+            match word.split_once('=') {
+                None if word == "fair" => policy.fair = true,
+                Some(("queue-after", v)) => policy.queue_after = parse_queue_after(v)?,
+                _ => return Err(usage().into()),
+            }
+        }
         let mgr = LockManager::new(OsEnv::new(), policy);
         let opts = AcquireOptions {
             reentrant: true,
@@ -113,6 +119,18 @@ mod imp {
         holds_to: Option<PathBuf>,
         /// Every process waits in the queue across processes (`Policy::fair`).
         fair: bool,
+        /// `Policy::queue_after` for every process (`None`: the default).
+        queue_after: Option<String>,
+    }
+
+    /// `Policy::queue_after` from `MS` (milliseconds) or `never`.
+    fn parse_queue_after(v: &str) -> Result<Duration> {
+        if v == "never" {
+            return Ok(Duration::MAX);
+        }
+        v.parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| format!("--queue-after {v:?}: {e} (milliseconds or `never`)"))
     }
 
     fn parse_options(args: &[String]) -> Result<Options> {
@@ -123,6 +141,7 @@ mod imp {
             machine: false,
             holds_to: None,
             fair: false,
+            queue_after: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -146,10 +165,15 @@ mod imp {
                 "--machine" => o.machine = true,
                 "--holds" => o.holds_to = Some(PathBuf::from(value("--holds")?)),
                 "--fair" => o.fair = true,
+                "--queue-after" => {
+                    let v = value("--queue-after")?;
+                    parse_queue_after(&v)?;
+                    o.queue_after = Some(v);
+                }
                 "-h" | "--help" => {
                     return Err(
                         "usage: multiproc [--procs N] [--rounds R] [--dir DIR] [--machine] [--holds FILE] \
-                         [--fair]"
+                         [--fair] [--queue-after MS|never]"
                             .into(),
                     )
                 }
@@ -167,12 +191,10 @@ mod imp {
         stdout: BufReader<ChildStdout>,
     }
 
-    fn spawn(exe: &Path, session: &Path, rounds: u64, fair: bool) -> Result<Running> {
+    fn spawn(exe: &Path, session: &Path, rounds: u64, policy_words: &[String]) -> Result<Running> {
         let mut child = Command::new(exe);
         child.arg("child").arg(session).arg(rounds.to_string());
-        if fair {
-            child.arg("fair");
-        }
+        child.args(policy_words);
         let mut child = child
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -217,11 +239,11 @@ mod imp {
         session: &Path,
         procs: usize,
         rounds: u64,
-        fair: bool,
+        policy_words: &[String],
     ) -> Result<Vec<HoldRecord>> {
         let mut children = Vec::with_capacity(procs);
         for _ in 0..procs {
-            children.push(spawn(exe, session, rounds, fair)?);
+            children.push(spawn(exe, session, rounds, policy_words)?);
         }
         for (who, c) in children.iter_mut().enumerate() {
             let mut line = String::new();
@@ -342,7 +364,14 @@ mod imp {
             }
         };
         let session = dir.join("session.json");
-        let holds = run_children(&exe, &session, o.procs, o.rounds, o.fair)?;
+        let mut policy_words: Vec<String> = Vec::new();
+        if o.fair {
+            policy_words.push("fair".into());
+        }
+        if let Some(v) = &o.queue_after {
+            policy_words.push(format!("queue-after={v}"));
+        }
+        let holds = run_children(&exe, &session, o.procs, o.rounds, &policy_words)?;
         if let Some(path) = &o.holds_to {
             write_holds(path, &holds)?;
         }

@@ -39,12 +39,22 @@ pub(super) enum Watch {
     Appearing,
 }
 
+/// Entries waited on through a watch on the file itself rather than on its directory: a queue
+/// ticket, which only the waiter just behind it waits for. A directory watch would wake that
+/// waiter for every lock file and ticket removed beside it (each handoff wakes every waiter).
+pub(super) fn watch_the_file(name: &OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.ends_with(crate::queue::TICKET_SUFFIX))
+}
+
 /// An inotify instance borrowed from the pool with one watch on a directory; dropping it
 /// removes the watch (cheap: the mark is freed asynchronously) and returns the instance.
 pub(super) struct DirWatch {
     /// `Some` until dropped (taken back into the pool then).
     fd: Option<OwnedFd>,
     wd: i32,
+    /// The watch is on the entry itself ([`DirWatch::arm_file`]): any event of it counts.
+    on_file: bool,
 }
 
 impl DirWatch {
@@ -67,9 +77,39 @@ impl DirWatch {
                 return None;
             }
         };
-        let watch = DirWatch { fd: Some(fd), wd };
+        let watch = DirWatch {
+            fd: Some(fd),
+            wd,
+            on_file: false,
+        };
         // Left over from an earlier use of this instance (its watch's IN_IGNORED): not ours.
         // Anything about our file that is dropped here is seen by the caller's look after arming.
+        watch.drain_for(None);
+        Some(watch)
+    }
+
+    /// Watches the file at `path` itself (not following a symlink) for its last link going
+    /// (an unlink changes its link count: `IN_ATTRIB`), a rename away, or its deletion; a
+    /// touch (`IN_ATTRIB` too) wakes the waiter for a look, no more. `None` where inotify is
+    /// unavailable or the file is gone already (the caller's look tells).
+    pub(super) fn arm_file(path: &Path) -> Option<DirWatch> {
+        let fd = take_instance()?;
+        let flags = WatchFlags::ATTRIB
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::DONT_FOLLOW;
+        let wd = match inotify::add_watch(&fd, path, flags) {
+            Ok(wd) => wd,
+            Err(_) => {
+                put_instance(fd);
+                return None;
+            }
+        };
+        let watch = DirWatch {
+            fd: Some(fd),
+            wd,
+            on_file: true,
+        };
         watch.drain_for(None);
         Some(watch)
     }
@@ -90,6 +130,8 @@ impl DirWatch {
                 Ok(event) => {
                     let Some(name) = name else { continue };
                     if event.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                        hit = true;
+                    } else if event.wd() == self.wd && self.on_file {
                         hit = true;
                     } else if event.wd() == self.wd {
                         let whole_dir = ReadFlags::IGNORED
