@@ -129,11 +129,11 @@ impl DirWatch {
             match reader.next() {
                 Ok(event) => {
                     let Some(name) = name else { continue };
-                    if event.events().contains(ReadFlags::QUEUE_OVERFLOW) {
+                    let ours = event.wd() == self.wd;
+                    if event.events().contains(ReadFlags::QUEUE_OVERFLOW) || (ours && self.on_file)
+                    {
                         hit = true;
-                    } else if event.wd() == self.wd && self.on_file {
-                        hit = true;
-                    } else if event.wd() == self.wd {
+                    } else if ours {
                         let whole_dir = ReadFlags::IGNORED
                             | ReadFlags::DELETE_SELF
                             | ReadFlags::MOVE_SELF
