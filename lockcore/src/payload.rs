@@ -3,7 +3,6 @@
 //! [`Malformed`] — this module never panics on bytes from disk.
 
 use crate::env::FileKind;
-use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 
@@ -98,41 +97,46 @@ impl fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
-#[derive(Serialize)]
-struct Wire<'a> {
-    pid: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    #[serde(rename = "createdAt")]
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    starttime: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<&'a str>,
-    #[serde(rename = "leaseMs", skip_serializing_if = "Option::is_none")]
-    lease_ms: Option<u64>,
-    #[serde(rename = "maxHoldMs", skip_serializing_if = "Option::is_none")]
-    max_hold_ms: Option<u64>,
-}
-
 impl Payload {
     /// The bytes written to disk: pretty JSON with a 2-space indent, `pid`, `nonce`, `createdAt`
-    /// first (the shape `JSON.stringify(p, null, 2)` gives), then lockcore's own fields.
+    /// first (the shape `JSON.stringify(p, null, 2)` gives), then lockcore's own fields. Written
+    /// by hand, byte for byte what `serde_json::to_vec_pretty` gives (a test holds it to that):
+    /// every acquisition writes one, and the serializer cost more than the rest of lockcore's
+    /// logic on the uncontended path.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let wire = Wire {
-            pid: self.pid,
-            nonce: self.nonce.as_deref(),
-            created_at: format_rfc3339_ms(self.created_at_ms),
-            starttime: self.starttime,
-            host: self.host.as_deref(),
-            token: self.token.as_deref(),
-            lease_ms: self.lease.map(|l| l.lease_ms),
-            max_hold_ms: self.lease.and_then(|l| l.max_hold_ms),
-        };
-        // Serialising a struct of plain fields into memory cannot fail.
-        serde_json::to_vec_pretty(&wire).unwrap_or_default()
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\n  \"pid\": ");
+        push_u64(&mut out, u64::from(self.pid));
+        if let Some(nonce) = &self.nonce {
+            push_key(&mut out, "nonce");
+            push_json_str(&mut out, nonce);
+        }
+        push_key(&mut out, "createdAt");
+        out.push(b'"');
+        push_rfc3339_ms(&mut out, self.created_at_ms);
+        out.push(b'"');
+        if let Some(starttime) = self.starttime {
+            push_key(&mut out, "starttime");
+            push_u64(&mut out, starttime);
+        }
+        if let Some(host) = &self.host {
+            push_key(&mut out, "host");
+            push_json_str(&mut out, host);
+        }
+        if let Some(token) = &self.token {
+            push_key(&mut out, "token");
+            push_json_str(&mut out, token);
+        }
+        if let Some(lease) = self.lease {
+            push_key(&mut out, "leaseMs");
+            push_u64(&mut out, lease.lease_ms);
+            if let Some(max_hold_ms) = lease.max_hold_ms {
+                push_key(&mut out, "maxHoldMs");
+                push_u64(&mut out, max_hold_ms);
+            }
+        }
+        out.extend_from_slice(b"\n}");
+        out
     }
 
     /// Parses a lock file's bytes. Unknown keys are ignored; key order does not matter.
@@ -225,6 +229,86 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
         m,
         d,
     )
+}
+
+/// `,\n  "key": ` of the pretty shape (keys are ours: nothing to escape).
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b",\n  \"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\": ");
+}
+
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// A JSON string as serde_json writes it: `"` and `\` escaped, the control characters as
+/// `\b \f \n \r \t` or `\u00xx`, everything else (DEL and non-ASCII too) as is.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(short);
+        if short == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// [`format_rfc3339_ms`] into `out`, without `format!` for the usual years 0000–9999.
+fn push_rfc3339_ms(out: &mut Vec<u8>, ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        out.extend_from_slice(format_rfc3339_ms(ms).as_bytes());
+        return;
+    }
+    let fields = [
+        (y, 4, b'-'),
+        (m, 2, b'-'),
+        (d, 2, b'T'),
+        (rem / 3_600_000, 2, b':'),
+        (rem / 60_000 % 60, 2, b':'),
+        (rem / 1000 % 60, 2, b'.'),
+        (rem % 1000, 3, b'Z'),
+    ];
+    for (n, width, then) in fields {
+        for k in (0..width).rev() {
+            out.push(b'0' + (n / 10_i64.pow(k) % 10) as u8);
+        }
+        out.push(then);
+    }
 }
 
 /// Formats unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (what JavaScript's `toISOString` gives).
@@ -321,6 +405,103 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60;
     Some(secs * 1000 + millis)
+}
+
+#[cfg(test)]
+mod oracle {
+    //! `Payload::to_bytes` against serde_json's pretty printer, the serializer it replaced.
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Wire<'a> {
+        pid: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<&'a str>,
+        #[serde(rename = "createdAt")]
+        created_at: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        starttime: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<&'a str>,
+        #[serde(rename = "leaseMs", skip_serializing_if = "Option::is_none")]
+        lease_ms: Option<u64>,
+        #[serde(rename = "maxHoldMs", skip_serializing_if = "Option::is_none")]
+        max_hold_ms: Option<u64>,
+    }
+
+    fn by_serde(p: &Payload) -> Vec<u8> {
+        let wire = Wire {
+            pid: p.pid,
+            nonce: p.nonce.as_deref(),
+            created_at: format_rfc3339_ms(p.created_at_ms),
+            starttime: p.starttime,
+            host: p.host.as_deref(),
+            token: p.token.as_deref(),
+            lease_ms: p.lease.map(|l| l.lease_ms),
+            max_hold_ms: p.lease.and_then(|l| l.max_hold_ms),
+        };
+        serde_json::to_vec_pretty(&wire).unwrap_or_default()
+    }
+
+    // P10 (what we write is what every reader parses): the hand-written payload is byte for
+    // byte serde_json's pretty output, for every optional field present or not, every control
+    // character, quotes, backslashes, DEL and non-ASCII in the strings, and times and numbers
+    // at their extremes (years before 0000 and after 9999 included).
+    #[test]
+    fn to_bytes_writes_what_serde_json_writes() {
+        let odd: String = (0u8..=0x7f)
+            .map(char::from)
+            .chain("é\u{2028}😀\"\\".chars())
+            .collect();
+        let strings = [None, Some(String::new()), Some("plain-1".into()), Some(odd)];
+        let times = [
+            0,
+            -1,
+            1_764_000_000_123,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            i64::MAX / 2,
+            i64::MIN / 2,
+        ];
+        let leases = [
+            None,
+            Some(Lease {
+                lease_ms: 0,
+                max_hold_ms: None,
+            }),
+            Some(Lease {
+                lease_ms: u64::MAX,
+                max_hold_ms: Some(u64::MAX),
+            }),
+        ];
+        let mut n = 0;
+        for (i, s) in strings.iter().enumerate() {
+            for (j, &created_at_ms) in times.iter().enumerate() {
+                for lease in leases {
+                    let p = Payload {
+                        pid: [1, u32::MAX, 4_194_304][j % 3],
+                        nonce: s.clone(),
+                        created_at_ms,
+                        starttime: [None, Some(0), Some(u64::MAX)][(i + j) % 3],
+                        host: strings[(i + 1) % 4].clone(),
+                        token: strings[(i + j) % 4].clone(),
+                        lease,
+                    };
+                    assert_eq!(
+                        String::from_utf8_lossy(&p.to_bytes()),
+                        String::from_utf8_lossy(&by_serde(&p)),
+                        "{p:?}"
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, 4 * 9 * 3);
+    }
 }
 
 #[cfg(test)]
