@@ -170,7 +170,7 @@ impl<E: Env> LockManager<E> {
         if !mutant!(self.inner.policy, Barging) && first.is_some_and(|t| Some(t) != ticket) {
             return busy_here(&mut st, false);
         }
-        let payload = self.new_payload(&st);
+        let payload = self.new_payload(&mut st);
         let bytes = payload.to_bytes();
         let token = payload.token.clone().unwrap_or_default();
         st.in_progress
@@ -178,7 +178,7 @@ impl<E: Env> LockManager<E> {
         Ok(Claimed::Publish(payload, bytes))
     }
 
-    fn new_payload(&self, st: &State) -> Payload {
+    fn new_payload(&self, st: &mut State) -> Payload {
         let clock = self.inner.env.clock();
         Payload {
             pid: self.inner.identity.pid,
@@ -186,7 +186,7 @@ impl<E: Env> LockManager<E> {
             created_at_ms: clock.now_wall_ms(),
             starttime: self.inner.identity.start_time,
             host: self.inner.identity.host.clone(),
-            token: Some(format!("{:016x}", clock.random_u64())),
+            token: Some(st.next_token()),
             lease: self.declared_lease(st),
         }
     }

@@ -270,6 +270,7 @@ impl<E: Env> LockManager<E> {
         let boot_ms = env.procs().boot_time_ms();
         let nonce = new_nonce(env.clock());
         let heartbeat = crate::lease::Heartbeat::for_clock(env.clock(), &policy);
+        let token_seed = env.clock().random_u64();
         LockManager {
             inner: Arc::new(Inner {
                 env,
@@ -278,7 +279,7 @@ impl<E: Env> LockManager<E> {
                 boot_ms,
                 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
                 heartbeat_stop: Default::default(),
-                state: Mutex::new(State::new(nonce, heartbeat)),
+                state: Mutex::new(State::new(nonce, heartbeat, token_seed)),
             }),
         }
     }
