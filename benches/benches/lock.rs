@@ -151,6 +151,48 @@ mod real {
         drop(d);
     }
 
+    /// [`floor_checked_once`] with an unnamed temp file, as lockcore publishes: exactly the
+    /// system calls of lockcore's uncontended acquire + release, so lockcore over this is what
+    /// its logic costs (path resolution, payload, token, registry).
+    fn floor_unnamed_checked_once(dir: &Path, lock: &Path, bytes: &[u8]) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir)
+            .expect("floor_unnamed: O_TMPFILE");
+        f.write_all(bytes).expect("floor_unnamed: write");
+        let dst = std::ffi::CString::new(lock.as_os_str().as_bytes()).expect("no NUL in the path");
+        // SAFETY: both strings are NUL-terminated and live across the call; `f` is open.
+        let rc = unsafe {
+            libc::linkat(
+                f.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                dst.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "floor_unnamed: linkat: {}",
+            std::io::Error::last_os_error()
+        );
+        drop(f);
+        let d = File::open(dir).expect("open dir");
+        d.lock().expect("flock dir");
+        let mut back = Vec::new();
+        File::open(lock)
+            .and_then(|f| f.take(4097).read_to_end(&mut back))
+            .expect("read back");
+        assert_eq!(back, bytes, "read back what was written");
+        fs::remove_file(lock).expect("floor: unlink lock");
+        drop(d);
+    }
+
     /// Median per-op time of each variant over interleaved blocks (rotating the order every
     /// block), so that every variant sees the same machine load: the ratio stays meaningful on a
     /// busy machine where sequential criterion runs drift.
@@ -215,6 +257,9 @@ mod real {
                         }),
                         ("floor+checked release", &mut || {
                             floor_checked_once(fd, &tmp, &lock, &bytes)
+                        }),
+                        ("floor, unnamed temp + checked release", &mut || {
+                            floor_unnamed_checked_once(fd, &lock, &bytes)
                         }),
                         ("... + unique temp names", &mut || {
                             unique += 1;
