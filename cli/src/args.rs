@@ -49,6 +49,21 @@ pub(crate) struct PolicyArgs {
     /// under contention, at a cost in throughput. Best effort: others may go first.
     #[arg(long)]
     fair: bool,
+    /// Queue behind the other waiters once we have waited this long for another process's
+    /// lock, and let queued waiters go first meanwhile (default 2; `never`: the race alone
+    /// decides who is served next).
+    #[arg(long, value_name = "MS|never", value_parser = parse_queue_after)]
+    queue_after_ms: Option<Duration>,
+}
+
+/// `--queue-after-ms`: milliseconds, or `never`.
+fn parse_queue_after(v: &str) -> Result<Duration, String> {
+    if v == "never" {
+        return Ok(Duration::MAX);
+    }
+    v.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("{e}: milliseconds or `never`"))
 }
 
 impl PolicyArgs {
@@ -98,6 +113,7 @@ impl PolicyArgs {
             refresh_every,
             max_hold: self.max_hold_ms.map(Duration::from_millis),
             fair: self.fair,
+            queue_after: self.queue_after_ms.unwrap_or(d.queue_after),
             ..d
         }
     }

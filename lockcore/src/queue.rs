@@ -16,7 +16,7 @@
 //! contends): a ticket per thread could order two threads of one instance against the
 //! instance's own queue, and each would wait for the other.
 
-use crate::env::{Clock, Env, FileKind, FileMeta, Fs};
+use crate::env::{Clock, Env, FileKind, FileMeta, Fs, Procs};
 use crate::manager::{dir_of, LockManager};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +44,20 @@ pub(crate) struct DiskTicket {
     pub(crate) path: PathBuf,
     /// When it was last written or refreshed (the instance's monotonic clock).
     refreshed: Duration,
+}
+
+/// The ticket a waiter lets go first, and its owner's pid where the owner lives in our pid
+/// namespace (its ticket says so): the waiter also watches that process's exit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ahead {
+    pub(crate) ticket: PathBuf,
+    pub(crate) owner: Option<u32>,
+}
+
+/// The pid in a well-formed ticket's name (`.<lock>.<stamp>.<pid>-<token>.lkq`).
+fn ticket_pid(name: &str) -> Option<u32> {
+    let owner = name.strip_suffix(TICKET_SUFFIX)?.rsplit('.').next()?;
+    owner.split_once('-')?.0.parse().ok()
 }
 
 /// `.<lock name>.`: every ticket of `lock_path` starts with it.
@@ -137,12 +151,40 @@ impl<E: Env> LockManager<E> {
             self.inner.identity.pid,
             clock.random_u64(),
         )?;
-        self.inner.env.fs().create_new(&path, b"").ok()?;
+        self.inner
+            .env
+            .fs()
+            .create_new(&path, self.ticket_content())
+            .ok()?;
         self.raise_flag(lock_path);
         Some(DiskTicket {
             path,
             refreshed: clock.now_mono(),
         })
+    }
+
+    /// What this instance writes into its tickets: its host identity (hostname and pid
+    /// namespace, as in its lock files), so that a waiter of the same pid namespace can tell a
+    /// ticket whose owner died (its pid is in the name) and skip it at once. Empty without one.
+    fn ticket_content(&self) -> &[u8] {
+        self.inner.identity.host.as_deref().unwrap_or("").as_bytes()
+    }
+
+    /// The owner of `ticket` (named `name`) if it lives in our pid namespace, with whether it
+    /// is dead. `None`: another namespace or host, an empty or unreadable ticket — nobody here
+    /// can tell, and the ticket counts until it goes stale.
+    fn ticket_owner_here(&self, ticket: &Path, name: &str) -> Option<(u32, bool)> {
+        let ours = self.ticket_content();
+        if ours.is_empty() {
+            return None;
+        }
+        let content = self.inner.env.fs().read(ticket, ours.len()).ok()?;
+        if content != ours {
+            return None;
+        }
+        let pid = ticket_pid(name)?;
+        let dead = self.inner.env.procs().probe(pid) == crate::env::Liveness::Dead;
+        Some((pid, dead))
     }
 
     /// Writes (or refreshes) `lock_path`'s queue flag: waiters that do not queue yet look for
@@ -176,8 +218,9 @@ impl<E: Env> LockManager<E> {
             return;
         }
         ticket.refreshed = now;
-        if !env.fs().touch(&ticket.path, Some(b"")).unwrap_or(true) {
-            let _ = env.fs().create_new(&ticket.path, b"");
+        let content = self.ticket_content();
+        if !env.fs().touch(&ticket.path, Some(content)).unwrap_or(true) {
+            let _ = env.fs().create_new(&ticket.path, content);
         }
         self.raise_flag(lock_path);
     }
@@ -197,7 +240,7 @@ impl<E: Env> LockManager<E> {
     /// The older waiter a waiter not queued yet lets go first: the youngest fresh ticket, if
     /// the queue is flagged. A flag with no ticket left behind it (its last waiter crashed, or
     /// the lock is taken by an instance that never queued) is lowered.
-    pub(crate) fn flagged_ticket(&self, lock_path: &Path) -> Option<PathBuf> {
+    pub(crate) fn flagged_ticket(&self, lock_path: &Path) -> Option<Ahead> {
         if !self.queue_flagged(lock_path) {
             return None;
         }
@@ -226,8 +269,9 @@ impl<E: Env> LockManager<E> {
     /// it; any fresh one when `own` is `None`), to wait for. `None`: nobody is ahead, or the
     /// directory cannot be listed (fairness is best effort; the lock file decides). Looks at
     /// the candidates youngest first and stops at the first fresh one: one `stat` in the
-    /// common case, however long the queue. Litter met on the way is removed.
-    pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<PathBuf> {
+    /// common case, however long the queue. Litter met on the way is removed, and so is the
+    /// ticket of a waiter of our pid namespace that died (it would count for a second more).
+    pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<Ahead> {
         let env = &self.inner.env;
         let prefix = prefix(lock_path)?;
         let own_name = own.and_then(|p| p.file_name()).and_then(|n| n.to_str());
@@ -256,8 +300,20 @@ impl<E: Env> LockManager<E> {
                 let _ = env.fs().remove(&path);
                 continue;
             }
-            if meta.kind == FileKind::Regular && age(meta.mtime_ms) <= TICKET_FRESH {
-                return Some(path);
+            if meta.kind != FileKind::Regular || age(meta.mtime_ms) > TICKET_FRESH {
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            match self.ticket_owner_here(&path, name) {
+                Some((_, true)) => {
+                    let _ = env.fs().remove(&path);
+                }
+                here => {
+                    return Some(Ahead {
+                        owner: here.map(|(pid, _)| pid),
+                        ticket: path,
+                    })
+                }
             }
         }
         None
@@ -297,10 +353,11 @@ mod tests {
         };
         let (a, b, c) = (at(now - 30), at(now - 20), at(now - 10));
         let own = ticket_path(&lock, now, 9, 2).expect("a ticket path");
-        assert_eq!(m.ticket_ahead(&lock, Some(&own)), Some(c.clone()));
-        assert_eq!(m.ticket_ahead(&lock, Some(&b)), Some(a.clone()));
-        assert_eq!(m.ticket_ahead(&lock, Some(&a)), None);
-        assert_eq!(m.ticket_ahead(&lock, None), Some(c));
+        let ahead = |own: Option<&Path>| m.ticket_ahead(&lock, own).map(|a| a.ticket);
+        assert_eq!(ahead(Some(&own)), Some(c.clone()));
+        assert_eq!(ahead(Some(&b)), Some(a.clone()));
+        assert_eq!(ahead(Some(&a)), None);
+        assert_eq!(ahead(None), Some(c));
     }
 
     // P11 (a live waiter keeps its place): a ticket is refreshed once TICKET_REFRESH has passed
@@ -358,6 +415,21 @@ mod tests {
         ] {
             assert!(!is_ticket(name, P), "{name:?}");
         }
+    }
+
+    // P16: the pid of a well-formed ticket's name, and nothing from a name without one.
+    #[test]
+    fn a_tickets_pid_comes_from_its_name() {
+        assert_eq!(
+            ticket_pid(".s.jsonl.lock.001764000000000.42-00ff.lkq"),
+            Some(42)
+        );
+        assert_eq!(ticket_pid(".s.jsonl.lock.001764000000000.x-00ff.lkq"), None);
+        assert_eq!(
+            ticket_pid(".s.jsonl.lock.001764000000000.99999999999-00ff.lkq"),
+            None
+        );
+        assert_eq!(ticket_pid(".s.jsonl.lock.queued.lkq"), None);
     }
 
     // P16 (nothing read from disk is trusted): only `.<lock name>.queued.lkq` is a queue flag;

@@ -523,18 +523,31 @@ fn p12_an_io_error_making_the_unnamed_file_fails_the_hold() {
 /// P11 (fair order across processes, `--fair`): A holds; B waits (its ticket appears), then C
 /// (a second ticket); A releases. B gets the lock, not C, although the lock is free for a moment
 /// and both watch it; once B releases, C gets it. No ticket is left, and the last to leave
-/// lowers the queue flag. Without the queue, C wins
-/// that race about half the time, and B then waits out its timeout.
+/// lowers the queue flag. Without the queue, C wins that race about half the time, and B then
+/// waits out its timeout.
 #[test]
 fn p11_fair_holds_are_served_in_arrival_order() {
-    let scenario = "P11 --fair order";
+    served_in_arrival_order("P11 --fair order", &["--fair"]);
+}
+
+/// P11 (waiters that are not `--fair` queue once starved): the same with `--queue-after-ms 0`,
+/// so B and C take tickets at their first busy verdict, as a fair waiter does at once.
+#[test]
+fn p11_waiters_queued_after_zero_ms_are_served_in_arrival_order() {
+    served_in_arrival_order("P11 --queue-after-ms 0 order", &["--queue-after-ms", "0"]);
+}
+
+/// A holds, B then C queue with `flags` (each seen queued on disk before the next comes), A
+/// releases: B must get the lock before C, and nothing of the queue is left at the end.
+fn served_in_arrival_order(scenario: &str, flags: &[&str]) {
     let dir = tempdir();
     let session = dir.path().join("s.jsonl");
-    let fair_hold = || {
+    let hold = || {
         let mut c = lockcore();
         c.arg("hold")
             .arg(&session)
-            .args(["--fair", "--timeout-ms", "20000"]);
+            .args(flags)
+            .args(["--timeout-ms", "20000"]);
         Proc::spawn(c, scenario)
     };
     // Tickets only: the queue flag (`.s.jsonl.lock.queued.lkq`) is up while anyone is queued.
@@ -544,11 +557,11 @@ fn p11_fair_holds_are_served_in_arrival_order() {
             .filter(|p| !p.to_string_lossy().ends_with(".queued.lkq"))
             .count()
     };
-    let mut a = fair_hold();
+    let mut a = hold();
     a.json("A's acquired line");
-    let mut b = fair_hold();
+    let mut b = hold();
     wait_until("B's ticket", || queued() == 1);
-    let mut c = fair_hold();
+    let mut c = hold();
     wait_until("C's ticket", || queued() == 2);
     a.close_stdin();
     a.assert_success("A");
@@ -680,6 +693,8 @@ fn usage_errors_exit_2_and_other_errors_exit_1_naming_the_path() {
         vec!["bogus"],
         vec!["inspect"],
         vec!["hold", "x", "--timeout-ms", "soon"],
+        vec!["hold", "x", "--queue-after-ms", "soon"],
+        vec!["hold", "x", "--queue-after-ms", "-1"],
         vec!["run", "x"],
     ] {
         let mut c = lockcore();

@@ -76,6 +76,48 @@ fn a_fair_instance_lets_an_older_waiter_of_another_process_go_first() {
     assert_eq!(fx.files(), Vec::<String>::new(), "no ticket, no lock left");
 }
 
+// P11 (liveness): a fresh ticket whose content says its owner lives in our pid namespace
+// (our host identity) and whose pid (in its name) is dead holds nobody back: a fair instance
+// removes it and takes the lock. A live owner's ticket counts, and so does a dead pid's ticket
+// written in another namespace or by an older lockcore (empty): nobody here can tell, so it
+// counts until it goes stale, and it is left in place.
+#[test]
+fn a_dead_waiters_ticket_of_our_namespace_is_skipped_and_removed() {
+    for (content, pid, dead, skipped) in [
+        ("host-a", 77, true, true),
+        ("host-a", 78, false, false),
+        ("host-b", 77, true, false),
+        ("", 77, true, false),
+    ] {
+        let fx = Fixture::new();
+        let start = now_ms();
+        fx.set(
+            pid,
+            if dead {
+                Liveness::Dead
+            } else {
+                Liveness::Alive
+            },
+        );
+        let p = fx.dir.path().join(format!(
+            ".s.jsonl.lock.{:015}.{pid}-00000000000000aa.lkq",
+            start - 10
+        ));
+        std::fs::write(&p, content).unwrap();
+        set_mtime_at(&p, start);
+        let m = fx.virtual_manager_with(10, fair(), Some(start));
+        let got = m.try_acquire(&fx.session("s.jsonl"));
+        let case = format!("{content:?} pid {pid} dead {dead}");
+        if skipped {
+            drop(got.unwrap());
+            assert!(!p.exists(), "{case}: the dead waiter's ticket is removed");
+        } else {
+            assert_queued(&got.unwrap_err());
+            assert!(p.exists(), "{case}: the ticket stays");
+        }
+    }
+}
+
 // P11 (liveness): a ticket whose owner stopped refreshing it (crashed, stopped) holds a fair
 // waiter back for TICKET_FRESH, no longer; the waiter then takes the lock and removes its own
 // ticket, leaving the stale one (not yet litter) where it is.
