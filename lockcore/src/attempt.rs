@@ -79,7 +79,7 @@ impl<E: Env> LockManager<E> {
         let ahead = if self.inner.policy.fair || own.is_some() {
             self.ticket_ahead(lock_path, own)
         } else if waiter.yields {
-            self.flagged_ticket(lock_path)
+            self.flagged_ticket(lock_path, &mut waiter.flag_down_at)
         } else {
             None
         };

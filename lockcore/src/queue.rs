@@ -239,11 +239,22 @@ impl<E: Env> LockManager<E> {
 
     /// The older waiter a waiter not queued yet lets go first: the youngest fresh ticket, if
     /// the queue is flagged. A flag with no ticket left behind it (its last waiter crashed, or
-    /// the lock is taken by an instance that never queued) is lowered.
-    pub(crate) fn flagged_ticket(&self, lock_path: &Path) -> Option<Ahead> {
-        if !self.queue_flagged(lock_path) {
+    /// the lock is taken by an instance that never queued) is lowered. `down_at`: when this
+    /// waiter last found the flag down; it looks again only after [`crate::wait::FLAG_RECHECK`].
+    pub(crate) fn flagged_ticket(
+        &self,
+        lock_path: &Path,
+        down_at: &mut Option<Duration>,
+    ) -> Option<Ahead> {
+        let now = self.inner.env.clock().now_mono();
+        if down_at.is_some_and(|at| now.saturating_sub(at) < crate::wait::FLAG_RECHECK) {
             return None;
         }
+        if !self.queue_flagged(lock_path) {
+            *down_at = Some(now);
+            return None;
+        }
+        *down_at = None;
         let ahead = self.ticket_ahead(lock_path, None);
         if ahead.is_none() {
             self.lower_flag(lock_path);
@@ -415,6 +426,38 @@ mod tests {
         ] {
             assert!(!is_ticket(name, P), "{name:?}");
         }
+    }
+
+    // P11 (a starved waiter is noticed, cheaply): a waiter that found the flag down trusts that
+    // for FLAG_RECHECK, then sees a raised flag and the ticket behind it; a flag with no ticket
+    // left behind it is lowered.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn a_waiter_rechecks_the_flag_after_flag_recheck_and_lowers_an_orphan() {
+        let (_dir, lock, m) = scratch_manager();
+        let mut down_at = None;
+        assert_eq!(m.flagged_ticket(&lock, &mut down_at), None);
+        assert_eq!(down_at, Some(Duration::ZERO));
+        let now = m.inner.env.clock().now_wall_ms();
+        let ticket = ticket_path(&lock, now, 9, 1).expect("a ticket path");
+        std::fs::write(&ticket, b"").expect("plant a ticket");
+        let flag = flag_path(&lock).expect("a flag path");
+        std::fs::write(&flag, b"").expect("raise the flag");
+        assert_eq!(
+            m.flagged_ticket(&lock, &mut down_at),
+            None,
+            "trusted for a while"
+        );
+        m.inner
+            .env
+            .clock()
+            .sleep(crate::wait::FLAG_RECHECK.max(Duration::from_millis(1)));
+        let ahead = m.flagged_ticket(&lock, &mut down_at).map(|a| a.ticket);
+        assert_eq!(ahead, Some(ticket.clone()));
+        assert_eq!(down_at, None);
+        std::fs::remove_file(&ticket).expect("the ticket goes");
+        assert_eq!(m.flagged_ticket(&lock, &mut down_at), None);
+        assert!(!flag.exists(), "an orphaned flag is lowered");
     }
 
     // P16: the pid of a well-formed ticket's name, and nothing from a name without one.

@@ -131,7 +131,15 @@ pub(crate) struct Waiter {
     /// It has found another process's lock busy (or released one that another process
     /// wanted): before it publishes, it lets queued waiters go first if the queue is flagged.
     pub(crate) yields: bool,
+    /// When (monotonic) it last found the queue flag down: it looks again only after
+    /// [`FLAG_RECHECK`], so a waiter that loses race after race does not `stat` the flag at
+    /// every attempt.
+    pub(crate) flag_down_at: Option<Duration>,
 }
+
+/// How long a waiter trusts that the queue flag is down before it looks again (`queue.rs`): a
+/// starved waiter's ticket is noticed this much later at worst.
+pub(crate) const FLAG_RECHECK: Duration = Duration::from_micros(500);
 
 impl Waiter {
     /// A waiting acquisition: it takes a ticket when it first finds the lock busy.
@@ -143,6 +151,7 @@ impl Waiter {
             backoff: BACKOFF_START,
             disk: None,
             yields: false,
+            flag_down_at: None,
         }
     }
 
