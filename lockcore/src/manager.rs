@@ -223,9 +223,9 @@ pub(crate) enum WaitOn {
         seen: Option<FileId>,
         pid: Option<u32>,
     },
-    /// The ticket of an older waiter of another process going (or, where its ticket says it
-    /// lives in our pid namespace, that process exiting).
-    Queue { ahead: crate::queue::Ahead },
+    /// The ticket of an older waiter of another process going (fair instances, and waiters
+    /// queued once starved or yielding to the flagged queue).
+    Queue { ahead: PathBuf },
 }
 
 impl Busy {
@@ -237,7 +237,7 @@ impl Busy {
         }
     }
 
-    pub(crate) fn queued(ahead: crate::queue::Ahead) -> Self {
+    pub(crate) fn queued(ahead: PathBuf) -> Self {
         Busy {
             owner: Owner::Queued,
             wait: WaitOn::Queue { ahead },

@@ -28,6 +28,10 @@ pub const TICKET_SUFFIX: &str = ".lkq";
 pub const TICKET_FRESH: Duration = Duration::from_secs(1);
 /// How often a waiter refreshes its ticket's mtime (it looks again at least every 50 ms).
 pub const TICKET_REFRESH: Duration = Duration::from_millis(100);
+/// A ticket not refreshed for this long (its owner refreshes it every [`TICKET_REFRESH`]) has
+/// its owner checked, where the ticket says the owner lives in our pid namespace: a dead
+/// owner's ticket is skipped and removed then, not [`TICKET_FRESH`] later.
+pub const TICKET_QUIET: Duration = Duration::from_millis(200);
 /// A regular ticket file this stale is litter a fair waiter removes when it sees it.
 pub const TICKET_LITTER: Duration = Duration::from_secs(60);
 /// How long a waiter of any policy waits for another process's lock before it queues (the
@@ -46,18 +50,22 @@ pub(crate) struct DiskTicket {
     refreshed: Duration,
 }
 
-/// The ticket a waiter lets go first, and its owner's pid where the owner lives in our pid
-/// namespace (its ticket says so): the waiter also watches that process's exit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Ahead {
-    pub(crate) ticket: PathBuf,
-    pub(crate) owner: Option<u32>,
+/// The pid and token in a well-formed ticket's name (`.<lock>.<stamp>.<pid>-<token>.lkq`).
+fn ticket_owner(name: &str) -> Option<(u32, u64)> {
+    let owner = name.strip_suffix(TICKET_SUFFIX)?.rsplit('.').next()?;
+    let (pid, token) = owner.split_once('-')?;
+    Some((pid.parse().ok()?, u64::from_str_radix(token, 16).ok()?))
 }
 
-/// The pid in a well-formed ticket's name (`.<lock>.<stamp>.<pid>-<token>.lkq`).
-fn ticket_pid(name: &str) -> Option<u32> {
-    let owner = name.strip_suffix(TICKET_SUFFIX)?.rsplit('.').next()?;
-    owner.split_once('-')?.0.parse().ok()
+/// The high half of a ticket's token: a hash (FNV-1a) of its writer's host identity
+/// (hostname and pid namespace, as in lock files), so a reader of the same pid namespace can
+/// probe the pid in the name. 0 without an identity (nobody then probes).
+pub fn namespace_tag(host: Option<&str>) -> u32 {
+    let Some(host) = host else { return 0 };
+    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash.max(1)
 }
 
 /// `.<lock name>.`: every ticket of `lock_path` starts with it.
@@ -145,17 +153,15 @@ impl<E: Env> LockManager<E> {
     /// cannot be written (the waiter then waits as an unfair one would).
     pub(crate) fn join_queue(&self, lock_path: &Path) -> Option<DiskTicket> {
         let clock = self.inner.env.clock();
+        let tag = u64::from(namespace_tag(self.inner.identity.host.as_deref()));
+        let token = tag << 32 | (clock.random_u64() & 0xffff_ffff);
         let path = ticket_path(
             lock_path,
             clock.now_wall_ms(),
             self.inner.identity.pid,
-            clock.random_u64(),
+            token,
         )?;
-        self.inner
-            .env
-            .fs()
-            .create_new(&path, self.ticket_content())
-            .ok()?;
+        self.inner.env.fs().create_new(&path, b"").ok()?;
         self.raise_flag(lock_path);
         Some(DiskTicket {
             path,
@@ -163,28 +169,17 @@ impl<E: Env> LockManager<E> {
         })
     }
 
-    /// What this instance writes into its tickets: its host identity (hostname and pid
-    /// namespace, as in its lock files), so that a waiter of the same pid namespace can tell a
-    /// ticket whose owner died (its pid is in the name) and skip it at once. Empty without one.
-    fn ticket_content(&self) -> &[u8] {
-        self.inner.identity.host.as_deref().unwrap_or("").as_bytes()
-    }
-
-    /// The owner of `ticket` (named `name`) if it lives in our pid namespace, with whether it
-    /// is dead. `None`: another namespace or host, an empty or unreadable ticket — nobody here
-    /// can tell, and the ticket counts until it goes stale.
-    fn ticket_owner_here(&self, ticket: &Path, name: &str) -> Option<(u32, bool)> {
-        let ours = self.ticket_content();
-        if ours.is_empty() {
-            return None;
+    /// Whether the owner of the quiet ticket `name` is known dead: its token's tag says it
+    /// lives in our pid namespace and its pid is gone. Another namespace, a host-less writer
+    /// or an older lockcore's ticket: nobody here can tell, so it counts until it is stale.
+    fn ticket_owner_dead(&self, name: &str) -> bool {
+        let ours = namespace_tag(self.inner.identity.host.as_deref());
+        match ticket_owner(name) {
+            Some((pid, token)) if ours != 0 && (token >> 32) as u32 == ours => {
+                self.inner.env.procs().probe(pid) == crate::env::Liveness::Dead
+            }
+            _ => false,
         }
-        let content = self.inner.env.fs().read(ticket, ours.len()).ok()?;
-        if content != ours {
-            return None;
-        }
-        let pid = ticket_pid(name)?;
-        let dead = self.inner.env.procs().probe(pid) == crate::env::Liveness::Dead;
-        Some((pid, dead))
     }
 
     /// Writes (or refreshes) `lock_path`'s queue flag: waiters that do not queue yet look for
@@ -218,9 +213,8 @@ impl<E: Env> LockManager<E> {
             return;
         }
         ticket.refreshed = now;
-        let content = self.ticket_content();
-        if !env.fs().touch(&ticket.path, Some(content)).unwrap_or(true) {
-            let _ = env.fs().create_new(&ticket.path, content);
+        if !env.fs().touch(&ticket.path, Some(b"")).unwrap_or(true) {
+            let _ = env.fs().create_new(&ticket.path, b"");
         }
         self.raise_flag(lock_path);
     }
@@ -245,7 +239,7 @@ impl<E: Env> LockManager<E> {
         &self,
         lock_path: &Path,
         down_at: &mut Option<Duration>,
-    ) -> Option<Ahead> {
+    ) -> Option<PathBuf> {
         let now = self.inner.env.clock().now_mono();
         if down_at.is_some_and(|at| now.saturating_sub(at) < crate::wait::FLAG_RECHECK) {
             return None;
@@ -280,9 +274,9 @@ impl<E: Env> LockManager<E> {
     /// it; any fresh one when `own` is `None`), to wait for. `None`: nobody is ahead, or the
     /// directory cannot be listed (fairness is best effort; the lock file decides). Looks at
     /// the candidates youngest first and stops at the first fresh one: one `stat` in the
-    /// common case, however long the queue. Litter met on the way is removed, and so is the
-    /// ticket of a waiter of our pid namespace that died (it would count for a second more).
-    pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<Ahead> {
+    /// common case, however long the queue. Litter met on the way is removed, and so is a
+    /// quiet ticket of a waiter of our pid namespace that died ([`TICKET_QUIET`]).
+    pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<PathBuf> {
         let env = &self.inner.env;
         let prefix = prefix(lock_path)?;
         let own_name = own.and_then(|p| p.file_name()).and_then(|n| n.to_str());
@@ -315,17 +309,11 @@ impl<E: Env> LockManager<E> {
                 continue;
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            match self.ticket_owner_here(&path, name) {
-                Some((_, true)) => {
-                    let _ = env.fs().remove(&path);
-                }
-                here => {
-                    return Some(Ahead {
-                        owner: here.map(|(pid, _)| pid),
-                        ticket: path,
-                    })
-                }
+            if age(meta.mtime_ms) > TICKET_QUIET && self.ticket_owner_dead(name) {
+                let _ = env.fs().remove(&path);
+                continue;
             }
+            return Some(path);
         }
         None
     }
@@ -364,7 +352,7 @@ mod tests {
         };
         let (a, b, c) = (at(now - 30), at(now - 20), at(now - 10));
         let own = ticket_path(&lock, now, 9, 2).expect("a ticket path");
-        let ahead = |own: Option<&Path>| m.ticket_ahead(&lock, own).map(|a| a.ticket);
+        let ahead = |own: Option<&Path>| m.ticket_ahead(&lock, own);
         assert_eq!(ahead(Some(&own)), Some(c.clone()));
         assert_eq!(ahead(Some(&b)), Some(a.clone()));
         assert_eq!(ahead(Some(&a)), None);
@@ -452,7 +440,7 @@ mod tests {
             .env
             .clock()
             .sleep(crate::wait::FLAG_RECHECK.max(Duration::from_millis(1)));
-        let ahead = m.flagged_ticket(&lock, &mut down_at).map(|a| a.ticket);
+        let ahead = m.flagged_ticket(&lock, &mut down_at);
         assert_eq!(ahead, Some(ticket.clone()));
         assert_eq!(down_at, None);
         std::fs::remove_file(&ticket).expect("the ticket goes");
@@ -460,19 +448,25 @@ mod tests {
         assert!(!flag.exists(), "an orphaned flag is lowered");
     }
 
-    // P16: the pid of a well-formed ticket's name, and nothing from a name without one.
+    // P16: the pid and token of a well-formed ticket's name, and nothing from a name without
+    // them; the namespace tag is never 0 for a host (0 means none).
     #[test]
-    fn a_tickets_pid_comes_from_its_name() {
+    fn a_tickets_owner_comes_from_its_name() {
+        let owner = |n: &str| ticket_owner(n);
         assert_eq!(
-            ticket_pid(".s.jsonl.lock.001764000000000.42-00ff.lkq"),
-            Some(42)
+            owner(".s.jsonl.lock.001764000000000.42-00ff.lkq"),
+            Some((42, 0xff))
         );
-        assert_eq!(ticket_pid(".s.jsonl.lock.001764000000000.x-00ff.lkq"), None);
+        assert_eq!(owner(".s.jsonl.lock.001764000000000.x-00ff.lkq"), None);
         assert_eq!(
-            ticket_pid(".s.jsonl.lock.001764000000000.99999999999-00ff.lkq"),
+            owner(".s.jsonl.lock.001764000000000.99999999999-00ff.lkq"),
             None
         );
-        assert_eq!(ticket_pid(".s.jsonl.lock.queued.lkq"), None);
+        assert_eq!(owner(".s.jsonl.lock.001764000000000.42-zz.lkq"), None);
+        assert_eq!(owner(".s.jsonl.lock.queued.lkq"), None);
+        assert_eq!(namespace_tag(None), 0);
+        assert_ne!(namespace_tag(Some("")), 0);
+        assert_ne!(namespace_tag(Some("a")), namespace_tag(Some("b")));
     }
 
     // P16 (nothing read from disk is trusted): only `.<lock name>.queued.lkq` is a queue flag;

@@ -406,9 +406,7 @@ impl<E: Env> LockManager<E> {
                 self.back_off(remaining, waiter);
             }
             // An older waiter of another process is queued: wait for its ticket to go.
-            WaitOn::Queue { ahead } => {
-                self.watch_or_back_off(&ahead.ticket, None, ahead.owner, remaining, waiter)
-            }
+            WaitOn::Queue { ahead } => self.watch_or_back_off(ahead, None, None, remaining, waiter),
             // In model time, or nothing to watch (the file kept changing).
             _ => self.back_off(remaining, waiter),
         }

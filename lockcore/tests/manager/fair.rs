@@ -4,7 +4,7 @@
 //! mtime is set from that clock, so freshness is exact and no test depends on real time.
 
 use super::*;
-use lockcore::queue::{TICKET_FRESH, TICKET_LITTER};
+use lockcore::queue::{namespace_tag, TICKET_FRESH, TICKET_LITTER, TICKET_QUIET};
 
 fn fair() -> Policy {
     Policy {
@@ -76,18 +76,22 @@ fn a_fair_instance_lets_an_older_waiter_of_another_process_go_first() {
     assert_eq!(fx.files(), Vec::<String>::new(), "no ticket, no lock left");
 }
 
-// P11 (liveness): a fresh ticket whose content says its owner lives in our pid namespace
-// (our host identity) and whose pid (in its name) is dead holds nobody back: a fair instance
-// removes it and takes the lock. A live owner's ticket counts, and so does a dead pid's ticket
-// written in another namespace or by an older lockcore (empty): nobody here can tell, so it
-// counts until it goes stale, and it is left in place.
+// P11 (liveness): a quiet ticket (not refreshed for TICKET_QUIET) whose token says its owner
+// lives in our pid namespace and whose pid is dead holds nobody back: a fair instance removes
+// it and takes the lock. A dead owner's ticket refreshed just now, a live owner's, and a dead
+// pid's ticket written in another namespace or without a tag (an older lockcore) all count:
+// nobody here can tell yet, so they count until stale, and they are left in place.
 #[test]
-fn a_dead_waiters_ticket_of_our_namespace_is_skipped_and_removed() {
-    for (content, pid, dead, skipped) in [
-        ("host-a", 77, true, true),
-        ("host-a", 78, false, false),
-        ("host-b", 77, true, false),
-        ("", 77, true, false),
+fn a_dead_waiters_quiet_ticket_of_our_namespace_is_skipped_and_removed() {
+    let quiet_ms = i64::try_from(TICKET_QUIET.as_millis()).unwrap() + 50;
+    let ours = u64::from(namespace_tag(Some("host-a")));
+    let theirs = u64::from(namespace_tag(Some("host-b")));
+    for (tag, pid, dead, quiet, skipped) in [
+        (ours, 77, true, true, true),
+        (ours, 77, true, false, false),
+        (ours, 78, false, true, false),
+        (theirs, 77, true, true, false),
+        (0, 77, true, true, false),
     ] {
         let fx = Fixture::new();
         let start = now_ms();
@@ -99,15 +103,16 @@ fn a_dead_waiters_ticket_of_our_namespace_is_skipped_and_removed() {
                 Liveness::Alive
             },
         );
+        let token = tag << 32 | 0xaa;
         let p = fx.dir.path().join(format!(
-            ".s.jsonl.lock.{:015}.{pid}-00000000000000aa.lkq",
-            start - 10
+            ".s.jsonl.lock.{:015}.{pid}-{token:016x}.lkq",
+            start - 500
         ));
-        std::fs::write(&p, content).unwrap();
-        set_mtime_at(&p, start);
+        std::fs::write(&p, b"").unwrap();
+        set_mtime_at(&p, if quiet { start - quiet_ms } else { start });
         let m = fx.virtual_manager_with(10, fair(), Some(start));
         let got = m.try_acquire(&fx.session("s.jsonl"));
-        let case = format!("{content:?} pid {pid} dead {dead}");
+        let case = format!("tag {tag:x} pid {pid} dead {dead} quiet {quiet}");
         if skipped {
             drop(got.unwrap());
             assert!(!p.exists(), "{case}: the dead waiter's ticket is removed");
