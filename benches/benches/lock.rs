@@ -93,6 +93,12 @@ mod real {
     /// The floor with a temp file that has no name (`O_TMPFILE`, `linkat(AT_EMPTY_PATH)`), as
     /// lockcore publishes where the file system allows: no temp entry to create and remove.
     fn floor_unnamed_once(dir: &Path, lock: &Path, bytes: &[u8]) {
+        publish_unnamed(dir, lock, bytes);
+        fs::remove_file(lock).expect("floor_unnamed: unlink lock");
+    }
+
+    /// Writes `bytes` into a file with no name in `dir` and links it at `lock`.
+    fn publish_unnamed(dir: &Path, lock: &Path, bytes: &[u8]) {
         use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
         let mut f = OpenOptions::new()
@@ -119,8 +125,6 @@ mod real {
             "floor_unnamed: linkat: {}",
             std::io::Error::last_os_error()
         );
-        drop(f);
-        fs::remove_file(lock).expect("floor_unnamed: unlink lock");
     }
 
     /// The historic TypeScript sequence: exclusive create, write, close, unlink.
@@ -140,6 +144,11 @@ mod real {
         drop(f);
         fs::hard_link(tmp, lock).expect("floor: link");
         fs::remove_file(tmp).expect("floor: unlink temp");
+        checked_release(dir, lock, bytes);
+    }
+
+    /// lockcore's release without its logic: the directory's `flock`, read back, compare, unlink.
+    fn checked_release(dir: &Path, lock: &Path, bytes: &[u8]) {
         let d = File::open(dir).expect("open dir");
         d.lock().expect("flock dir");
         let mut back = Vec::new();
@@ -155,42 +164,8 @@ mod real {
     /// system calls of lockcore's uncontended acquire + release, so lockcore over this is what
     /// its logic costs (path resolution, payload, token, registry).
     fn floor_unnamed_checked_once(dir: &Path, lock: &Path, bytes: &[u8]) {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .mode(0o644)
-            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-            .open(dir)
-            .expect("floor_unnamed: O_TMPFILE");
-        f.write_all(bytes).expect("floor_unnamed: write");
-        let dst = std::ffi::CString::new(lock.as_os_str().as_bytes()).expect("no NUL in the path");
-        // SAFETY: both strings are NUL-terminated and live across the call; `f` is open.
-        let rc = unsafe {
-            libc::linkat(
-                f.as_raw_fd(),
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                dst.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            )
-        };
-        assert_eq!(
-            rc,
-            0,
-            "floor_unnamed: linkat: {}",
-            std::io::Error::last_os_error()
-        );
-        drop(f);
-        let d = File::open(dir).expect("open dir");
-        d.lock().expect("flock dir");
-        let mut back = Vec::new();
-        File::open(lock)
-            .and_then(|f| f.take(4097).read_to_end(&mut back))
-            .expect("read back");
-        assert_eq!(back, bytes, "read back what was written");
-        fs::remove_file(lock).expect("floor: unlink lock");
-        drop(d);
+        publish_unnamed(dir, lock, bytes);
+        checked_release(dir, lock, bytes);
     }
 
     /// Median per-op time of each variant over interleaved blocks (rotating the order every

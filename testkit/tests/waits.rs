@@ -189,16 +189,18 @@ fn p11_os_watch_ignores_other_entries() {
         plant(&other, "{}");
         std::fs::remove_file(&other).is_ok()
     };
+    assert_eq!(short_wait(&lock, &mut armed), Some(Wake::TimedOut));
+}
+
+/// A 1 ms real wait on `path`; `armed` runs once the watch is armed.
+fn short_wait(path: &Path, armed: &mut dyn FnMut() -> bool) -> Option<Wake> {
     let wait = WaitFor {
-        lock_path: &lock,
+        lock_path: path,
         owner: None,
         timeout: std::time::Duration::from_millis(1),
         clock: &OsClock,
     };
-    assert_eq!(
-        OsFs.wait_for_change(&wait, &mut armed),
-        Some(Wake::TimedOut)
-    );
+    OsFs.wait_for_change(&wait, armed)
 }
 
 /// A queue ticket of `a.jsonl.lock` (arrival `stamp`) in `dir`.
@@ -239,28 +241,13 @@ fn p11_os_watch_on_a_ticket_ignores_the_lock_and_other_tickets() {
         plant(p, "");
     }
     let mut armed = || std::fs::remove_file(&lock).is_ok() && std::fs::remove_file(&other).is_ok();
-    let wait = WaitFor {
-        lock_path: &ahead,
-        owner: None,
-        timeout: std::time::Duration::from_millis(1),
-        clock: &OsClock,
-    };
-    assert_eq!(
-        OsFs.wait_for_change(&wait, &mut armed),
-        Some(Wake::TimedOut)
-    );
+    assert_eq!(short_wait(&ahead, &mut armed), Some(Wake::TimedOut));
     assert!(exists(&ahead));
 }
 
 /// A short real wait on `lock` with nothing happening: it must end by its timeout.
 fn idle_wait(lock: &Path) -> Option<Wake> {
-    let wait = WaitFor {
-        lock_path: lock,
-        owner: None,
-        timeout: std::time::Duration::from_millis(1),
-        clock: &OsClock,
-    };
-    OsFs.wait_for_change(&wait, &mut || true)
+    short_wait(lock, &mut || true)
 }
 
 /// P11 (wake promptly): waits reuse one inotify instance instead of closing theirs — closing

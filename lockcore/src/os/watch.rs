@@ -63,29 +63,13 @@ impl DirWatch {
     /// unavailable (no kernel support, the instance or watch limit reached, no read
     /// permission): the caller backs off.
     pub(super) fn arm(dir: &Path, what: Watch) -> Option<DirWatch> {
-        let fd = take_instance()?;
         let whole_dir = WatchFlags::DELETE_SELF | WatchFlags::MOVE_SELF | WatchFlags::ONLYDIR;
         let flags = whole_dir
             | match what {
                 Watch::Going => WatchFlags::DELETE | WatchFlags::MOVED_FROM | WatchFlags::MOVED_TO,
                 Watch::Appearing => WatchFlags::CREATE | WatchFlags::MOVED_TO,
             };
-        let wd = match inotify::add_watch(&fd, dir, flags) {
-            Ok(wd) => wd,
-            Err(_) => {
-                put_instance(fd);
-                return None;
-            }
-        };
-        let watch = DirWatch {
-            fd: Some(fd),
-            wd,
-            on_file: false,
-        };
-        // Left over from an earlier use of this instance (its watch's IN_IGNORED): not ours.
-        // Anything about our file that is dropped here is seen by the caller's look after arming.
-        watch.drain_for(None);
-        Some(watch)
+        Self::armed(dir, flags, false)
     }
 
     /// Watches the file at `path` itself (not following a symlink) for its last link going
@@ -93,11 +77,16 @@ impl DirWatch {
     /// touch (`IN_ATTRIB` too) wakes the waiter for a look, no more. `None` where inotify is
     /// unavailable or the file is gone already (the caller's look tells).
     pub(super) fn arm_file(path: &Path) -> Option<DirWatch> {
-        let fd = take_instance()?;
         let flags = WatchFlags::ATTRIB
             | WatchFlags::DELETE_SELF
             | WatchFlags::MOVE_SELF
             | WatchFlags::DONT_FOLLOW;
+        Self::armed(path, flags, true)
+    }
+
+    /// A pooled instance with one watch of `flags` on `path`, its queue drained.
+    fn armed(path: &Path, flags: WatchFlags, on_file: bool) -> Option<DirWatch> {
+        let fd = take_instance()?;
         let wd = match inotify::add_watch(&fd, path, flags) {
             Ok(wd) => wd,
             Err(_) => {
@@ -108,8 +97,10 @@ impl DirWatch {
         let watch = DirWatch {
             fd: Some(fd),
             wd,
-            on_file: true,
+            on_file,
         };
+        // Left over from an earlier use of this instance (its watch's IN_IGNORED): not ours.
+        // Anything about our file that is dropped here is seen by the caller's look after arming.
         watch.drain_for(None);
         Some(watch)
     }

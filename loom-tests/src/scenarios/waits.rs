@@ -415,29 +415,23 @@ pub fn s3_fair_queues_do_not_deadlock(cfg: &Cfg) -> Result<(), Violation> {
     };
     let mut hs = queue_up(&ghost, &m2, 1, 1, &log)?;
     hs.push(served(&ghost, &m3, 1, 3, &log));
-    let on_disk = (0..100_000).any(|_| {
-        thread::yield_now();
-        disk_tickets(&world) >= 1
-    });
-    if !on_disk {
-        return Err(
-            judge::harness_failed().violation("process 3 never queued on disk", world.trace())
-        );
-    }
+    queued_on_disk(&world, 1, "process 3 never queued on disk")?;
     hs.push(served(&ghost, &m2, 1, 2, &log));
     let again = release(&ghost, "holder", first).and_then(|()| serve(&ghost, &m2, 1, 0, &log));
     let r = conclude(&ghost, hs).and(again);
-    let left = disk_tickets(&world);
-    r.and_then(|()| {
-        if left == 0 {
-            Ok(())
-        } else {
-            Err(judge::temp_left().violation(
-                format!("{left} ticket(s) of the queue across processes left behind"),
-                world.trace(),
-            ))
-        }
-    })
+    r.and_then(|()| no_ticket_left(&world))
+}
+
+/// P11 (no litter): no ticket of the queue across processes is left (a queue flag may be).
+fn no_ticket_left(world: &models::sim::SimWorld) -> Result<(), Violation> {
+    let left = disk_tickets(world) - disk_flags(world);
+    if left == 0 {
+        return Ok(());
+    }
+    Err(judge::temp_left().violation(
+        format!("{left} ticket(s) of the queue across processes left behind"),
+        world.trace(),
+    ))
 }
 
 /// S4 — P11 (no deadlock, no ticket left), P1: default instances that queue once starved
@@ -469,30 +463,26 @@ pub fn s4_starved_waiters_queue(cfg: &Cfg) -> Result<(), Violation> {
         Err(e) => return Err(unexpected(&world, "holder", &e)),
     };
     let mut hs = vec![served(&ghost, &m3, 1, 3, &log)];
-    let on_disk = (0..100_000).any(|_| {
-        thread::yield_now();
-        disk_tickets(&world) >= 2
-    });
-    if !on_disk {
-        return Err(judge::harness_failed().violation(
-            "process 3 never queued on disk (its ticket and the flag)",
-            world.trace(),
-        ));
-    }
+    queued_on_disk(
+        &world,
+        2,
+        "process 3 never queued on disk (its ticket and the flag)",
+    )?;
     hs.push(served(&ghost, &m4, 1, 4, &log));
     let again = release(&ghost, "holder", first).and_then(|()| serve(&ghost, &m2, 1, 0, &log));
     let r = conclude(&ghost, hs).and(again);
-    let left = disk_tickets(&world) - disk_flags(&world);
-    r.and_then(|()| {
-        if left == 0 {
-            Ok(())
-        } else {
-            Err(judge::temp_left().violation(
-                format!("{left} ticket(s) of the queue across processes left behind"),
-                world.trace(),
-            ))
-        }
-    })
+    r.and_then(|()| no_ticket_left(&world))
+}
+
+/// Yields until `n` files of the queue (tickets and flag) are in the sessions' directory.
+fn queued_on_disk(world: &models::sim::SimWorld, n: usize, failed: &str) -> Result<(), Violation> {
+    if (0..100_000).any(|_| {
+        thread::yield_now();
+        disk_tickets(world) >= n
+    }) {
+        return Ok(());
+    }
+    Err(judge::harness_failed().violation(failed, world.trace()))
 }
 
 /// Queue flags (`.<lock name>.queued.lkq`) in the sessions' directory.
