@@ -448,6 +448,40 @@ mod tests {
         assert!(!flag.exists(), "an orphaned flag is lowered");
     }
 
+    // P11 (a dead waiter's ticket can be told): the ticket this instance writes carries its
+    // namespace tag in the token's high half whatever the random low half is, and its pid.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn our_tickets_carry_our_namespace_tag_and_pid() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let lock = dir.path().join("s.jsonl.lock");
+        for random in [0, 7, u64::MAX] {
+            let env = crate::env::EnvParts {
+                fs: crate::os::OsFs,
+                procs: crate::os::OsProcs::current(),
+                clock: crate::env::FixedRandom(random),
+            };
+            let m = LockManager::new(env, crate::Policy::default());
+            let t = m.join_queue(&lock).expect("a ticket");
+            let name = t.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let (pid, token) = ticket_owner(name).expect("a well-formed ticket");
+            assert_eq!(pid, m.inner.identity.pid, "{name}");
+            let ours = namespace_tag(m.inner.identity.host.as_deref());
+            assert_eq!((token >> 32) as u32, ours, "{name}");
+            m.leave_disk_queue(&lock, Some(t));
+        }
+    }
+
+    /// FNV-1a, 32 bits, written out from its definition (offset basis, prime) as the oracle.
+    fn fnv1a(bytes: &[u8]) -> u32 {
+        let mut h: u32 = 2_166_136_261;
+        for &b in bytes {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(16_777_619);
+        }
+        h
+    }
+
     // P16: the pid and token of a well-formed ticket's name, and nothing from a name without
     // them; the namespace tag is never 0 for a host (0 means none).
     #[test]
@@ -467,6 +501,12 @@ mod tests {
         assert_eq!(namespace_tag(None), 0);
         assert_ne!(namespace_tag(Some("")), 0);
         assert_ne!(namespace_tag(Some("a")), namespace_tag(Some("b")));
+        // Part of the on-disk format: every lockcore version must compute the same tag (FNV-1a).
+        assert_eq!(namespace_tag(Some("a")), 0xe40c_292c);
+        assert_eq!(
+            namespace_tag(Some("vm/pid:[4026531836]")),
+            fnv1a(b"vm/pid:[4026531836]")
+        );
     }
 
     // P16 (nothing read from disk is trusted): only `.<lock name>.queued.lkq` is a queue flag;

@@ -83,15 +83,17 @@ fn a_fair_instance_lets_an_older_waiter_of_another_process_go_first() {
 // nobody here can tell yet, so they count until stale, and they are left in place.
 #[test]
 fn a_dead_waiters_quiet_ticket_of_our_namespace_is_skipped_and_removed() {
-    let quiet_ms = i64::try_from(TICKET_QUIET.as_millis()).unwrap() + 50;
+    let quiet_ms = i64::try_from(TICKET_QUIET.as_millis()).unwrap();
     let ours = u64::from(namespace_tag(Some("host-a")));
     let theirs = u64::from(namespace_tag(Some("host-b")));
-    for (tag, pid, dead, quiet, skipped) in [
-        (ours, 77, true, true, true),
-        (ours, 77, true, false, false),
-        (ours, 78, false, true, false),
-        (theirs, 77, true, true, false),
-        (0, 77, true, true, false),
+    // (tag, pid, dead, ms since its refresh, skipped); exactly TICKET_QUIET is not quiet yet.
+    for (tag, pid, dead, age_ms, skipped) in [
+        (ours, 77, true, quiet_ms + 1, true),
+        (ours, 77, true, quiet_ms, false),
+        (ours, 77, true, 0, false),
+        (ours, 78, false, quiet_ms + 50, false),
+        (theirs, 77, true, quiet_ms + 50, false),
+        (0, 77, true, quiet_ms + 50, false),
     ] {
         let fx = Fixture::new();
         let start = now_ms();
@@ -109,10 +111,10 @@ fn a_dead_waiters_quiet_ticket_of_our_namespace_is_skipped_and_removed() {
             start - 500
         ));
         std::fs::write(&p, b"").unwrap();
-        set_mtime_at(&p, if quiet { start - quiet_ms } else { start });
+        set_mtime_at(&p, start - age_ms);
         let m = fx.virtual_manager_with(10, fair(), Some(start));
         let got = m.try_acquire(&fx.session("s.jsonl"));
-        let case = format!("tag {tag:x} pid {pid} dead {dead} quiet {quiet}");
+        let case = format!("tag {tag:x} pid {pid} dead {dead} refreshed {age_ms} ms ago");
         if skipped {
             drop(got.unwrap());
             assert!(!p.exists(), "{case}: the dead waiter's ticket is removed");
