@@ -298,6 +298,13 @@ mod tests {
         assert!(tokens
             .iter()
             .all(|t| t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit())));
+        // SplitMix64's published first outputs from state 0: the bijection the doc relies on.
+        let mut zero = State::new("n".into(), crate::lease::Heartbeat::Off, 0);
+        let first: Vec<String> = (0..3).map(|_| zero.next_token()).collect();
+        assert_eq!(
+            first,
+            ["e220a8397b1dcdaf", "6e789e6aa1b965f4", "06c45d188009454f"]
+        );
         let mut other = State::new("n".into(), crate::lease::Heartbeat::Off, 8);
         assert!((0..1_000).all(|_| !tokens.contains(&other.next_token())));
     }
