@@ -22,6 +22,8 @@ struct InfoJson {
     /// Time since the file's mtime was last set (its holder's last refresh); null when the
     /// file declares no lease.
     refreshed_ms_ago: Option<i64>,
+    /// Waiters of other processes queued for it (fresh queue tickets).
+    queued: usize,
 }
 
 impl InfoJson {
@@ -44,6 +46,7 @@ impl InfoJson {
             reasons,
             lease_ms: lease.map(|l| l.lease_ms),
             refreshed_ms_ago: lease.map(|_| info.mtime_age_ms),
+            queued: info.queued,
         }
     }
 }
@@ -66,6 +69,7 @@ fn info_row(info: &LockInfo) -> Vec<String> {
         human_age(info.age_ms),
         j.lease_ms.map_or_else(|| "-".into(), human_lease),
         j.refreshed_ms_ago.map_or_else(|| "-".into(), human_ago),
+        j.queued.to_string(),
         verdict_word(info.verdict).into(),
         j.reasons.join(","),
     ]
@@ -104,6 +108,7 @@ pub(crate) fn inspect(dir: &Path, json: bool, policy: Policy) -> Result<u8, Fail
             "AGE".into(),
             "LEASE".into(),
             "REFRESHED".into(),
+            "QUEUED".into(),
             "VERDICT".into(),
             "REASONS".into(),
         ]];

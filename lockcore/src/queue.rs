@@ -270,6 +270,29 @@ impl<E: Env> LockManager<E> {
         }
     }
 
+    /// How many fresh regular tickets of `lock_path` a directory `listing` holds: the waiters
+    /// queued for it across processes (for `inspect`).
+    pub(crate) fn queued_in(&self, lock_path: &Path, listing: &[PathBuf]) -> usize {
+        let env = &self.inner.env;
+        let Some(prefix) = prefix(lock_path) else {
+            return 0;
+        };
+        let now = env.clock().now_wall_ms();
+        listing
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| is_ticket(n, &prefix))
+            })
+            .filter_map(|p| env.fs().metadata(p).ok())
+            .filter(|m| {
+                m.kind == FileKind::Regular
+                    && Duration::from_millis(now.abs_diff(m.mtime_ms)) <= TICKET_FRESH
+            })
+            .count()
+    }
+
     /// The ticket just ahead of `own` in `lock_path`'s queue (the youngest fresh one older than
     /// it; any fresh one when `own` is `None`), to wait for. `None`: nobody is ahead, or the
     /// directory cannot be listed (fairness is best effort; the lock file decides). Looks at

@@ -25,6 +25,9 @@ pub struct LockInfo {
     pub verdict: Verdict,
     /// What `lstat` said of it when it was judged (identity, kind, size, mtime).
     pub meta: FileMeta,
+    /// Waiters queued for it across processes: its fresh tickets (`queue.rs`), 0 when nobody
+    /// queues.
+    pub queued: usize,
 }
 
 /// Everything a directory sweep saw.
@@ -130,6 +133,7 @@ impl<E: Env> LockManager<E> {
             };
             out.locks.push(LockInfo {
                 meta: seen.meta,
+                queued: self.queued_in(&path, listing),
                 path,
                 payload: seen.parsed,
                 age_ms,

@@ -72,6 +72,7 @@ fn inspect_one(dir: &Path, file: &str, extra: &[&str], scenario: &str) -> Value 
             "nonce",
             "path",
             "pid",
+            "queued",
             "reasons",
             "refreshed_ms_ago",
             "stale"
@@ -563,6 +564,11 @@ fn served_in_arrival_order(scenario: &str, flags: &[&str]) {
     wait_until("B's ticket", || queued() == 1);
     let mut c = hold();
     wait_until("C's ticket", || queued() == 2);
+    let seen = inspect_one(dir.path(), "s.jsonl.lock", &[], scenario);
+    assert_eq!(
+        seen["queued"], 2,
+        "[{scenario}] inspect counts the queued waiters: {seen}"
+    );
     a.close_stdin();
     a.assert_success("A");
     let got = b.json("B's acquired line, before C's");

@@ -409,3 +409,27 @@ fn clean_removes_a_flag_left_by_crashed_waiters_only() {
         .is_empty());
     assert!(fresh.exists());
 }
+
+// P16 + P11 (`inspect` tells operators who waits): a lock's `queued` counts its fresh regular
+// tickets only — not a stale one, a directory named like one, or another lock's ticket.
+#[test]
+fn inspect_counts_the_fresh_tickets_of_each_lock() {
+    let fx = Fixture::new();
+    let start = now_ms();
+    fx.set(77, Liveness::Alive);
+    fx.plant("s.jsonl", &planted(77, Some("n77"), Duration::ZERO));
+    plant_ticket(&fx, start - 10, start);
+    let fresh_ms = i64::try_from(TICKET_FRESH.as_millis()).unwrap();
+    plant_ticket(&fx, start - 20, start - fresh_ms - 1);
+    let d = fx.dir.path();
+    std::fs::create_dir(d.join(format!(".s.jsonl.lock.{:015}.78-00bb.lkq", start - 5))).unwrap();
+    std::fs::write(
+        d.join(format!(".t.jsonl.lock.{:015}.79-00cc.lkq", start - 5)),
+        b"",
+    )
+    .unwrap();
+    let m = fx.virtual_manager_with(10, Policy::default(), Some(start));
+    let infos = m.inspect(d).unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].queued, 1, "{:?}", fx.files());
+}
