@@ -180,6 +180,10 @@ pub struct WaitFor<'a> {
     pub timeout: Duration,
     /// The waiter's clock: the timeout passes on it. A real watch cannot wait in virtual time.
     pub clock: &'a dyn Clock,
+    /// The entry is a queue ticket (`queue.rs`), which only the waiter just behind it waits
+    /// for: a real watch watches that file itself, not its directory, which would wake the
+    /// waiter for every lock file and ticket removed beside it.
+    pub ticket: bool,
 }
 
 /// Why [`Fs::wait_for_change`] returned. The caller looks again whatever the reason.

@@ -359,7 +359,7 @@ impl Fs for OsFs {
             return None;
         }
         let name = wait.lock_path.file_name()?;
-        let watch = if watch::watch_the_file(name) {
+        let watch = if wait.ticket {
             match watch::DirWatch::arm_file(wait.lock_path) {
                 Some(w) => w,
                 // Gone already (or no inotify): look again at once rather than back off.

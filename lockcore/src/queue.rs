@@ -140,6 +140,13 @@ pub fn is_any_ticket(name: &str) -> bool {
     lock.len() > 1 && lock.starts_with('.') && is_ticket(name, &format!("{lock}."))
 }
 
+/// Whether the entry `meta` of a ticket or flag counts at `now_ms` (wall clock): a regular
+/// file refreshed within [`TICKET_FRESH`] (either way: another host's clock may run ahead).
+fn is_fresh(meta: &FileMeta, now_ms: i64) -> bool {
+    meta.kind == FileKind::Regular
+        && Duration::from_millis(now_ms.abs_diff(meta.mtime_ms)) <= TICKET_FRESH
+}
+
 /// Whether the entry `meta` of a ticket is litter at `now_ms` (wall clock): a regular file
 /// nobody has refreshed for [`TICKET_LITTER`], left by a waiter that crashed. Fair waiters and
 /// the sweep remove such tickets; nothing else is ever removed as one.
@@ -199,9 +206,7 @@ impl<E: Env> LockManager<E> {
         let Some(meta) = flag_path(lock_path).and_then(|f| env.fs().metadata(&f).ok()) else {
             return false;
         };
-        let now = env.clock().now_wall_ms();
-        meta.kind == FileKind::Regular
-            && Duration::from_millis(now.abs_diff(meta.mtime_ms)) <= TICKET_FRESH
+        is_fresh(&meta, env.clock().now_wall_ms())
     }
 
     /// Keeps `ticket` fresh: refreshes its mtime once [`TICKET_REFRESH`] has passed, and
@@ -286,10 +291,7 @@ impl<E: Env> LockManager<E> {
                     .is_some_and(|n| is_ticket(n, &prefix))
             })
             .filter_map(|p| env.fs().metadata(p).ok())
-            .filter(|m| {
-                m.kind == FileKind::Regular
-                    && Duration::from_millis(now.abs_diff(m.mtime_ms)) <= TICKET_FRESH
-            })
+            .filter(|m| is_fresh(m, now))
             .count()
     }
 
@@ -328,7 +330,7 @@ impl<E: Env> LockManager<E> {
                 let _ = env.fs().remove(&path);
                 continue;
             }
-            if meta.kind != FileKind::Regular || age(meta.mtime_ms) > TICKET_FRESH {
+            if !is_fresh(&meta, now) {
                 continue;
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");

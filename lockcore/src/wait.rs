@@ -396,7 +396,8 @@ impl<E: Env> LockManager<E> {
                 // Tell the holder someone waits: its release then lets us in before it asks
                 // again (`let_waiter_in`).
                 self.inner.env.fs().mark_wanted(lock_path);
-                self.watch_or_back_off(lock_path, Some(seen), pid, remaining, waiter);
+                let on = Watched::LockFile { seen, pid };
+                self.watch_or_back_off(lock_path, on, remaining, waiter);
             }
             // The file changed hands under every look of the attempt: the lock is churning, not
             // held long. Look again after the shortest backoff instead of a growing one (which
@@ -406,7 +407,9 @@ impl<E: Env> LockManager<E> {
                 self.back_off(remaining, waiter);
             }
             // An older waiter of another process is queued: wait for its ticket to go.
-            WaitOn::Queue { ahead } => self.watch_or_back_off(ahead, None, None, remaining, waiter),
+            WaitOn::Queue { ahead } => {
+                self.watch_or_back_off(ahead, Watched::Ticket, remaining, waiter)
+            }
             // In model time, or nothing to watch (the file kept changing).
             _ => self.back_off(remaining, waiter),
         }
@@ -424,34 +427,30 @@ impl<E: Env> LockManager<E> {
     fn watch_or_back_off(
         &self,
         path: &Path,
-        seen: Option<FileId>,
-        pid: Option<u32>,
+        on: Watched,
         remaining: Duration,
         waiter: &mut Waiter,
     ) {
-        if self.watch(path, seen, pid, remaining) {
+        if self.watch(path, on, remaining) {
             waiter.backoff = BACKOFF_START;
         } else {
             self.back_off(remaining, waiter);
         }
     }
 
-    /// Waits on the file `seen` at `lock_path` (any file there when `None`; and its owner `pid`)
-    /// through the environment's watch: arm, look again, block at most [`BACKOFF_MAX`]. False
-    /// where it cannot watch.
-    fn watch(
-        &self,
-        lock_path: &Path,
-        seen: Option<FileId>,
-        pid: Option<u32>,
-        remaining: Duration,
-    ) -> bool {
+    /// Waits on `path` as `on` says through the environment's watch: arm, look again, block
+    /// at most [`BACKOFF_MAX`]. False where it cannot watch.
+    fn watch(&self, path: &Path, on: Watched, remaining: Duration) -> bool {
         let env = &self.inner.env;
+        let (seen, pid) = match on {
+            Watched::LockFile { seen, pid } => (Some(seen), pid),
+            Watched::Ticket => (None, None),
+        };
         // Mutant lost-wakeup: block for the whole timeout on a watch armed after the last look,
         // without looking again — a release or death in between is slept through.
         let lost = mutant!(self.inner.policy, LostWakeup);
         let wait = WaitFor {
-            lock_path,
+            lock_path: path,
             owner: pid,
             timeout: if lost {
                 remaining
@@ -459,11 +458,12 @@ impl<E: Env> LockManager<E> {
                 remaining.min(BACKOFF_MAX)
             },
             clock: env.clock(),
+            ticket: matches!(on, Watched::Ticket),
         };
         let mut still_blocked = || {
             lost || (env
                 .fs()
-                .metadata(lock_path)
+                .metadata(path)
                 .is_ok_and(|m| seen.is_none_or(|s| m.id == s))
                 && pid.is_none_or(|p| env.procs().probe(p) != Liveness::Dead))
         };
@@ -471,6 +471,15 @@ impl<E: Env> LockManager<E> {
             .wait_for_change(&wait, &mut still_blocked)
             .is_some()
     }
+}
+
+/// What a waiter for another process watches.
+#[derive(Clone, Copy)]
+enum Watched {
+    /// The lock file `seen` going, and its owner `pid` (in our pid namespace) exiting.
+    LockFile { seen: FileId, pid: Option<u32> },
+    /// The queue ticket of the waiter just ahead going.
+    Ticket,
 }
 
 /// `d` scaled by a random factor in [0.5, 1.5): contenders do not retry in lock step.

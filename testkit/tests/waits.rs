@@ -127,14 +127,35 @@ fn the_real_environment_names_its_wait_mechanism() {
 /// `armed` runs once the watch is armed (its answer: the lock is still blocked).
 fn os_wait(lock_path: &Path, owner: Option<u32>, armed: impl FnOnce() -> bool) -> Option<Wake> {
     let mut armed = Some(armed);
-    let mut still_blocked = || armed.take().is_some_and(|f| f());
+    real_wait(lock_path, owner, PATIENCE, false, &mut || {
+        armed.take().is_some_and(|f| f())
+    })
+}
+
+/// [`os_wait`] on a queue ticket (the watch is on the file itself).
+fn ticket_wait(ticket: &Path, armed: impl FnOnce() -> bool) -> Option<Wake> {
+    let mut armed = Some(armed);
+    real_wait(ticket, None, PATIENCE, true, &mut || {
+        armed.take().is_some_and(|f| f())
+    })
+}
+
+/// One real wait on `path` (a queue ticket when `ticket`), at most `timeout`.
+fn real_wait(
+    path: &Path,
+    owner: Option<u32>,
+    timeout: std::time::Duration,
+    ticket: bool,
+    still_blocked: &mut dyn FnMut() -> bool,
+) -> Option<Wake> {
     let wait = WaitFor {
-        lock_path,
+        lock_path: path,
         owner,
-        timeout: PATIENCE,
+        timeout,
         clock: &OsClock,
+        ticket,
     };
-    OsFs.wait_for_change(&wait, &mut still_blocked)
+    OsFs.wait_for_change(&wait, still_blocked)
 }
 
 /// P11 (no lost wake-up): the file removed after the watch was armed wakes it.
@@ -189,18 +210,19 @@ fn p11_os_watch_ignores_other_entries() {
         plant(&other, "{}");
         std::fs::remove_file(&other).is_ok()
     };
-    assert_eq!(short_wait(&lock, &mut armed), Some(Wake::TimedOut));
+    assert_eq!(short_wait(&lock, false, &mut armed), Some(Wake::TimedOut));
 }
 
-/// A 1 ms real wait on `path`; `armed` runs once the watch is armed.
-fn short_wait(path: &Path, armed: &mut dyn FnMut() -> bool) -> Option<Wake> {
-    let wait = WaitFor {
-        lock_path: path,
-        owner: None,
-        timeout: std::time::Duration::from_millis(1),
-        clock: &OsClock,
-    };
-    OsFs.wait_for_change(&wait, armed)
+/// A 1 ms real wait on `path` (a queue ticket when `ticket`); `armed` runs once the watch is
+/// armed.
+fn short_wait(path: &Path, ticket: bool, armed: &mut dyn FnMut() -> bool) -> Option<Wake> {
+    real_wait(
+        path,
+        None,
+        std::time::Duration::from_millis(1),
+        ticket,
+        armed,
+    )
 }
 
 /// A queue ticket of `a.jsonl.lock` (arrival `stamp`) in `dir`.
@@ -216,14 +238,14 @@ fn p11_os_watch_on_a_ticket_wakes_when_it_goes() {
     let dir = tempdir();
     let ahead = ticket(dir.path(), 1);
     plant(&ahead, "");
-    let wake = os_wait(&ahead, None, || std::fs::remove_file(&ahead).is_ok());
+    let wake = ticket_wait(&ahead, || std::fs::remove_file(&ahead).is_ok());
     assert_eq!(wake, Some(Wake::Changed), "removed");
     plant(&ahead, "");
     let away = dir.path().join("elsewhere");
-    let wake = os_wait(&ahead, None, || std::fs::rename(&ahead, &away).is_ok());
+    let wake = ticket_wait(&ahead, || std::fs::rename(&ahead, &away).is_ok());
     assert_eq!(wake, Some(Wake::Changed), "renamed away");
     assert_eq!(
-        os_wait(&ahead, None, || false),
+        ticket_wait(&ahead, || false),
         Some(Wake::Changed),
         "gone before"
     );
@@ -241,13 +263,13 @@ fn p11_os_watch_on_a_ticket_ignores_the_lock_and_other_tickets() {
         plant(p, "");
     }
     let mut armed = || std::fs::remove_file(&lock).is_ok() && std::fs::remove_file(&other).is_ok();
-    assert_eq!(short_wait(&ahead, &mut armed), Some(Wake::TimedOut));
+    assert_eq!(short_wait(&ahead, true, &mut armed), Some(Wake::TimedOut));
     assert!(exists(&ahead));
 }
 
 /// A short real wait on `lock` with nothing happening: it must end by its timeout.
 fn idle_wait(lock: &Path) -> Option<Wake> {
-    short_wait(lock, &mut || true)
+    short_wait(lock, false, &mut || true)
 }
 
 /// P11 (wake promptly): waits reuse one inotify instance instead of closing theirs — closing

@@ -39,14 +39,6 @@ pub(super) enum Watch {
     Appearing,
 }
 
-/// Entries waited on through a watch on the file itself rather than on its directory: a queue
-/// ticket, which only the waiter just behind it waits for. A directory watch would wake that
-/// waiter for every lock file and ticket removed beside it (each handoff wakes every waiter).
-pub(super) fn watch_the_file(name: &OsStr) -> bool {
-    name.to_str()
-        .is_some_and(|n| n.ends_with(crate::queue::TICKET_SUFFIX))
-}
-
 /// An inotify instance borrowed from the pool with one watch on a directory; dropping it
 /// removes the watch (cheap: the mark is freed asynchronously) and returns the instance.
 pub(super) struct DirWatch {

@@ -141,6 +141,7 @@ fn idle_waits(lock: &Path, n: u32) -> Res {
         owner: None,
         timeout: Duration::from_millis(1),
         clock: &OsClock,
+        ticket: false,
     };
     let wakes: Vec<String> = (0..n)
         .map(|_| match OsFs.wait_for_change(&wait, &mut || true) {
