@@ -370,18 +370,26 @@ pub fn s1_fifo_waiters(cfg: &Cfg) -> Result<(), Violation> {
     r.and_then(|()| check_order(&ghost, &log, &want))
 }
 
-/// Tickets of the queue across processes (`Policy::fair`) in the sessions' directory.
+/// Files of the queue across processes (`*.lkq`: tickets and queue flags) in the sessions'
+/// directory.
 fn disk_tickets(world: &models::sim::SimWorld) -> usize {
+    disk_entries(world, |n| n.ends_with(lockcore::queue::TICKET_SUFFIX))
+}
+
+/// Queue flags (`.<lock name>.queued.lkq`) in the sessions' directory.
+fn disk_flags(world: &models::sim::SimWorld) -> usize {
+    disk_entries(world, lockcore::queue::is_any_flag)
+}
+
+/// Entries of the sessions' directory whose name `keep` accepts.
+fn disk_entries(world: &models::sim::SimWorld, keep: impl Fn(&str) -> bool) -> usize {
     use lockcore::{Env, Fs};
     let env = world.env(HOST, 1);
     env.fs()
         .list(std::path::Path::new("/s"))
         .map(|l| {
             l.iter()
-                .filter(|p| {
-                    p.to_string_lossy()
-                        .ends_with(lockcore::queue::TICKET_SUFFIX)
-                })
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&keep))
                 .count()
         })
         .unwrap_or(0)
@@ -483,21 +491,6 @@ fn queued_on_disk(world: &models::sim::SimWorld, n: usize, failed: &str) -> Resu
         return Ok(());
     }
     Err(judge::harness_failed().violation(failed, world.trace()))
-}
-
-/// Queue flags (`.<lock name>.queued.lkq`) in the sessions' directory.
-fn disk_flags(world: &models::sim::SimWorld) -> usize {
-    use lockcore::{Env, Fs};
-    let env = world.env(HOST, 1);
-    env.fs()
-        .list(std::path::Path::new("/s"))
-        .map(|l| {
-            l.iter()
-                .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
-                .filter(|n| lockcore::queue::is_any_flag(n))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// S2 — P3, P4, P1, P11: process 1 holds session 1 (twice, re-entered) and session 2; `n`
