@@ -281,8 +281,7 @@ impl<E: Env> LockManager<E> {
         };
         let procs = self.inner.env.procs();
         let verdict = classify(&observed, &me, &self.inner.policy, &mut |pid| {
-            let liveness = procs.probe(pid);
-            (liveness, procs.start_time(pid))
+            procs.probe_with_start_time(pid)
         });
         (verdict, generation)
     }

@@ -271,6 +271,14 @@ pub trait Procs: Send + Sync {
     fn probe(&self, pid: u32) -> Liveness;
     /// Start time of another pid on this host, if it can be read.
     fn start_time(&self, pid: u32) -> Option<u64>;
+    /// [`Procs::probe`] and, unless it is dead, [`Procs::start_time`]: what judging a lock
+    /// file asks (the real process table answers both from one read of `/proc/<pid>/stat`).
+    fn probe_with_start_time(&self, pid: u32) -> (Liveness, Option<u64>) {
+        match self.probe(pid) {
+            Liveness::Dead => (Liveness::Dead, None),
+            alive => (alive, self.start_time(pid)),
+        }
+    }
     /// When this machine booted, wall-clock unix ms, if known: no process of any pid namespace
     /// on this machine is older.
     fn boot_time_ms(&self) -> Option<i64> {

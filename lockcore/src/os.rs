@@ -520,9 +520,23 @@ fn host_identity() -> Option<String> {
 
 /// Fields after the command name in `/proc/<pid>/stat` (the name may hold spaces and parens).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc(&format!("/proc/{pid}/stat"))?;
     let after = stat.get(stat.rfind(')')? + 1..)?;
     Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// A `/proc` file in one `read` (and one that says end of file): they report size 0, and
+/// `fs::read_to_string` then asks their size and reads them 32, 32, 64, 128... bytes at a
+/// time — nine system calls for a probe's `/proc/<pid>/stat` where four do.
+fn read_proc(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(2048);
+    fs::File::open(path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut buf)
+        .ok()?;
+    String::from_utf8(buf).ok()
 }
 
 /// `btime` of `/proc/stat`: the boot time in unix seconds (shared by every pid namespace).
@@ -549,36 +563,57 @@ impl Procs for OsProcs {
     }
 
     fn probe(&self, pid: u32) -> Liveness {
-        // pid 0 and negative pids address process groups: never probe them.
-        let Ok(raw) = libc::pid_t::try_from(pid) else {
-            return Liveness::Dead;
-        };
-        if raw <= 0 {
-            return Liveness::Dead;
-        }
-        // SAFETY: kill with signal 0 sends nothing; it only checks existence and permission.
-        let rc = unsafe { libc::kill(raw, 0) };
-        if rc != 0 {
-            return match io::Error::last_os_error().raw_os_error() {
-                Some(libc::ESRCH) => Liveness::Dead,
-                Some(libc::EPERM) => Liveness::NoPermission,
-                // Anything else: we cannot show it dead, so it counts as alive.
-                _ => Liveness::Alive,
-            };
-        }
-        // A zombie has exited: it holds nothing any more.
-        match stat_fields(pid).as_ref().and_then(|f| f.first()) {
-            Some(state) if state == "Z" || state == "X" => Liveness::Dead,
-            _ => Liveness::Alive,
-        }
+        self.probe_stat(pid).0
     }
 
     fn start_time(&self, pid: u32) -> Option<u64> {
         read_start_time(pid)
     }
 
+    fn probe_with_start_time(&self, pid: u32) -> (Liveness, Option<u64>) {
+        let (liveness, fields) = self.probe_stat(pid);
+        // Field 22 (start time) is index 19 after the name; see `read_start_time`.
+        let start = match liveness {
+            Liveness::Dead => None,
+            Liveness::Alive => match fields {
+                Some(f) => f.get(19).and_then(|t| t.parse().ok()),
+                None => read_start_time(pid),
+            },
+            Liveness::NoPermission => read_start_time(pid),
+        };
+        (liveness, start)
+    }
+
     fn boot_time_ms(&self) -> Option<i64> {
         self.boot_ms
+    }
+}
+
+impl OsProcs {
+    /// `kill(pid, 0)`, then, for a pid that exists, `/proc/<pid>/stat` for a zombie (which has
+    /// exited: it holds nothing any more); the fields after the name come back too.
+    fn probe_stat(&self, pid: u32) -> (Liveness, Option<Vec<String>>) {
+        // pid 0 and negative pids address process groups: never probe them.
+        let raw = match libc::pid_t::try_from(pid) {
+            Ok(raw) if raw > 0 => raw,
+            _ => return (Liveness::Dead, None),
+        };
+        // SAFETY: kill with signal 0 sends nothing; it only checks existence and permission.
+        let rc = unsafe { libc::kill(raw, 0) };
+        if rc != 0 {
+            let liveness = match io::Error::last_os_error().raw_os_error() {
+                Some(libc::ESRCH) => Liveness::Dead,
+                Some(libc::EPERM) => Liveness::NoPermission,
+                // Anything else: we cannot show it dead, so it counts as alive.
+                _ => Liveness::Alive,
+            };
+            return (liveness, None);
+        }
+        let fields = stat_fields(pid);
+        match fields.as_ref().and_then(|f| f.first()) {
+            Some(state) if state == "Z" || state == "X" => (Liveness::Dead, None),
+            _ => (Liveness::Alive, fields),
+        }
     }
 }
 

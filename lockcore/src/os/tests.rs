@@ -8,7 +8,7 @@ use super::{
     dir_part, kind_of, link_open_file, lock_dir_within, read_boot_time_ms, read_start_time,
     retry_eintr, watch, OsClock, OsFs, OsProcs,
 };
-use crate::env::{Clock, FileKind, Fs, Procs, WaitMechanism, Wake};
+use crate::env::{Clock, FileKind, Fs, Liveness, Procs, WaitMechanism, Wake};
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -575,6 +575,36 @@ fn the_process_table_answers_from_proc() {
     assert_eq!(procs.start_time(me), read_start_time(me));
     assert!(procs.start_time(me).is_some());
     assert_eq!(procs.boot_time_ms(), read_boot_time_ms());
+}
+
+// P8/P11 (judging a file asks the process table once): the probe with the start time answers
+// exactly what the two separate questions do — for a live child, for that child once it is a
+// zombie (dead, no start time: it holds nothing), once reaped, and for pids that cannot exist.
+#[test]
+fn probing_with_the_start_time_answers_as_the_two_questions_do() {
+    let procs = OsProcs::current();
+    let both = |pid: u32| (procs.probe(pid), procs.start_time(pid));
+    let mut child = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cat");
+    let pid = child.id();
+    assert_eq!(procs.probe_with_start_time(pid), both(pid));
+    assert!(matches!(both(pid), (Liveness::Alive, Some(_))));
+    drop(child.stdin.take());
+    // Exited, not reaped: a zombie until wait.
+    let zombie = (0..10_000).any(|_| {
+        std::thread::yield_now();
+        procs.probe(pid) == Liveness::Dead
+    });
+    if zombie {
+        assert_eq!(procs.probe_with_start_time(pid), (Liveness::Dead, None));
+    }
+    child.wait().unwrap();
+    assert_eq!(procs.probe_with_start_time(pid), (Liveness::Dead, None));
+    for pid in [0, u32::MAX] {
+        assert_eq!(procs.probe_with_start_time(pid), (Liveness::Dead, None));
+    }
 }
 
 // P8 (nonces and tokens are unguessable): the real clock's random words are unbiased — over
