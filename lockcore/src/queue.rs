@@ -232,7 +232,7 @@ impl<E: Env> LockManager<E> {
         };
         let _ = self.inner.env.fs().remove(&t.path);
         if self.ticket_ahead(lock_path, None).is_none() {
-            self.lower_flag(lock_path);
+            self.lower_flag_unless_queued(lock_path);
         }
     }
 
@@ -256,9 +256,20 @@ impl<E: Env> LockManager<E> {
         *down_at = None;
         let ahead = self.ticket_ahead(lock_path, None);
         if ahead.is_none() {
-            self.lower_flag(lock_path);
+            self.lower_flag_unless_queued(lock_path);
         }
         ahead
+    }
+
+    /// Lowers `lock_path`'s queue flag, which a look found no ticket behind, then looks again
+    /// and raises it if a ticket is there now: a waiter that wrote its ticket just after our
+    /// look may have raised the flag just before we lowered it, and would not raise it again
+    /// before its next refresh ([`TICKET_REFRESH`]) — meanwhile nobody would let it go first.
+    fn lower_flag_unless_queued(&self, lock_path: &Path) {
+        self.lower_flag(lock_path);
+        if self.ticket_ahead(lock_path, None).is_some() {
+            self.raise_flag(lock_path);
+        }
     }
 
     /// Removes `lock_path`'s queue flag if it is a regular file (anything else of that name is

@@ -433,3 +433,51 @@ fn inspect_counts_the_fresh_tickets_of_each_lock() {
     assert_eq!(infos.len(), 1);
     assert_eq!(infos[0].queued, 1, "{:?}", fx.files());
 }
+
+// P11 (no starving): the last ticket holder to leave lowers the flag, then looks again: a
+// waiter that wrote its ticket just after the leaver's look, and raised the flag just before
+// the leaver lowered it, finds the flag up (raised again), not down until its next refresh —
+// when nobody would let it go first. The hook writes that ticket at the exact step: as the
+// flag is about to be removed.
+#[test]
+fn a_flag_lowered_over_a_ticket_written_meanwhile_is_raised_again() {
+    let fx = Fixture::new();
+    let start = now_ms();
+    fx.set(77, Liveness::Alive);
+    plant_lease_ending(&fx, start);
+    let late = fx
+        .dir
+        .path()
+        .join(format!(".s.jsonl.lock.{:015}.78-00aa.lkq", start + 50));
+    let planted_late = late.clone();
+    let fs = HookedFs::new(move |op, path| {
+        if op == Gated::Unlink
+            && path.ends_with(".s.jsonl.lock.queued.lkq")
+            && !planted_late.exists()
+        {
+            std::fs::write(&planted_late, b"")?;
+            set_mtime_at(&planted_late, start + 100);
+        }
+        Ok(())
+    });
+    let env = EnvParts {
+        fs,
+        procs: fx.procs(10),
+        clock: VirtualClock {
+            wall_start_ms: Some(start),
+            ..VirtualClock::default()
+        },
+    };
+    let m = LockManager::new(env, Policy::default());
+    let g = m.acquire_with(&fx.session("s.jsonl"), wait_up_to(400));
+    assert_eq!(
+        g.unwrap().how(),
+        Acquired::Reclaimed(StaleReason::LeaseExpired)
+    );
+    assert!(late.exists(), "the late waiter's ticket is never touched");
+    assert!(
+        fx.dir.path().join(".s.jsonl.lock.queued.lkq").exists(),
+        "the flag is up for the late waiter: {:?}",
+        fx.files()
+    );
+}

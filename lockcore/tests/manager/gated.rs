@@ -1,15 +1,14 @@
 //! A file system whose link or unlink of one session's lock stops until the test says go: to
-//! show what runs, and what waits, while another thread is inside a file operation.
+//! show what runs, and what waits, while another thread is inside a file operation; and the
+//! hook underneath it, which other tests use to change the directory at one exact step.
 
 use super::*;
 
-/// The real file system, except that one operation on the lock of a session named `slow…` (its
-/// link, or its unlink) stops until the test says go; after 30 s without it the call fails (a
-/// lock that serialised the sessions fails the test instead of hanging it).
-pub(crate) struct GatedFs {
-    entered: Mutex<std::sync::mpsc::Sender<()>>,
-    go: Mutex<std::sync::mpsc::Receiver<()>>,
-    on: Gated,
+/// The real file system, with a hook that runs before every link (on its destination) and
+/// every unlink, and may fail the call: to stall a file operation, or to change the directory
+/// at the exact step a test needs.
+pub(crate) struct HookedFs {
+    before: Box<dyn Fn(Gated, &Path) -> std::io::Result<()> + Send + Sync>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -18,22 +17,38 @@ pub(crate) enum Gated {
     Unlink,
 }
 
-impl GatedFs {
-    /// Stops here if `path` is the gated lock and `op` the gated operation.
-    fn gate(&self, op: Gated, path: &Path) -> std::io::Result<()> {
+impl HookedFs {
+    pub(crate) fn new(
+        before: impl Fn(Gated, &Path) -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        HookedFs {
+            before: Box::new(before),
+        }
+    }
+}
+
+/// A [`HookedFs`] whose link or unlink (`on`) of the lock of a session named `slow…` stops
+/// until the test says go; after 30 s without it the call fails (a lock that serialised the
+/// sessions fails the test instead of hanging it).
+pub(crate) type GatedFs = HookedFs;
+
+/// The gate: stops if `path` is the gated lock and `op` the gated operation.
+fn gate(
+    on: Gated,
+    entered: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+) -> GatedFs {
+    let (entered, go) = (Mutex::new(entered), Mutex::new(go));
+    HookedFs::new(move |op, path| {
         let name = path.to_string_lossy();
-        if op != self.on || !name.contains("slow") || !name.ends_with(".lock") {
+        if op != on || !name.contains("slow") || !name.ends_with(".lock") {
             return Ok(());
         }
-        let _ = self.entered.lock().unwrap().send(());
-        let go = self
-            .go
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
+        let _ = entered.lock().unwrap().send(());
+        let go = go.lock().unwrap().recv_timeout(Duration::from_secs(30));
         // Nobody said go: the test could not proceed while this call stalled.
         go.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "gate"))
-    }
+    })
 }
 
 /// A manager over a [`GatedFs`] on the real clock.
@@ -71,11 +86,7 @@ pub(crate) fn gated_manager(
     let (entered_tx, entered) = std::sync::mpsc::channel();
     let (go, go_rx) = std::sync::mpsc::channel();
     let env = EnvParts {
-        fs: GatedFs {
-            entered: Mutex::new(entered_tx),
-            go: Mutex::new(go_rx),
-            on,
-        },
+        fs: gate(on, entered_tx, go_rx),
         procs: fx.procs(10),
         clock: OsClock,
     };
@@ -86,7 +97,7 @@ pub(crate) fn gated_manager(
     (LockManager::new(env, policy), entered, go)
 }
 
-impl lockcore::Fs for GatedFs {
+impl lockcore::Fs for HookedFs {
     type DirLock = lockcore::os::OsDirLock;
     fn create_new(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
         OsFs.create_new(path, contents)
@@ -95,7 +106,7 @@ impl lockcore::Fs for GatedFs {
         OsFs.write_existing(path, contents)
     }
     fn link(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
-        self.gate(Gated::Link, dst)?;
+        (self.before)(Gated::Link, dst)?;
         OsFs.link(src, dst)
     }
     fn rename(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
@@ -105,7 +116,7 @@ impl lockcore::Fs for GatedFs {
         OsFs.read(path, cap)
     }
     fn remove(&self, path: &Path) -> std::io::Result<()> {
-        self.gate(Gated::Unlink, path)?;
+        (self.before)(Gated::Unlink, path)?;
         OsFs.remove(path)
     }
     fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
