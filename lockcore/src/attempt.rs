@@ -93,6 +93,9 @@ impl<E: Env> LockManager<E> {
         match outcome {
             Ok(how) => {
                 let guard = self.register(&mut st, lock_path, bytes, payload, how);
+                if let Some(hold) = st.holds.get_mut(lock_path) {
+                    hold.flag_down_at = waiter.flag_down_at;
+                }
                 self.notify_path(&mut st, lock_path);
                 Ok(guard)
             }

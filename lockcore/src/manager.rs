@@ -390,7 +390,7 @@ impl<E: Env> LockManager<E> {
         let start = clock.now_mono();
         // Takes a place in the queue at the first busy verdict, in the step that saw it.
         let mut waiter = Waiter::queued(opts.reentrant);
-        waiter.yields = self.let_waiter_in(&lock_path);
+        self.let_waiter_in(&lock_path, &mut waiter);
         let result = loop {
             let busy = match self.attempt(&lock_path, &mut waiter) {
                 Ok(g) => break Ok(g),
@@ -465,6 +465,7 @@ impl<E: Env> LockManager<E> {
                 compromised: false,
                 removing: false,
                 published,
+                flag_down_at: None,
             },
         );
         id

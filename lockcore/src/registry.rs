@@ -22,6 +22,21 @@ pub(crate) struct Hold {
     pub(crate) removing: bool,
     /// When (monotonic) its file was published; handovers keep it (`handover.rs`).
     pub(crate) published: Duration,
+    /// When (monotonic) its acquisition last found the queue flag down, if it looked: the
+    /// next acquisition after its release trusts that as its own look (`wait.rs`).
+    pub(crate) flag_down_at: Option<Duration>,
+}
+
+/// A release of a path by this instance, kept for [`crate::wait::HANDOFF_WINDOW`]: its next
+/// acquisition of the path yields to queued waiters of other processes (`wait.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReleaseNote {
+    /// When (monotonic).
+    pub(crate) at: Duration,
+    /// The release found another process waiting (a mark on the file).
+    pub(crate) wanted: bool,
+    /// The released hold's last sight of the queue flag down.
+    pub(crate) flag_down_at: Option<Duration>,
 }
 
 pub(crate) struct State {
@@ -56,7 +71,7 @@ pub(crate) struct State {
     /// Paths released here lately, with when (monotonic) and whether the release found another
     /// process waiting for the file: this instance's next acquire of one yields to queued
     /// waiters, and lets that waiter in first (`wait.rs`).
-    pub(crate) released: BTreeMap<PathBuf, (Duration, bool)>,
+    pub(crate) released: BTreeMap<PathBuf, ReleaseNote>,
     /// Holds a release handed to the front waiter of their path, not yet taken (`handover.rs`).
     pub(crate) grants: BTreeMap<PathBuf, crate::handover::Grant>,
     /// Where this instance's acquisition tokens come from: drawn once, then counted (see
@@ -113,14 +128,13 @@ impl State {
         format!("{:016x}", z ^ (z >> 31))
     }
 
-    /// Notes a release of `lock_path` at `now` (`wanted`: it found another process waiting);
-    /// forgets notes too old to matter, so the map stays as small as the set of paths released
-    /// in the last [`crate::wait::HANDOFF_WINDOW`].
-    pub(crate) fn note_released(&mut self, lock_path: &Path, now: Duration, wanted: bool) {
+    /// Notes a release of `lock_path`; forgets notes too old to matter, so the map stays as
+    /// small as the set of paths released in the last [`crate::wait::HANDOFF_WINDOW`].
+    pub(crate) fn note_released(&mut self, lock_path: &Path, note: ReleaseNote) {
         let window = crate::wait::HANDOFF_WINDOW;
         self.released
-            .retain(|_, (at, _)| now.saturating_sub(*at) <= window);
-        self.released.insert(lock_path.to_path_buf(), (now, wanted));
+            .retain(|_, old| note.at.saturating_sub(old.at) <= window);
+        self.released.insert(lock_path.to_path_buf(), note);
     }
 
     /// This instance holds, is taking or is releasing this path or a file carrying this token.
@@ -154,7 +168,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::{temp_path_for, Hold, InProgress, State};
+    use super::{temp_path_for, Hold, InProgress, ReleaseNote, State};
     use crate::lease::Heartbeat;
     use crate::wait::HANDOFF_WINDOW;
     use crate::Payload;
@@ -179,6 +193,7 @@ mod tests {
             compromised: false,
             removing: false,
             published: Duration::ZERO,
+            flag_down_at: None,
         }
     }
 
@@ -269,17 +284,22 @@ mod tests {
     #[test]
     fn note_released_keeps_notes_for_the_handoff_window_only() {
         let mut st = state();
+        let note = |at, wanted| ReleaseNote {
+            at,
+            wanted,
+            flag_down_at: Some(at),
+        };
         let at = Duration::from_secs(100);
-        st.note_released(Path::new(HERE), at, true);
-        st.note_released(Path::new(ELSEWHERE), at + HANDOFF_WINDOW, false);
+        st.note_released(Path::new(HERE), note(at, true));
+        st.note_released(Path::new(ELSEWHERE), note(at + HANDOFF_WINDOW, false));
         assert_eq!(st.released.len(), 2, "both notes are within the window");
-        assert_eq!(st.released.get(Path::new(HERE)), Some(&(at, true)));
+        assert_eq!(st.released.get(Path::new(HERE)), Some(&note(at, true)));
         assert_eq!(
             st.released.get(Path::new(ELSEWHERE)),
-            Some(&(at + HANDOFF_WINDOW, false))
+            Some(&note(at + HANDOFF_WINDOW, false))
         );
         let later = at + HANDOFF_WINDOW * 2 + Duration::from_millis(1);
-        st.note_released(Path::new("/d/c.lock"), later, false);
+        st.note_released(Path::new("/d/c.lock"), note(later, false));
         assert_eq!(
             st.released.keys().collect::<Vec<_>>(),
             vec![Path::new("/d/c.lock")],

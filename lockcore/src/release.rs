@@ -6,7 +6,7 @@ use crate::classify::mutant;
 use crate::env::{Clock, Env, Fs};
 use crate::error::{FsOp, LockError};
 use crate::manager::{new_nonce, not_found, LockManager, ReleaseReport, Released};
-use crate::registry::{Hold, InProgress, State};
+use crate::registry::{Hold, InProgress, ReleaseNote, State};
 use crate::sync::{self, MutexGuard};
 use crate::wait::BACKOFF_START;
 use std::path::{Path, PathBuf};
@@ -215,7 +215,7 @@ impl<E: Env> LockManager<E> {
         }
         // The path stays this instance's while its file goes: an acquirer of ours waits for
         // the release, and a judge of the file (a sweep) counts it held here.
-        let bytes = hold.bytes.clone();
+        let (bytes, flag_down_at) = (hold.bytes.clone(), hold.flag_down_at);
         let front = self.handover_front(&st, lock_path, &hold);
         st.in_progress
             .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
@@ -227,8 +227,13 @@ impl<E: Env> LockManager<E> {
         let mut st = sync::lock(&self.inner.state);
         st.in_progress.remove(lock_path);
         if let Ok((Released::Removed, wanted)) = result {
-            let now = self.inner.env.clock().now_mono();
-            st.note_released(lock_path, now, wanted);
+            let at = self.inner.env.clock().now_mono();
+            let note = ReleaseNote {
+                at,
+                wanted,
+                flag_down_at,
+            };
+            st.note_released(lock_path, note);
         }
         self.notify_path(&mut st, lock_path);
         result.map(|(released, _)| released)

@@ -34,6 +34,29 @@ impl Clock for HandClock {
     }
 }
 
+/// A [`HandClock`] that says it is real time: the steps meant for real time only run (a test
+/// of them must not make them block).
+#[derive(Default)]
+pub(crate) struct RealHandClock(pub(crate) HandClock);
+
+impl Clock for RealHandClock {
+    fn now_wall_ms(&self) -> i64 {
+        self.0.now_wall_ms()
+    }
+    fn now_mono(&self) -> Duration {
+        self.0.now_mono()
+    }
+    fn sleep(&self, d: Duration) {
+        self.0.sleep(d);
+    }
+    fn random_u64(&self) -> u64 {
+        self.0.random_u64()
+    }
+    fn is_virtual(&self) -> bool {
+        false
+    }
+}
+
 pub(crate) type HandEnv = EnvParts<OsFs, OsProcs, HandClock>;
 pub(crate) type HandManager = LockManager<HandEnv>;
 

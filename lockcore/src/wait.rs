@@ -131,9 +131,9 @@ pub(crate) struct Waiter {
     /// It has found another process's lock busy (or released one that another process
     /// wanted): before it publishes, it lets queued waiters go first if the queue is flagged.
     pub(crate) yields: bool,
-    /// When (monotonic) it last found the queue flag down: it looks again only after
-    /// [`FLAG_RECHECK`], so a waiter that loses race after race does not `stat` the flag at
-    /// every attempt.
+    /// When (monotonic) it, or the acquisition whose release it follows, last found the queue
+    /// flag down: it looks again only after [`FLAG_RECHECK`], so a waiter that loses race after
+    /// race, or a process that takes the lock in a loop, does not `stat` the flag every time.
     pub(crate) flag_down_at: Option<Duration>,
 }
 
@@ -168,29 +168,30 @@ impl<E: Env> LockManager<E> {
     /// Across processes, best effort: before acquiring a path this instance released less
     /// than [`HANDOFF_WINDOW`] ago while another process waited for it, waits up to
     /// [`HANDOFF_GRACE`] for that process to take it — so a process that takes a lock in a loop
-    /// does not starve the others. Only delays the first attempt; real time only. True when
-    /// it waited (the acquisition then yields to queued waiters too).
-    pub(crate) fn let_waiter_in(&self, lock_path: &Path) -> bool {
+    /// does not starve the others. Only delays the first attempt; real time only. Sets the
+    /// waiter to yield to queued waiters when the path was released here lately, and hands
+    /// it the released hold's last sight of the queue flag down (see [`FLAG_RECHECK`]).
+    pub(crate) fn let_waiter_in(&self, lock_path: &Path, waiter: &mut Waiter) {
         let clock = self.inner.env.clock();
         // Before the registry lock: under a model checker that lock would be one more
         // scheduling point in every acquire (and model file systems never report a mark).
         if clock.is_virtual() || sync::MODEL_CHECKED {
-            return false;
+            return;
         }
-        let Some((released_at, wanted)) = sync::lock(&self.inner.state).released.remove(lock_path)
-        else {
-            return false;
+        let Some(note) = sync::lock(&self.inner.state).released.remove(lock_path) else {
+            return;
         };
-        if clock.now_mono().saturating_sub(released_at) > HANDOFF_WINDOW {
-            return false;
+        if clock.now_mono().saturating_sub(note.at) > HANDOFF_WINDOW {
+            return;
         }
-        if wanted {
+        if note.wanted {
             self.inner
                 .env
                 .fs()
                 .wait_for_taker(lock_path, HANDOFF_GRACE, clock);
         }
-        true
+        waiter.yields = true;
+        waiter.flag_down_at = note.flag_down_at;
     }
 
     /// A place at the back of `lock_path`'s queue, once, for a waiter that queues.
@@ -486,6 +487,55 @@ enum Watched {
 pub(crate) fn jitter(clock: &impl Clock, d: Duration) -> Duration {
     let permille = 500 + clock.random_u64() % 1000;
     d * permille as u32 / 1000
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::expect_used)]
+mod flag_memo_tests {
+    use super::FLAG_RECHECK;
+    use crate::env::{Clock, Env, EnvParts};
+    use crate::os::{OsFs, OsProcs};
+    use crate::test_support::RealHandClock;
+    use crate::{AcquireOptions, LockError, LockManager, Policy};
+    use std::time::Duration;
+
+    // P11 (a process that takes the lock in a loop looks at the queue flag once per
+    // FLAG_RECHECK, not per acquisition): an acquisition right after this instance's release
+    // trusts the released hold's sight of the flag down — it takes the lock although a flag and
+    // a fresh ticket of another process appeared since — and once FLAG_RECHECK has passed it
+    // looks, and lets that waiter go first.
+    #[test]
+    fn an_acquisition_after_a_release_trusts_its_sight_of_the_flag_for_flag_recheck() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let session = dir.path().join("s.jsonl");
+        let env = EnvParts {
+            fs: OsFs,
+            procs: OsProcs::current(),
+            clock: RealHandClock::default(),
+        };
+        let m = LockManager::new(env, Policy::default());
+        let at_once = AcquireOptions {
+            reentrant: true,
+            timeout: Some(Duration::ZERO),
+        };
+        // The first acquisition does not look (nothing released yet); the second looks, down.
+        drop(m.acquire_with(&session, at_once).expect("first"));
+        drop(m.acquire_with(&session, at_once).expect("second"));
+        let lock = dir.path().join("s.jsonl.lock");
+        let now = m.env().clock().now_wall_ms();
+        let ticket = crate::queue::ticket_path(&lock, now, 77, 1).expect("a ticket path");
+        std::fs::write(&ticket, b"").expect("plant a ticket");
+        std::fs::write(dir.path().join(".s.jsonl.lock.queued.lkq"), b"").expect("raise the flag");
+        drop(
+            m.acquire_with(&session, at_once)
+                .expect("trusted: not looked"),
+        );
+        m.env()
+            .clock()
+            .sleep(FLAG_RECHECK.max(Duration::from_millis(1)));
+        let looked = m.acquire_with(&session, at_once).map(drop);
+        assert!(matches!(looked, Err(LockError::Busy { .. })), "{looked:?}");
+    }
 }
 
 #[cfg(test)]
