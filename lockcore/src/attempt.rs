@@ -77,7 +77,9 @@ impl<E: Env> LockManager<E> {
         // processes go first, and so does a waiter not queued yet while the queue is flagged.
         let own = waiter.disk.as_ref().map(|t| t.path.as_path());
         let ahead = if self.inner.policy.fair || own.is_some() {
-            self.ticket_ahead(lock_path, own)
+            let (ahead, behind) = self.queue_around(lock_path, own);
+            waiter.queued_behind = behind;
+            ahead
         } else if waiter.yields {
             self.flagged_ticket(lock_path, &mut waiter.flag_down_at)
         } else {

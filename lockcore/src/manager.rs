@@ -419,7 +419,7 @@ impl<E: Env> LockManager<E> {
             }
             self.wait_once(&lock_path, &busy, timeout - waited, &mut waiter);
         };
-        self.leave_disk_queue(&lock_path, waiter.disk.take());
+        self.leave_disk_queue(&lock_path, waiter.disk.take(), waiter.queued_behind);
         match self.leave_queue(&lock_path, &waiter) {
             Some(granted) => self.settle_grant(&lock_path, granted, result),
             None => result,

@@ -225,13 +225,19 @@ impl<E: Env> LockManager<E> {
     }
 
     /// Leaves the queue (acquired, timed out or failed); the last to leave lowers the flag.
-    /// (A waiter that joins meanwhile raises it again at its next refresh: a hint, not safety.)
-    pub(crate) fn leave_disk_queue(&self, lock_path: &Path, ticket: Option<DiskTicket>) {
+    /// A waiter whose last look at the queue saw a younger ticket (`behind`) is not the last:
+    /// it leaves the flag to that waiter, without a second listing on its way to the lock.
+    pub(crate) fn leave_disk_queue(
+        &self,
+        lock_path: &Path,
+        ticket: Option<DiskTicket>,
+        behind: bool,
+    ) {
         let Some(t) = ticket else {
             return;
         };
         let _ = self.inner.env.fs().remove(&t.path);
-        if self.ticket_ahead(lock_path, None).is_none() {
+        if !behind && self.ticket_ahead(lock_path, None).is_none() {
             self.lower_flag_unless_queued(lock_path);
         }
     }
@@ -313,22 +319,44 @@ impl<E: Env> LockManager<E> {
     /// common case, however long the queue. Litter met on the way is removed, and so is a
     /// quiet ticket of a waiter of our pid namespace that died ([`TICKET_QUIET`]).
     pub(crate) fn ticket_ahead(&self, lock_path: &Path, own: Option<&Path>) -> Option<PathBuf> {
+        self.queue_around(lock_path, own).0
+    }
+
+    /// [`Self::ticket_ahead`], and whether the listing held a well-named ticket younger than
+    /// `own` (someone queued behind it; not checked for freshness: a hint for the flag only).
+    pub(crate) fn queue_around(
+        &self,
+        lock_path: &Path,
+        own: Option<&Path>,
+    ) -> (Option<PathBuf>, bool) {
         let env = &self.inner.env;
-        let prefix = prefix(lock_path)?;
+        let Some(prefix) = prefix(lock_path) else {
+            return (None, false);
+        };
         let own_name = own.and_then(|p| p.file_name()).and_then(|n| n.to_str());
         let now = env.clock().now_wall_ms();
         let age = |mtime: i64| Duration::from_millis(now.abs_diff(mtime));
-        let mut candidates: Vec<PathBuf> = env
-            .fs()
-            .list(&dir_of(lock_path))
-            .ok()?
+        let Ok(listing) = env.fs().list(&dir_of(lock_path)) else {
+            return (None, false);
+        };
+        let mut behind = false;
+        let mut candidates: Vec<PathBuf> = listing
             .into_iter()
             .filter(|path| {
-                path.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|name| {
-                        is_ticket(name, &prefix) && own_name.is_none_or(|o| name < o)
-                    })
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    return false;
+                };
+                if !is_ticket(name, &prefix) {
+                    return false;
+                }
+                match own_name {
+                    Some(o) if name > o => {
+                        behind = true;
+                        false
+                    }
+                    Some(o) => name < o,
+                    None => true,
+                }
             })
             .collect();
         // Same directory, names sort by arrival: the youngest last.
@@ -349,9 +377,9 @@ impl<E: Env> LockManager<E> {
                 let _ = env.fs().remove(&path);
                 continue;
             }
-            return Some(path);
+            return (Some(path), behind);
         }
-        None
+        (None, behind)
     }
 }
 
@@ -375,7 +403,8 @@ mod tests {
     }
 
     // P11 (order): a waiter waits for the youngest fresh ticket older than its own (the one
-    // just ahead), and one without a ticket for the youngest of all.
+    // just ahead), and one without a ticket for the youngest of all; the same look says
+    // whether a younger ticket is queued behind its own (then it is not the last to leave).
     #[test]
     #[allow(clippy::expect_used)]
     fn the_ticket_ahead_is_the_youngest_older_one() {
@@ -392,7 +421,13 @@ mod tests {
         assert_eq!(ahead(Some(&own)), Some(c.clone()));
         assert_eq!(ahead(Some(&b)), Some(a.clone()));
         assert_eq!(ahead(Some(&a)), None);
-        assert_eq!(ahead(None), Some(c));
+        assert_eq!(ahead(None), Some(c.clone()));
+        // Whether anyone is queued behind: a younger well-named ticket in the same listing.
+        let around = |own: Option<&Path>| m.queue_around(&lock, own);
+        assert_eq!(around(Some(&own)), (Some(c.clone()), false));
+        assert_eq!(around(Some(&b)), (Some(a.clone()), true));
+        assert_eq!(around(Some(&a)), (None, true));
+        assert_eq!(around(None), (Some(c), false));
     }
 
     // P11 (a live waiter keeps its place): a ticket is refreshed once TICKET_REFRESH has passed
@@ -420,7 +455,7 @@ mod tests {
             "a removed ticket is written again, at its place"
         );
         let path = t.path.clone();
-        m.leave_disk_queue(&lock, Some(t));
+        m.leave_disk_queue(&lock, Some(t), false);
         assert!(!path.exists(), "leaving removes the ticket");
     }
 
@@ -504,7 +539,7 @@ mod tests {
             assert_eq!(pid, m.inner.identity.pid, "{name}");
             let ours = namespace_tag(m.inner.identity.host.as_deref());
             assert_eq!((token >> 32) as u32, ours, "{name}");
-            m.leave_disk_queue(&lock, Some(t));
+            m.leave_disk_queue(&lock, Some(t), false);
         }
     }
 

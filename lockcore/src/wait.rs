@@ -135,6 +135,9 @@ pub(crate) struct Waiter {
     /// flag down: it looks again only after [`FLAG_RECHECK`], so a waiter that loses race after
     /// race, or a process that takes the lock in a loop, does not `stat` the flag every time.
     pub(crate) flag_down_at: Option<Duration>,
+    /// Its last look at the queue across processes saw a ticket younger than its own: when it
+    /// leaves the queue it is not the last, and leaves the flag up without looking again.
+    pub(crate) queued_behind: bool,
 }
 
 /// How long a waiter trusts that the queue flag is down before it looks again (`queue.rs`): a
@@ -152,6 +155,7 @@ impl Waiter {
             disk: None,
             yields: false,
             flag_down_at: None,
+            queued_behind: false,
         }
     }
 

@@ -481,3 +481,32 @@ fn a_flag_lowered_over_a_ticket_written_meanwhile_is_raised_again() {
         fx.files()
     );
 }
+
+// P11 (no litter): a queued waiter with nobody behind it lowers the flag as it takes the lock;
+// one whose last look saw a younger ticket leaves the flag up for that waiter (without
+// looking again).
+#[test]
+fn a_queued_waiter_lowers_the_flag_unless_someone_is_queued_behind_it() {
+    for behind in [false, true] {
+        let fx = Fixture::new();
+        let start = now_ms();
+        fx.set(77, Liveness::Alive);
+        plant_lease_ending(&fx, start);
+        let younger = behind.then(|| plant_ticket(&fx, start + 1_000, start + 200));
+        let at_once = Policy {
+            queue_after: Duration::ZERO,
+            ..Policy::default()
+        };
+        let m = fx.virtual_manager_with(10, at_once, Some(start));
+        let g = m
+            .acquire_with(&fx.session("s.jsonl"), wait_up_to(400))
+            .unwrap();
+        assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::LeaseExpired));
+        let flag = fx.dir.path().join(".s.jsonl.lock.queued.lkq");
+        assert_eq!(flag.exists(), behind, "behind: {behind}, {:?}", fx.files());
+        assert!(
+            younger.is_none_or(|t| t.exists()),
+            "another waiter's ticket is never touched"
+        );
+    }
+}
