@@ -8,8 +8,11 @@ use super::*;
 /// every unlink, and may fail the call: to stall a file operation, or to change the directory
 /// at the exact step a test needs.
 pub(crate) struct HookedFs {
-    before: Box<dyn Fn(Gated, &Path) -> std::io::Result<()> + Send + Sync>,
+    before: Box<Hook>,
 }
+
+/// What runs before a link or unlink: an error fails the call.
+type Hook = dyn Fn(Gated, &Path) -> std::io::Result<()> + Send + Sync;
 
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Gated {
