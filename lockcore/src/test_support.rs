@@ -62,16 +62,27 @@ pub(crate) type HandManager = LockManager<HandEnv>;
 
 /// A scratch directory, the lock path `s.jsonl.lock` in it, and a manager with `policy` on the
 /// real file system whose monotonic clock the test moves.
-#[allow(clippy::expect_used)]
 pub(crate) fn scratch_manager_with(
     policy: Policy,
 ) -> (tempfile::TempDir, std::path::PathBuf, HandManager) {
+    scratch_manager_on(policy)
+}
+
+/// [`scratch_manager_with`] on the clock `C` (a [`HandClock`] or a [`RealHandClock`]).
+#[allow(clippy::expect_used)]
+pub(crate) fn scratch_manager_on<C: Clock + Default + 'static>(
+    policy: Policy,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    LockManager<EnvParts<OsFs, OsProcs, C>>,
+) {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let lock = dir.path().join("s.jsonl.lock");
     let env = EnvParts {
         fs: OsFs,
         procs: OsProcs::current(),
-        clock: HandClock::default(),
+        clock: C::default(),
     };
     (dir, lock, LockManager::new(env, policy))
 }

@@ -497,10 +497,9 @@ pub(crate) fn jitter(clock: &impl Clock, d: Duration) -> Duration {
 #[allow(clippy::disallowed_methods, clippy::expect_used)]
 mod flag_memo_tests {
     use super::FLAG_RECHECK;
-    use crate::env::{Clock, Env, EnvParts};
-    use crate::os::{OsFs, OsProcs};
-    use crate::test_support::RealHandClock;
-    use crate::{AcquireOptions, LockError, LockManager, Policy};
+    use crate::env::{Clock, Env};
+    use crate::test_support::{scratch_manager_on, RealHandClock};
+    use crate::{AcquireOptions, LockError, Policy};
     use std::time::Duration;
 
     // P11 (a process that takes the lock in a loop looks at the queue flag once per
@@ -510,14 +509,8 @@ mod flag_memo_tests {
     // looks, and lets that waiter go first.
     #[test]
     fn an_acquisition_after_a_release_trusts_its_sight_of_the_flag_for_flag_recheck() {
-        let dir = tempfile::tempdir().expect("a scratch directory");
+        let (dir, lock, m) = scratch_manager_on::<RealHandClock>(Policy::default());
         let session = dir.path().join("s.jsonl");
-        let env = EnvParts {
-            fs: OsFs,
-            procs: OsProcs::current(),
-            clock: RealHandClock::default(),
-        };
-        let m = LockManager::new(env, Policy::default());
         let at_once = AcquireOptions {
             reentrant: true,
             timeout: Some(Duration::ZERO),
@@ -525,7 +518,6 @@ mod flag_memo_tests {
         // The first acquisition does not look (nothing released yet); the second looks, down.
         drop(m.acquire_with(&session, at_once).expect("first"));
         drop(m.acquire_with(&session, at_once).expect("second"));
-        let lock = dir.path().join("s.jsonl.lock");
         let now = m.env().clock().now_wall_ms();
         let ticket = crate::queue::ticket_path(&lock, now, 77, 1).expect("a ticket path");
         std::fs::write(&ticket, b"").expect("plant a ticket");

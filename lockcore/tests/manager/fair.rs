@@ -258,6 +258,16 @@ fn plant_lease_ending(fx: &Fixture, start_ms: i64) {
     set_mtime_at(&fx.lock_file("s.jsonl"), start_ms);
 }
 
+/// A fixture whose `s.jsonl.lock` is held by live pid 77 under a lease ending 100 ms after
+/// now (see [`plant_lease_ending`]), and now (wall clock, unix ms).
+fn lease_ending_now() -> (Fixture, i64) {
+    let fx = Fixture::new();
+    let start = now_ms();
+    fx.set(77, Liveness::Alive);
+    plant_lease_ending(&fx, start);
+    (fx, start)
+}
+
 /// The queue flag of `s.jsonl.lock`, a regular file refreshed at `mtime_ms`.
 fn raise_flag(fx: &Fixture, mtime_ms: i64) -> PathBuf {
     let p = fx.dir.path().join(".s.jsonl.lock.queued.lkq");
@@ -287,10 +297,7 @@ fn wait_up_to(ms: u64) -> AcquireOptions {
 #[test]
 fn a_waiter_that_found_the_lock_busy_yields_to_a_flagged_queue() {
     for flagged in [true, false] {
-        let fx = Fixture::new();
-        let start = now_ms();
-        fx.set(77, Liveness::Alive);
-        plant_lease_ending(&fx, start);
+        let (fx, start) = lease_ending_now();
         let ticket = plant_ticket(&fx, start - 10, start + 200);
         if flagged {
             raise_flag(&fx, start + 200);
@@ -317,10 +324,7 @@ fn only_a_regular_fresh_flag_counts_and_no_flag_is_removed() {
     let fresh_ms = i64::try_from(TICKET_FRESH.as_millis()).unwrap();
     let kinds = ["stale", "dir", "symlink", "fifo"];
     for kind in kinds {
-        let fx = Fixture::new();
-        let start = now_ms();
-        fx.set(77, Liveness::Alive);
-        plant_lease_ending(&fx, start);
+        let (fx, start) = lease_ending_now();
         plant_ticket(&fx, start - 10, start + 200);
         let flag = fx.dir.path().join(".s.jsonl.lock.queued.lkq");
         match kind {
@@ -355,10 +359,7 @@ fn only_a_regular_fresh_flag_counts_and_no_flag_is_removed() {
 // nothing of the queue is left.
 #[test]
 fn a_starved_waiter_queues_and_the_last_to_leave_lowers_the_flag() {
-    let fx = Fixture::new();
-    let start = now_ms();
-    fx.set(77, Liveness::Alive);
-    plant_lease_ending(&fx, start);
+    let (fx, start) = lease_ending_now();
     let older = plant_ticket(&fx, start - 10, start + 200);
     let m = fx.virtual_manager_with(10, Policy::default(), Some(start));
     assert_queued(
@@ -441,10 +442,7 @@ fn inspect_counts_the_fresh_tickets_of_each_lock() {
 // flag is about to be removed.
 #[test]
 fn a_flag_lowered_over_a_ticket_written_meanwhile_is_raised_again() {
-    let fx = Fixture::new();
-    let start = now_ms();
-    fx.set(77, Liveness::Alive);
-    plant_lease_ending(&fx, start);
+    let (fx, start) = lease_ending_now();
     let late = fx
         .dir
         .path()
@@ -488,10 +486,7 @@ fn a_flag_lowered_over_a_ticket_written_meanwhile_is_raised_again() {
 #[test]
 fn a_queued_waiter_lowers_the_flag_unless_someone_is_queued_behind_it() {
     for behind in [false, true] {
-        let fx = Fixture::new();
-        let start = now_ms();
-        fx.set(77, Liveness::Alive);
-        plant_lease_ending(&fx, start);
+        let (fx, start) = lease_ending_now();
         let younger = behind.then(|| plant_ticket(&fx, start + 1_000, start + 200));
         let at_once = Policy {
             queue_after: Duration::ZERO,
