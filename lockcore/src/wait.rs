@@ -532,6 +532,32 @@ mod flag_memo_tests {
         let looked = m.acquire_with(&session, at_once).map(drop);
         assert!(matches!(looked, Err(LockError::Busy { .. })), "{looked:?}");
     }
+
+    // P11 (the handoff window is HANDOFF_WINDOW): an acquisition exactly that long after this
+    // instance's release still counts as taking the lock back — it looks at the queue flag (the
+    // released hold never looked) and lets the queued waiter go first; one later is a newcomer
+    // and does not look.
+    #[test]
+    fn only_an_acquisition_within_the_handoff_window_yields() {
+        let later = super::HANDOFF_WINDOW + Duration::from_millis(1);
+        for (after, yields) in [(super::HANDOFF_WINDOW, true), (later, false)] {
+            let (dir, lock, m) = scratch_manager_on::<RealHandClock>(Policy::default());
+            let session = dir.path().join("s.jsonl");
+            let at_once = AcquireOptions {
+                reentrant: true,
+                timeout: Some(Duration::ZERO),
+            };
+            drop(m.acquire_with(&session, at_once).expect("first"));
+            let now = m.env().clock().now_wall_ms();
+            let ticket = crate::queue::ticket_path(&lock, now, 77, 1).expect("a ticket path");
+            std::fs::write(&ticket, b"").expect("plant a ticket");
+            let flag = dir.path().join(".s.jsonl.lock.queued.lkq");
+            std::fs::write(flag, b"").expect("raise the flag");
+            m.env().clock().sleep(after);
+            let got = m.acquire_with(&session, at_once).map(drop);
+            assert_eq!(got.is_err(), yields, "{after:?} after: {got:?}");
+        }
+    }
 }
 
 #[cfg(test)]
