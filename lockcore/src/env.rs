@@ -126,13 +126,16 @@ pub trait Fs: Send + Sync {
     /// process `wait.owner` exits, or `wait.timeout` passes on `wait.clock`, whichever comes
     /// first. **No lost wake-up:** arm the watches first, then call `still_blocked`; if it says
     /// the lock may be free already (the file went between the caller's last look and the
-    /// arming), return [`Wake::Changed`] at once. `None`: this file system cannot watch here
-    /// (no inotify, a virtual clock for a real watch, an error arming it), and the caller backs
-    /// off on its clock instead — the default.
+    /// arming), return [`Wake::Changed`] at once. Its argument says whether the armed watch
+    /// covers the owner's exit even if it happened before the arming (a pidfd: it is readable
+    /// for a process that has exited, and cannot be opened for one that is gone): then the look
+    /// need not ask whether the owner lives. `None`: this file system cannot watch here (no
+    /// inotify, a virtual clock for a real watch, an error arming it), and the caller backs off
+    /// on its clock instead — the default.
     fn wait_for_change(
         &self,
         wait: &WaitFor<'_>,
-        still_blocked: &mut dyn FnMut() -> bool,
+        still_blocked: &mut dyn FnMut(bool) -> bool,
     ) -> Option<Wake> {
         let _ = (wait, still_blocked);
         None

@@ -352,7 +352,7 @@ impl Fs for OsFs {
     fn wait_for_change(
         &self,
         wait: &WaitFor<'_>,
-        still_blocked: &mut dyn FnMut() -> bool,
+        still_blocked: &mut dyn FnMut(bool) -> bool,
     ) -> Option<Wake> {
         // A real watch waits in real time: a caller on a virtual clock backs off on it instead.
         if wait.clock.is_virtual() {
@@ -363,15 +363,16 @@ impl Fs for OsFs {
             match watch::DirWatch::arm_file(wait.lock_path) {
                 Some(w) => w,
                 // Gone already (or no inotify): look again at once rather than back off.
-                None if !still_blocked() => return Some(Wake::Changed),
+                None if !still_blocked(false) => return Some(Wake::Changed),
                 None => return None,
             }
         } else {
             watch::DirWatch::arm(dir_part(wait.lock_path), watch::Watch::Going)?
         };
-        // ESRCH (reaped already) or no pidfd here: the look below, or the timeout, tells.
+        // ESRCH (reaped already) or no pidfd here: the look below asks whether the owner lives.
+        // A pidfd covers an exit before it was opened too (a zombie's pidfd is readable).
         let pidfd = wait.owner.and_then(watch::open_pidfd);
-        if !still_blocked() {
+        if !still_blocked(pidfd.is_some()) {
             return Some(Wake::Changed);
         }
         watch.block(pidfd.as_ref(), name, wait.timeout)

@@ -465,12 +465,12 @@ impl<E: Env> LockManager<E> {
             clock: env.clock(),
             ticket: matches!(on, Watched::Ticket),
         };
-        let mut still_blocked = || {
+        let mut still_blocked = |owner_watched: bool| {
             lost || (env
                 .fs()
                 .metadata(path)
                 .is_ok_and(|m| seen.is_none_or(|s| m.id == s))
-                && pid.is_none_or(|p| env.procs().probe(p) != Liveness::Dead))
+                && (owner_watched || pid.is_none_or(|p| env.procs().probe(p) != Liveness::Dead)))
         };
         env.fs()
             .wait_for_change(&wait, &mut still_blocked)

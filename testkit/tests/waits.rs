@@ -124,18 +124,19 @@ fn the_real_environment_names_its_wait_mechanism() {
 }
 
 /// The real watch (`OsFs::wait_for_change`) on `lock_path`, owner `owner`, at most `PATIENCE`;
-/// `armed` runs once the watch is armed (its answer: the lock is still blocked).
-fn os_wait(lock_path: &Path, owner: Option<u32>, armed: impl FnOnce() -> bool) -> Option<Wake> {
+/// `armed` runs once the watch is armed, told whether the owner's exit is watched (its
+/// answer: the lock is still blocked).
+fn os_wait(lock_path: &Path, owner: Option<u32>, armed: impl FnOnce(bool) -> bool) -> Option<Wake> {
     let mut armed = Some(armed);
-    real_wait(lock_path, owner, PATIENCE, false, &mut || {
-        armed.take().is_some_and(|f| f())
+    real_wait(lock_path, owner, PATIENCE, false, &mut |watched| {
+        armed.take().is_some_and(|f| f(watched))
     })
 }
 
 /// [`os_wait`] on a queue ticket (the watch is on the file itself).
 fn ticket_wait(ticket: &Path, armed: impl FnOnce() -> bool) -> Option<Wake> {
     let mut armed = Some(armed);
-    real_wait(ticket, None, PATIENCE, true, &mut || {
+    real_wait(ticket, None, PATIENCE, true, &mut |_| {
         armed.take().is_some_and(|f| f())
     })
 }
@@ -146,7 +147,7 @@ fn real_wait(
     owner: Option<u32>,
     timeout: std::time::Duration,
     ticket: bool,
-    still_blocked: &mut dyn FnMut() -> bool,
+    still_blocked: &mut dyn FnMut(bool) -> bool,
 ) -> Option<Wake> {
     let wait = WaitFor {
         lock_path: path,
@@ -164,7 +165,7 @@ fn p11_os_watch_wakes_when_the_file_goes() {
     let dir = tempdir();
     let lock = dir.path().join("a.jsonl.lock");
     plant(&lock, "{}");
-    let wake = os_wait(&lock, None, || std::fs::remove_file(&lock).is_ok());
+    let wake = os_wait(&lock, None, |_| std::fs::remove_file(&lock).is_ok());
     assert_eq!(wake, Some(Wake::Changed));
 }
 
@@ -174,7 +175,7 @@ fn p11_os_watch_wakes_when_the_file_goes() {
 fn p11_os_watch_returns_at_once_when_the_look_after_arming_sees_a_change() {
     let dir = tempdir();
     let lock = dir.path().join("a.jsonl.lock");
-    assert_eq!(os_wait(&lock, None, || false), Some(Wake::Changed));
+    assert_eq!(os_wait(&lock, None, |_| false), Some(Wake::Changed));
 }
 
 /// P11 (wake on death): the owner SIGKILLed after the watch was armed wakes it (pidfd), though
@@ -189,13 +190,51 @@ fn p11_os_watch_wakes_when_the_owner_dies() {
     c.arg("idle");
     let mut owner = Proc::spawn(c, scenario);
     let _ = owner.json("pid line");
-    let wake = os_wait(&lock, Some(owner.pid()), || {
+    let wake = os_wait(&lock, Some(owner.pid()), |_| {
         owner.signal(libc::SIGKILL);
         true
     });
     assert_eq!(wake, Some(Wake::OwnerExited), "[{scenario}]");
     owner.assert_killed_by(libc::SIGKILL, "owner");
     assert!(exists(&lock), "[{scenario}] the file stays");
+}
+
+/// P11 (no lost wake-up): an owner that exited before the watch was armed is not slept through.
+/// A pidfd opened on it then is readable at once (so the look after arming is told the exit is
+/// watched, and need not ask); one that is gone (reaped) has none, and the look is told to ask.
+#[test]
+fn p11_an_owner_gone_before_the_arming_is_not_slept_through() {
+    let scenario = "P11 exit before arming";
+    if OsFs.wait_mechanism(&OsClock) != lockcore::WaitMechanism::InotifyPidfd {
+        println!("[{scenario}] skipped: this kernel offers no pidfd");
+        return;
+    }
+    let dir = tempdir();
+    let lock = dir.path().join("a.jsonl.lock");
+    plant(&lock, "{}");
+    let mut c = testchild();
+    c.arg("idle");
+    let mut owner = Proc::spawn(c, scenario);
+    let _ = owner.json("pid line");
+    owner.signal(libc::SIGKILL);
+    let mut told = None;
+    let wake = os_wait(&lock, Some(owner.pid()), |watched| {
+        told = Some(watched);
+        true
+    });
+    assert_eq!(told, Some(true), "[{scenario}] a pidfd watches the exit");
+    assert_eq!(wake, Some(Wake::OwnerExited), "[{scenario}]");
+    owner.assert_killed_by(libc::SIGKILL, "owner");
+    let wake = os_wait(&lock, Some(owner.pid()), |watched| {
+        told = Some(watched);
+        false
+    });
+    assert_eq!(
+        told,
+        Some(false),
+        "[{scenario}] a reaped owner has no pidfd"
+    );
+    assert_eq!(wake, Some(Wake::Changed), "[{scenario}]");
 }
 
 /// P11: events about other entries of the directory (publishers' temp files) do not end the
@@ -221,7 +260,7 @@ fn short_wait(path: &Path, ticket: bool, armed: &mut dyn FnMut() -> bool) -> Opt
         None,
         std::time::Duration::from_millis(1),
         ticket,
-        armed,
+        &mut |_| armed(),
     )
 }
 
@@ -311,7 +350,7 @@ fn p11_os_watch_starts_clean_after_a_watch_elsewhere() {
     let lock_b = b.path().join("s.jsonl.lock");
     plant(&lock_a, "{}");
     plant(&lock_b, "{}");
-    let wake = os_wait(&lock_a, None, || std::fs::remove_file(&lock_a).is_ok());
+    let wake = os_wait(&lock_a, None, |_| std::fs::remove_file(&lock_a).is_ok());
     assert_eq!(wake, Some(Wake::Changed));
     drop(a);
     assert_eq!(idle_wait(&lock_b), Some(Wake::TimedOut));

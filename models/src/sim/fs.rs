@@ -232,7 +232,7 @@ impl Fs for SimFs {
     fn wait_for_change(
         &self,
         wait: &WaitFor<'_>,
-        still_blocked: &mut dyn FnMut() -> bool,
+        still_blocked: &mut dyn FnMut(bool) -> bool,
     ) -> Option<Wake> {
         self.wait_watched(wait, still_blocked)
     }

@@ -95,7 +95,7 @@ impl SimFs {
     pub(super) fn wait_watched(
         &self,
         wait: &WaitFor<'_>,
-        still_blocked: &mut dyn FnMut() -> bool,
+        still_blocked: &mut dyn FnMut(bool) -> bool,
     ) -> Option<Wake> {
         let waits = self.world.waits();
         if !waits.watch {
@@ -116,7 +116,9 @@ impl SimFs {
             (Ok(id), format!("armed #{id}{on_pid}"))
         });
         let id = armed.ok()?;
-        if !still_blocked() {
+        // The model's watch is armed on a pid found alive a step earlier: it may have died
+        // since, so the look asks (a pidfd would cover that; this model does not claim to).
+        if !still_blocked(false) {
             self.look(id, &path, true, "changed before the watch was armed");
             return Some(Wake::Changed);
         }

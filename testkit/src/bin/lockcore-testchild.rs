@@ -144,7 +144,7 @@ fn idle_waits(lock: &Path, n: u32) -> Res {
         ticket: false,
     };
     let wakes: Vec<String> = (0..n)
-        .map(|_| match OsFs.wait_for_change(&wait, &mut || true) {
+        .map(|_| match OsFs.wait_for_change(&wait, &mut |_| true) {
             Some(Wake::Changed) => "changed",
             Some(Wake::OwnerExited) => "owner-exited",
             Some(Wake::TimedOut) => "timed-out",
@@ -557,7 +557,7 @@ impl Fs for CrashFs {
     fn wait_for_change(
         &self,
         wait: &lockcore::WaitFor<'_>,
-        still_blocked: &mut dyn FnMut() -> bool,
+        still_blocked: &mut dyn FnMut(bool) -> bool,
     ) -> Option<lockcore::Wake> {
         self.0.wait_for_change(wait, still_blocked)
     }
