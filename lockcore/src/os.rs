@@ -528,7 +528,9 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 
 /// A `/proc` file in one `read` (and one that says end of file): they report size 0, and
 /// `fs::read_to_string` then asks their size and reads them 32, 32, 64, 128... bytes at a
-/// time — nine system calls for a probe's `/proc/<pid>/stat` where four do.
+/// time — nine system calls for a probe's `/proc/<pid>/stat` where four do. Not UTF-8 is
+/// read lossily: a process names itself (`/proc/<pid>/comm`, any bytes), and a name that is
+/// not UTF-8 must not hide its state and start time, which follow the name.
 fn read_proc(path: &str) -> Option<String> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(2048);
@@ -537,7 +539,7 @@ fn read_proc(path: &str) -> Option<String> {
         .take(1 << 20)
         .read_to_end(&mut buf)
         .ok()?;
-    String::from_utf8(buf).ok()
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// `btime` of `/proc/stat`: the boot time in unix seconds (shared by every pid namespace).

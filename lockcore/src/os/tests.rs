@@ -611,6 +611,50 @@ fn probing_with_the_start_time_answers_as_the_two_questions_do() {
     }
 }
 
+// P8/P11 + P16 (nothing read from /proc is trusted to be UTF-8): a process that names itself
+// with bytes that are not UTF-8 (its `comm`) keeps its start time and its zombie state visible.
+#[test]
+fn a_process_name_that_is_not_utf8_hides_nothing() {
+    let procs = OsProcs::current();
+    // Only a process may rename itself: the shell writes its own comm, says so, and waits
+    // for its stdin to close (a builtin `read`: no exec, which would rename it back).
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r"printf '\377\376() x' > /proc/$$/comm && echo renamed; read -r _")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let pid = child.id();
+    let mut said = String::new();
+    let out = child.stdout.take().expect("the child's stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut said);
+    if said.trim() != "renamed" {
+        println!("skipped: the child could not rename itself through /proc/self/comm");
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        return;
+    }
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert!(std::str::from_utf8(&comm).is_err(), "{comm:?}");
+    let before = read_start_time(pid);
+    assert!(before.is_some(), "the start time survives the name");
+    assert_eq!(procs.probe_with_start_time(pid), (Liveness::Alive, before));
+    drop(child.stdin.take());
+    let zombie = (0..100_000).any(|_| {
+        std::thread::yield_now();
+        stat_fields(pid).and_then(|f| f.first().cloned()).as_deref() == Some("Z")
+    });
+    if zombie {
+        assert_eq!(
+            procs.probe(pid),
+            Liveness::Dead,
+            "a zombie is dead, whatever its name"
+        );
+    }
+    child.wait().unwrap();
+}
+
 // P8 (nonces and tokens are unguessable): the real clock's random words are unbiased — over
 // 256 words (16,384 bits) the share of set bits is within 0.45–0.55. An unbiased source lands
 // outside that band with probability below 1e-30; a source that ORs or ANDs two random words
