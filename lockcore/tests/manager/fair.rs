@@ -505,3 +505,28 @@ fn a_queued_waiter_lowers_the_flag_unless_someone_is_queued_behind_it() {
         );
     }
 }
+
+// P16 (any session name): tickets are named after the lock, so a session name that is not
+// UTF-8 has no queue — a fair waiter then waits as an unfair one would, takes the lock when
+// it comes free, and writes no ticket or flag.
+#[test]
+fn a_session_name_that_is_not_utf8_waits_without_a_queue() {
+    use std::os::unix::ffi::OsStrExt;
+    let (fx, start) = lease_ending_now();
+    let name = std::ffi::OsStr::from_bytes(b"\xff\xfe.jsonl");
+    let lock = fx
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"\xff\xfe.jsonl.lock"));
+    std::fs::rename(fx.lock_file("s.jsonl"), &lock).unwrap();
+    let m = fx.virtual_manager_with(10, fair(), Some(start));
+    let g = m
+        .acquire_with(&fx.dir.path().join(name), wait_up_to(400))
+        .unwrap();
+    assert_eq!(g.how(), Acquired::Reclaimed(StaleReason::LeaseExpired));
+    assert!(
+        !fx.files().iter().any(|f| f.ends_with(".lkq")),
+        "{:?}",
+        fx.files()
+    );
+}
