@@ -221,6 +221,12 @@ impl<E: Env> LockManager<E> {
             .insert(lock_path.to_path_buf(), InProgress::Releasing(hold));
         drop(st);
         if let Some(released) = front.and_then(|t| self.hand_over(lock_path, &bytes, t)) {
+            // Let the thread we handed the lock to run: with more threads than cores it
+            // otherwise waits for a time slice while this one goes on (a performance hint only;
+            // contended_in_process/8's longest wait, median of 8: 2.0 → 0.7 ms).
+            if !sync::MODEL_CHECKED && !self.inner.env.clock().is_virtual() {
+                sync::thread::yield_now();
+            }
             return Ok(released);
         }
         let result = self.delete_if_ours_noting_waiters(lock_path, &bytes);
