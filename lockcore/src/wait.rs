@@ -502,6 +502,21 @@ mod flag_memo_tests {
     use crate::{AcquireOptions, LockError, Policy};
     use std::time::Duration;
 
+    /// One attempt, no waiting.
+    const AT_ONCE: AcquireOptions = AcquireOptions {
+        reentrant: true,
+        timeout: Some(Duration::ZERO),
+    };
+
+    /// A waiter of another process (pid 77) queues for `lock`: a fresh ticket, and the flag up.
+    fn another_waiter_queues<E: Env>(m: &crate::LockManager<E>, lock: &std::path::Path) {
+        let now = m.env().clock().now_wall_ms();
+        let ticket = crate::queue::ticket_path(lock, now, 77, 1).expect("a ticket path");
+        std::fs::write(&ticket, b"").expect("plant a ticket");
+        let flag = crate::queue::flag_path(lock).expect("a flag path");
+        std::fs::write(flag, b"").expect("raise the flag");
+    }
+
     // P11 (a process that takes the lock in a loop looks at the queue flag once per
     // FLAG_RECHECK, not per acquisition): an acquisition right after this instance's release
     // trusts the released hold's sight of the flag down — it takes the lock although a flag and
@@ -511,25 +526,18 @@ mod flag_memo_tests {
     fn an_acquisition_after_a_release_trusts_its_sight_of_the_flag_for_flag_recheck() {
         let (dir, lock, m) = scratch_manager_on::<RealHandClock>(Policy::default());
         let session = dir.path().join("s.jsonl");
-        let at_once = AcquireOptions {
-            reentrant: true,
-            timeout: Some(Duration::ZERO),
-        };
         // The first acquisition does not look (nothing released yet); the second looks, down.
-        drop(m.acquire_with(&session, at_once).expect("first"));
-        drop(m.acquire_with(&session, at_once).expect("second"));
-        let now = m.env().clock().now_wall_ms();
-        let ticket = crate::queue::ticket_path(&lock, now, 77, 1).expect("a ticket path");
-        std::fs::write(&ticket, b"").expect("plant a ticket");
-        std::fs::write(dir.path().join(".s.jsonl.lock.queued.lkq"), b"").expect("raise the flag");
+        drop(m.acquire_with(&session, AT_ONCE).expect("first"));
+        drop(m.acquire_with(&session, AT_ONCE).expect("second"));
+        another_waiter_queues(&m, &lock);
         drop(
-            m.acquire_with(&session, at_once)
+            m.acquire_with(&session, AT_ONCE)
                 .expect("trusted: not looked"),
         );
         m.env()
             .clock()
             .sleep(FLAG_RECHECK.max(Duration::from_millis(1)));
-        let looked = m.acquire_with(&session, at_once).map(drop);
+        let looked = m.acquire_with(&session, AT_ONCE).map(drop);
         assert!(matches!(looked, Err(LockError::Busy { .. })), "{looked:?}");
     }
 
@@ -543,18 +551,10 @@ mod flag_memo_tests {
         for (after, yields) in [(super::HANDOFF_WINDOW, true), (later, false)] {
             let (dir, lock, m) = scratch_manager_on::<RealHandClock>(Policy::default());
             let session = dir.path().join("s.jsonl");
-            let at_once = AcquireOptions {
-                reentrant: true,
-                timeout: Some(Duration::ZERO),
-            };
-            drop(m.acquire_with(&session, at_once).expect("first"));
-            let now = m.env().clock().now_wall_ms();
-            let ticket = crate::queue::ticket_path(&lock, now, 77, 1).expect("a ticket path");
-            std::fs::write(&ticket, b"").expect("plant a ticket");
-            let flag = dir.path().join(".s.jsonl.lock.queued.lkq");
-            std::fs::write(flag, b"").expect("raise the flag");
+            drop(m.acquire_with(&session, AT_ONCE).expect("first"));
+            another_waiter_queues(&m, &lock);
             m.env().clock().sleep(after);
-            let got = m.acquire_with(&session, at_once).map(drop);
+            let got = m.acquire_with(&session, AT_ONCE).map(drop);
             assert_eq!(got.is_err(), yields, "{after:?} after: {got:?}");
         }
     }

@@ -178,11 +178,9 @@ fn p11_os_watch_returns_at_once_when_the_look_after_arming_sees_a_change() {
     assert_eq!(os_wait(&lock, None, |_| false), Some(Wake::Changed));
 }
 
-/// P11 (wake on death): the owner SIGKILLed after the watch was armed wakes it (pidfd), though
-/// its file stays.
-#[test]
-fn p11_os_watch_wakes_when_the_owner_dies() {
-    let scenario = "P11 pidfd";
+/// A scratch directory with a lock file `a.jsonl.lock` (its path) whose owner is an idle
+/// child, started and ready.
+fn lock_of_an_idle_owner(scenario: &str) -> (tempfile::TempDir, PathBuf, Proc) {
     let dir = tempdir();
     let lock = dir.path().join("a.jsonl.lock");
     plant(&lock, "{}");
@@ -190,6 +188,15 @@ fn p11_os_watch_wakes_when_the_owner_dies() {
     c.arg("idle");
     let mut owner = Proc::spawn(c, scenario);
     let _ = owner.json("pid line");
+    (dir, lock, owner)
+}
+
+/// P11 (wake on death): the owner SIGKILLed after the watch was armed wakes it (pidfd), though
+/// its file stays.
+#[test]
+fn p11_os_watch_wakes_when_the_owner_dies() {
+    let scenario = "P11 pidfd";
+    let (_dir, lock, mut owner) = lock_of_an_idle_owner(scenario);
     let wake = os_wait(&lock, Some(owner.pid()), |_| {
         owner.signal(libc::SIGKILL);
         true
@@ -209,13 +216,7 @@ fn p11_an_owner_gone_before_the_arming_is_not_slept_through() {
         println!("[{scenario}] skipped: this kernel offers no pidfd");
         return;
     }
-    let dir = tempdir();
-    let lock = dir.path().join("a.jsonl.lock");
-    plant(&lock, "{}");
-    let mut c = testchild();
-    c.arg("idle");
-    let mut owner = Proc::spawn(c, scenario);
-    let _ = owner.json("pid line");
+    let (_dir, lock, mut owner) = lock_of_an_idle_owner(scenario);
     owner.signal(libc::SIGKILL);
     let mut told = None;
     let wake = os_wait(&lock, Some(owner.pid()), |watched| {
