@@ -118,18 +118,8 @@ const SCENARIOS: [Scenario; 5] = [
 /// namespace: the runs opt into judging them by pid (otherwise they fail closed, P14).
 const SAME_NS: Arg = Arg::Lit("--same-pid-namespace");
 
-/// A hold that waits for the planted lease and queues at once while it waits.
-const QUEUED_HOLD: [Arg; 9] = [
-    Arg::Lit("hold"),
-    Arg::Dir("s.jsonl"),
-    Arg::Lit("--hold-ms"),
-    Arg::Lit("0"),
-    Arg::Lit("--timeout-ms"),
-    Arg::Lit("2000"),
-    Arg::Lit("--queue-after-ms"),
-    Arg::Lit("0"),
-    SAME_NS,
-];
+/// What makes a hold queue at once while it waits (for the planted lease).
+const QUEUE_AT_ONCE: [Arg; 2] = [Arg::Lit("--queue-after-ms"), Arg::Lit("0")];
 
 /// The un-injected hold that must succeed after every case.
 const FRESH_HOLD: [Arg; 7] = [
@@ -143,12 +133,12 @@ const FRESH_HOLD: [Arg; 7] = [
 ];
 
 impl Scenario {
-    fn args(&self) -> &'static [Arg] {
+    fn args(&self) -> Vec<Arg> {
         match self.action {
-            Action::Hold => &FRESH_HOLD,
-            Action::QueuedHold => &QUEUED_HOLD,
-            Action::Inspect => &[Arg::Lit("inspect"), Arg::Dir(""), SAME_NS],
-            Action::Clean => &[Arg::Lit("clean"), Arg::Dir(""), SAME_NS],
+            Action::Hold => FRESH_HOLD.to_vec(),
+            Action::QueuedHold => [FRESH_HOLD.as_slice(), &QUEUE_AT_ONCE].concat(),
+            Action::Inspect => vec![Arg::Lit("inspect"), Arg::Dir(""), SAME_NS],
+            Action::Clean => vec![Arg::Lit("clean"), Arg::Dir(""), SAME_NS],
         }
     }
 
@@ -258,7 +248,7 @@ impl Case {
             UNSET.map(|v| format!("-u {v}")).join(" "),
             self.inject(),
             shell_word(lockcore_bin()),
-            shell_args(self.scenario.args())
+            shell_args(&self.scenario.args())
         )
     }
 }
@@ -354,7 +344,7 @@ fn discover(scenario: &Scenario) -> Vec<Site> {
     cmd.args(["-f", "-qq", "-y", "-e", "trace=%file,%desc,flock", "-o"])
         .arg(&log)
         .arg(lockcore_bin())
-        .args(real_args(scenario.args(), &dir));
+        .args(real_args(&scenario.args(), &dir));
     let ran = run(cmd);
     assert_eq!(
         ran.code,
@@ -387,6 +377,18 @@ struct Outcome {
     landed: bool,
     /// Wall time of the case (reported for budgeting, never asserted).
     seconds: f64,
+}
+
+/// The names in `dir` that end with `suffix`.
+fn names_ending(dir: &Path, suffix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn exists(dir: &Path, name: &str) -> bool {
@@ -422,14 +424,7 @@ fn check_effect(case: &Case, ran: &Ran, dir: &Path, problems: &mut Vec<Problem>)
         // The queue leaves nothing behind — but a ticket or flag whose own call was failed
         // (its removal, its stat) may stay: stale in a second, swept at 60 s.
         Action::QueuedHold if !case.site.target.contains(".lkq") => {
-            let left: Vec<String> = std::fs::read_dir(dir)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| n.ends_with(".lkq"))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let left = names_ending(dir, ".lkq");
             if !left.is_empty() {
                 missing(format!("the queue left {left:?}"));
             }
@@ -524,14 +519,7 @@ fn check_after(dir: &Path) -> Vec<Problem> {
             ),
         ));
     }
-    let litter: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".lktmp"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let litter = names_ending(dir, ".lktmp");
     if !litter.is_empty() {
         // P11: no temp-file litter survives a sweep.
         problems.push((
@@ -558,7 +546,7 @@ fn run_case(case: &Case) -> Outcome {
             &case.inject(),
         ])
         .arg(lockcore_bin())
-        .args(real_args(case.scenario.args(), &dir));
+        .args(real_args(&case.scenario.args(), &dir));
     let ran = run(cmd);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     let landed = landed(&log_text, &dir.to_string_lossy());
