@@ -556,8 +556,13 @@ fn read_boot_time_ms() -> Option<i64> {
 
 /// `/proc/<pid>/stat` field 22 (start time in clock ticks since boot).
 fn read_start_time(pid: u32) -> Option<u64> {
-    // Field 3 (state) is the first after the name, so field 22 is index 19.
-    stat_fields(pid)?.get(19)?.parse().ok()
+    start_time_in(&stat_fields(pid)?)
+}
+
+/// The start time among the fields after the name: field 3 (state) is the first after it, so
+/// field 22 is index 19.
+fn start_time_in(fields: &[String]) -> Option<u64> {
+    fields.get(19)?.parse().ok()
 }
 
 impl Procs for OsProcs {
@@ -575,14 +580,11 @@ impl Procs for OsProcs {
 
     fn probe_with_start_time(&self, pid: u32) -> (Liveness, Option<u64>) {
         let (liveness, fields) = self.probe_stat(pid);
-        // Field 22 (start time) is index 19 after the name; see `read_start_time`.
-        let start = match liveness {
-            Liveness::Dead => None,
-            Liveness::Alive => match fields {
-                Some(f) => f.get(19).and_then(|t| t.parse().ok()),
-                None => read_start_time(pid),
-            },
-            Liveness::NoPermission => read_start_time(pid),
+        let start = match (liveness, fields) {
+            (Liveness::Dead, _) => None,
+            (_, Some(fields)) => start_time_in(&fields),
+            // EPERM (the probe read nothing), or /proc unreadable then: ask as `start_time` does.
+            (_, None) => read_start_time(pid),
         };
         (liveness, start)
     }
