@@ -192,11 +192,18 @@ impl<E: Env> LockManager<E> {
     /// Writes (or refreshes) `lock_path`'s queue flag: waiters that do not queue yet look for
     /// older tickets while it is fresh.
     fn raise_flag(&self, lock_path: &Path) {
-        let fs = self.inner.env.fs();
         if let Some(flag) = flag_path(lock_path) {
-            if !fs.touch(&flag, Some(b"")).unwrap_or(true) {
-                let _ = fs.create_new(&flag, b"");
-            }
+            self.keep_marker(&flag);
+        }
+    }
+
+    /// Refreshes the empty regular file at `path` (a ticket, a flag), or writes it if it is
+    /// gone. Anything else there (a hostile entry) is left alone: the touch finds it foreign
+    /// and the exclusive create finds it present.
+    fn keep_marker(&self, path: &Path) {
+        let fs = self.inner.env.fs();
+        if !fs.touch(path, Some(b"")).unwrap_or(true) {
+            let _ = fs.create_new(path, b"");
         }
     }
 
@@ -218,9 +225,7 @@ impl<E: Env> LockManager<E> {
             return;
         }
         ticket.refreshed = now;
-        if !env.fs().touch(&ticket.path, Some(b"")).unwrap_or(true) {
-            let _ = env.fs().create_new(&ticket.path, b"");
-        }
+        self.keep_marker(&ticket.path);
         self.raise_flag(lock_path);
     }
 
